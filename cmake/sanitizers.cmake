@@ -1,0 +1,12 @@
+# -DDEEPGATE_SANITIZE=address  → ASan + UBSan
+# -DDEEPGATE_SANITIZE=thread   → TSan
+set(DEEPGATE_SANITIZE "" CACHE STRING "Sanitizer build: address or thread")
+if(DEEPGATE_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(DEEPGATE_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT DEEPGATE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "DEEPGATE_SANITIZE must be empty, 'address' or 'thread'")
+endif()

@@ -1,0 +1,40 @@
+#pragma once
+// A validated /chat/completions request. The client's JSON is parsed (depth-checked first),
+// checked against the OpenAI/DeepSeek schema for the fields the gateway understands, and
+// re-serialised for the backend; it is never forwarded as raw bytes. Unknown fields pass
+// through (backends add parameters faster than gateways do), except keys that could redirect
+// traffic (api_base, base_url, api_key, *_host), which are refused at any depth.
+#include "deepgate/http/api_error.hpp"
+
+#include <boost/system/result.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace deepgate::api {
+
+class chat_request {
+ public:
+  using result = boost::system::result<chat_request, http::api_error>;
+  static result parse(std::string_view body, std::size_t max_json_depth);
+
+  chat_request(chat_request&&) noexcept;
+  chat_request& operator=(chat_request&&) noexcept;
+  ~chat_request();
+
+  const std::string& model() const;
+  bool stream() const;
+  bool include_usage() const;  // stream_options.include_usage as the client sent it
+
+  // The body for the backend: same fields, `model` replaced by the backend's name.
+  std::string upstream_body(std::string_view upstream_model);
+
+  struct impl;  // opaque: keeps the JSON library out of this header
+
+ private:
+  explicit chat_request(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace deepgate::api

@@ -1,0 +1,20 @@
+#pragma once
+// What the handlers share: the config snapshot and, per worker, one connection pool per
+// backend. Built once by the application before the server starts.
+#include "deepgate/config/config.hpp"
+#include "deepgate/upstream/client.hpp"
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+namespace deepgate::api {
+
+struct gateway_services {
+  std::shared_ptr<const config::gateway_config> config;
+  // pools[worker][backend index]
+  std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
+  std::atomic<bool> ready{false};
+};
+
+}  // namespace deepgate::api

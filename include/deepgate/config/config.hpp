@@ -1,0 +1,91 @@
+#pragma once
+// The gateway's configuration: a tree of plain structs with documented defaults, parsed from
+// one YAML file (or the embedded defaults plus the environment), validated once, then shared
+// read-only as std::shared_ptr<const gateway_config>. Every key is documented in
+// config/deepgate.example.yaml; unknown keys are rejected with their path.
+#include "deepgate/config/env_expand.hpp"
+#include "deepgate/upstream/url.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deepgate::config {
+
+using std::chrono::milliseconds;
+
+struct tls_files {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct server_config {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8080;
+  unsigned workers = 0;  // 0: one per core
+  tls_files tls;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  std::size_t max_json_depth = 64;
+  milliseconds request_timeout{30'000};  // reading one whole request
+  milliseconds idle_timeout{75'000};     // keep-alive wait for the next request
+  milliseconds write_timeout{60'000};    // one write to a slow client
+  milliseconds drain_timeout{30'000};    // SIGTERM: how long in-flight work may finish
+  milliseconds drain_delay{0};           // SIGTERM: readiness fails this long before closing
+};
+
+struct backend_config {
+  std::string name;
+  upstream::url url;
+  std::string api_key;  // secret: never logged, never rendered
+  std::string ca_file;  // empty: the system CA store
+  bool verify_tls = true;
+  milliseconds connect_timeout{5'000};
+  milliseconds tls_timeout{5'000};
+  milliseconds response_header_timeout{60'000};
+  milliseconds read_timeout{300'000};  // idle time between body bytes (keep-alives count)
+  std::size_t max_connections = 512;   // per worker
+  std::size_t max_response_bytes = 32 * 1024 * 1024;
+};
+
+struct model_config {
+  std::string name;                  // client-facing
+  std::vector<std::string> aliases;  // further client-facing names
+  std::string backend;
+  std::string upstream_model;        // name sent to the backend (default: `name`)
+  std::size_t backend_index = 0;     // resolved at load
+};
+
+struct log_config {
+  std::string level = "info";  // trace, debug, info, warn, error, off
+  std::string format = "text"; // text or json
+};
+
+struct gateway_config {
+  server_config server;
+  std::vector<backend_config> backends;
+  std::vector<model_config> models;
+  log_config log;
+  std::string origin;  // the file it came from, or "defaults"
+
+  // Looks a client-facing name (or alias) up; nullptr when unknown.
+  const model_config* find_model(std::string_view name) const;
+};
+
+struct load_result {
+  std::shared_ptr<const gateway_config> config;
+  std::string error;  // "<path>: <what is wrong>" when config is null
+};
+
+load_result load_file(const std::string& path, const env_lookup& env);
+load_result load_string(std::string_view yaml, const env_lookup& env, std::string origin);
+// The embedded defaults: DeepSeek from the environment alone (PORT, DEEPSEEK_API_KEY, ...).
+load_result load_defaults(const env_lookup& env);
+std::string_view default_yaml();
+
+}  // namespace deepgate::config

@@ -1,0 +1,11 @@
+#pragma once
+// Durations in config: "250ms", "30s", "5m", "1h", or a bare number of seconds.
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+namespace deepgate::config {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace deepgate::config

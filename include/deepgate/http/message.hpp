@@ -1,0 +1,68 @@
+#pragma once
+// The gateway's own small request/response types. Handlers see these instead of Beast's, so
+// handler code stays light to compile and the HTTP library stays an implementation detail.
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace deepgate::http {
+
+struct header {
+  std::string name;  // lower case
+  std::string value;
+};
+
+using header_list = std::vector<header>;
+
+std::string_view find_header(const header_list& headers, std::string_view lower_name);
+
+struct request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::string query;
+  header_list headers;
+  std::string body;
+  std::string peer;     // remote address, without the port
+  unsigned worker = 0;  // index of the event loop serving this connection
+
+  std::string_view header(std::string_view lower_name) const { return find_header(headers, lower_name); }
+};
+
+struct response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  header_list headers;
+  std::string body;
+};
+
+// How a handler answers. Every call returns false once the client is gone (write failed or
+// timed out); the handler then stops and releases what it holds.
+class response_writer {
+ public:
+  virtual ~response_writer() = default;
+  // A whole response with a Content-Length.
+  virtual boost::asio::awaitable<bool> send(response r) = 0;
+  // The head of a streamed (chunked) response, text/event-stream unless told otherwise.
+  virtual boost::asio::awaitable<bool> begin_stream(unsigned status, header_list headers,
+                                                    std::string_view content_type = {}) = 0;
+  virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
+  // The clean end of a stream.
+  virtual boost::asio::awaitable<bool> end_stream() = 0;
+  // Ends the exchange by closing the connection (a truncated response); `reset` sends a TCP RST.
+  virtual void abort(bool reset) = 0;
+  // Headers added to every response this writer sends (x-request-id and the like).
+  virtual void add_header(std::string lower_name, std::string value) = 0;
+  virtual bool started() const = 0;
+};
+
+}  // namespace deepgate::http
+
+#include "deepgate/http/api_error.hpp"
+
+namespace deepgate::http {
+// An error as a whole JSON response (with Retry-After when the error carries one).
+response error_response(const api_error& e);
+}  // namespace deepgate::http

@@ -1,0 +1,86 @@
+#pragma once
+// Talking to one backend: a per-worker pool of keep-alive connections (plain or TLS with SNI
+// and certificate + host-name verification) and one request/response exchange on a leased
+// connection. The exchange reads the response head, then the body either whole or piece by
+// piece for relaying. A connection goes back to the pool only when its response was read to
+// the end; anything else (client left, deadline, reset) discards it.
+#include "deepgate/config/config.hpp"
+#include "deepgate/http/message.hpp"
+#include "deepgate/upstream/failure.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace deepgate::upstream {
+
+
+
+struct response_head {
+  unsigned status = 0;
+  std::string content_type;
+  std::optional<std::chrono::seconds> retry_after;
+  bool event_stream() const { return content_type.starts_with("text/event-stream"); }
+};
+
+struct outgoing_request {
+  std::string path;  // already including the backend's base path
+  std::string body;
+  http::header_list headers;  // extra headers (request id, ...), never hop-by-hop ones
+};
+
+// Per backend, shared by all workers: the TLS client context (verification settings).
+std::shared_ptr<boost::asio::ssl::context> make_client_tls(const config::backend_config& backend);
+
+// A pool per (worker, backend); used only from that worker's thread.
+class connection_pool {
+ public:
+  connection_pool(boost::asio::any_io_executor ex, const config::backend_config& backend,
+                  std::shared_ptr<boost::asio::ssl::context> tls);
+  ~connection_pool();
+  connection_pool(const connection_pool&) = delete;
+  connection_pool& operator=(const connection_pool&) = delete;
+
+  const config::backend_config& backend() const;
+  std::size_t idle_count() const;
+  std::size_t open_count() const;
+
+  struct impl;
+  impl& get() { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+class exchange {
+ public:
+  explicit exchange(connection_pool& pool);
+  ~exchange();  // returns the connection to the pool if the response was read completely
+  exchange(const exchange&) = delete;
+  exchange& operator=(const exchange&) = delete;
+
+  // Leases a connection, sends the request and reads the response head.
+  boost::asio::awaitable<failure> start(const outgoing_request& req, response_head& head);
+  // Appends the next body bytes to `out`; after the last ones done() is true.
+  boost::asio::awaitable<failure> read_some(std::string& out);
+  // Reads the rest of the body into `out`, failing with too_large past `limit` bytes.
+  boost::asio::awaitable<failure> read_all(std::string& out, std::size_t limit);
+  bool done() const;
+  // True once the request may have reached the backend (for retry decisions).
+  bool sent() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace deepgate::upstream

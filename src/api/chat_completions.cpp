@@ -1,0 +1,137 @@
+#include "deepgate/api/chat_completions.hpp"
+
+#include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/upstream_errors.hpp"
+#include "deepgate/http/sse_parser.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace deepgate::api {
+namespace {
+
+constexpr std::size_t max_error_body = 256 * 1024;
+
+// GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
+// takes named locals (see docs/development.md).
+boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e) {
+  auto res = http::error_response(e);
+  co_await out.send(std::move(res));
+}
+
+// After HTTP 200 went out the status cannot change: one error event, then the connection
+// closes without [DONE] so SDKs raise instead of returning half an answer.
+boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e) {
+  const auto event = http::render_error_event(e);
+  co_await out.write(event);
+  out.abort(false);
+}
+
+// Relays an event stream: each read from upstream is parsed into events, and the events it
+// completed go to the client in one write. Comments (": keep-alive") pass through so the
+// client's idle timers stay fed while DeepSeek queues the request.
+boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response_writer& out,
+                                          const config::backend_config& backend) {
+  if (!co_await out.begin_stream(200, {})) co_return;
+  http::sse_parser parser;
+  std::vector<http::sse_event> events;
+  std::string in, wire;
+  bool saw_done = false;
+  while (!ex.done()) {
+    in.clear();
+    auto f = co_await ex.read_some(in);
+    if (f != upstream::failure::none) {
+      spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
+      const auto e = error_from_failure(f, backend.name);
+      co_return co_await fail_stream(out, e);
+    }
+    if (parser.feed(in, events) != http::sse_parser::status::ok) {
+      const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
+                                        "upstream_bad_response");
+      co_return co_await fail_stream(out, e);
+    }
+    if (events.empty()) continue;
+    wire.clear();
+    for (auto& e : events) {
+      if (saw_done) break;  // nothing after [DONE] belongs to this answer
+      http::append_sse_event(wire, e);
+      saw_done = e.is_done();
+    }
+    events.clear();
+    if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
+  }
+  if (!saw_done) {
+    const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream without [DONE].",
+                                      "upstream_reset");
+    co_return co_await fail_stream(out, e);
+  }
+  co_await out.end_stream();
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> chat_completions(http::request& req, http::response_writer& out,
+                                              gateway_services& services, const std::string& request_id) {
+  const auto config = services.config;  // this request's snapshot
+
+  // 1. parse + validate
+  auto parsed = chat_request::parse(req.body, config->server.max_json_depth);
+  if (!parsed) {
+    const auto e = parsed.error();
+    co_return co_await fail(out, e);
+  }
+  chat_request& chat = *parsed;
+
+  // 2. route
+  const auto* model = config->find_model(chat.model());
+  if (!model) {
+    const auto e = http::not_found("The model '" + chat.model() + "' does not exist or you do not have access to it.",
+                                   "model_not_found");
+    co_return co_await fail(out, e);
+  }
+  auto& pool = *services.pools.at(req.worker).at(model->backend_index);
+  const auto& backend = pool.backend();
+
+  // 3. forward
+  upstream::outgoing_request up;
+  up.path = backend.url.path("/chat/completions");
+  up.body = chat.upstream_body(model->upstream_model);
+  up.headers.push_back({"accept", chat.stream() ? "text/event-stream" : "application/json"});
+  up.headers.push_back({"x-request-id", request_id});
+  for (const char* trace : {"traceparent", "tracestate"})
+    if (auto v = req.header(trace); !v.empty()) up.headers.push_back({trace, std::string(v)});
+
+  upstream::exchange ex(pool);
+  upstream::response_head head;
+  if (auto f = co_await ex.start(up, head); f != upstream::failure::none) {
+    spdlog::warn("backend {}: request {} failed: {}", backend.name, request_id, upstream::to_string(f));
+    const auto e = error_from_failure(f, backend.name);
+    co_return co_await fail(out, e);
+  }
+
+  if (head.status != 200) {
+    std::string body;
+    co_await ex.read_all(body, max_error_body);  // best effort: a partial body still has a status
+    if (head.status == 401 || head.status == 402 || head.status == 403)
+      spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, head.status);
+    const auto e = error_from_upstream_status(head.status, body, backend.api_key, head.retry_after);
+    co_return co_await fail(out, e);
+  }
+
+  // 4. relay
+  if (head.event_stream()) {
+    co_await relay_stream(ex, out, backend);
+    co_return;
+  }
+
+  std::string body;
+  auto f = co_await ex.read_all(body, backend.max_response_bytes);
+  if (f == upstream::failure::none && !is_json_object(body)) f = upstream::failure::bad_response;
+  if (f != upstream::failure::none) {
+    const auto e = error_from_failure(f, backend.name);
+    co_return co_await fail(out, e);
+  }
+  http::response res{200, "application/json", {}, std::string(trim_leading_whitespace(body))};
+  co_await out.send(std::move(res));
+}
+
+}  // namespace deepgate::api

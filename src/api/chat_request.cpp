@@ -1,0 +1,271 @@
+#include "deepgate/api/chat_request.hpp"
+
+#include "deepgate/http/json_depth.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <vector>
+
+namespace deepgate::api {
+
+using json = nlohmann::json;
+using http::api_error;
+using http::invalid_request;
+
+struct chat_request::impl {
+  json body;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+};
+
+namespace {
+
+std::string type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::binary:
+    case json::value_t::discarded: return "a value";
+    default: return "a number";
+  }
+}
+
+api_error wrong_type(const std::string& param, const json& v, std::string_view expected) {
+  return invalid_request("Invalid type for '" + param + "': expected " + std::string(expected) + ", but got " +
+                             type_name(v) + ".",
+                         param, "invalid_type");
+}
+
+api_error out_of_range(const std::string& param, std::string_view what) {
+  return invalid_request("Invalid value for '" + param + "': " + std::string(what) + ".", param, "invalid_value", 422);
+}
+
+bool redirecting_key(std::string_view key) {
+  static constexpr std::array<std::string_view, 4> exact{"api_base", "base_url", "api_key", "api_url"};
+  for (auto k : exact)
+    if (key == k) return true;
+  return key.ends_with("_host");
+}
+
+// Refuses keys that could redirect traffic, at any depth, iteratively. JSON Schema payloads
+// (tool parameters, response_format.json_schema) hold the caller's own property names, which
+// are data, so they are not inspected.
+std::optional<api_error> find_redirecting_key(const json& root) {
+  struct item {
+    const json* v;
+    std::string path;
+  };
+  std::vector<item> stack{{&root, ""}};
+  while (!stack.empty()) {
+    auto [v, path] = std::move(stack.back());
+    stack.pop_back();
+    if (v->is_object()) {
+      for (auto it = v->begin(); it != v->end(); ++it) {
+        auto child = path.empty() ? it.key() : path + "." + it.key();
+        if (redirecting_key(it.key()))
+          return invalid_request("Unrecognized request argument supplied: " + child +
+                                     ". Fields that choose where a request goes are set by the gateway operator.",
+                                 child, "forbidden_parameter");
+        if (it.key() == "parameters" || it.key() == "json_schema" || it.key() == "schema") continue;
+        stack.push_back({&it.value(), child});
+      }
+    } else if (v->is_array()) {
+      for (std::size_t i = 0; i < v->size(); ++i) stack.push_back({&(*v)[i], path + "[" + std::to_string(i) + "]"});
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error> check_number(const json& body, const char* name, double lo, double hi) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) return wrong_type(name, *it, "a number");
+  double v = it->get<double>();
+  if (v < lo || v > hi)
+    return out_of_range(name, "expected a value from " + json(lo).dump() + " to " + json(hi).dump() + ", got " + it->dump());
+  return std::nullopt;
+}
+
+std::optional<api_error> check_integer(const json& body, const char* name, long long lo, long long hi) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() && !it->is_number_unsigned()) return wrong_type(name, *it, "an integer");
+  if (it->is_number_unsigned() && it->get<unsigned long long>() > static_cast<unsigned long long>(hi))
+    return out_of_range(name, "expected at most " + std::to_string(hi));
+  auto v = it->get<long long>();
+  if (v < lo || v > hi)
+    return out_of_range(name, "expected a value from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
+                                  std::to_string(v));
+  return std::nullopt;
+}
+
+std::optional<api_error> check_bool(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null() || it->is_boolean()) return std::nullopt;
+  return wrong_type(name, *it, "a boolean");
+}
+
+std::optional<api_error> check_messages(const json& body) {
+  auto it = body.find("messages");
+  if (it == body.end() || it->is_null())
+    return invalid_request("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
+  if (!it->is_array()) return wrong_type("messages", *it, "an array");
+  if (it->empty())
+    return invalid_request("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages",
+                           "empty_array");
+  static constexpr std::array<std::string_view, 5> roles{"system", "user", "assistant", "tool", "developer"};
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& m = (*it)[i];
+    auto p = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return wrong_type(p, m, "an object");
+    auto role = m.find("role");
+    if (role == m.end() || role->is_null())
+      return invalid_request("Missing required parameter: '" + p + ".role'.", p + ".role", "missing_required_parameter");
+    if (!role->is_string()) return wrong_type(p + ".role", *role, "a string");
+    auto r = role->get_ref<const std::string&>();
+    if (std::find(roles.begin(), roles.end(), r) == roles.end())
+      return invalid_request("Invalid value: '" + r + "'. Supported values are: 'system', 'user', 'assistant', 'tool' and 'developer'.",
+                             p + ".role", "invalid_value");
+    auto content = m.find("content");
+    bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+    if (content == m.end() || content->is_null()) {
+      if (r != "assistant" || !has_tool_calls)
+        return invalid_request("Missing required parameter: '" + p + ".content'.", p + ".content",
+                               "missing_required_parameter");
+    } else if (!content->is_string() && !content->is_array()) {
+      return wrong_type(p + ".content", *content, "a string or an array of content parts");
+    } else if (content->is_array()) {
+      for (std::size_t k = 0; k < content->size(); ++k) {
+        const auto& part = (*content)[k];
+        auto pp = p + ".content[" + std::to_string(k) + "]";
+        if (!part.is_object()) return wrong_type(pp, part, "an object");
+        if (!part.contains("type") || !part["type"].is_string())
+          return invalid_request("Missing required parameter: '" + pp + ".type'.", pp + ".type", "missing_required_parameter");
+      }
+    }
+    if (has_tool_calls && !m["tool_calls"].is_array()) return wrong_type(p + ".tool_calls", m["tool_calls"], "an array");
+    if (r == "tool") {
+      auto id = m.find("tool_call_id");
+      if (id == m.end() || !id->is_string())
+        return invalid_request("Missing required parameter: '" + p + ".tool_call_id'.", p + ".tool_call_id",
+                               "missing_required_parameter");
+    }
+    if (auto name = m.find("name"); name != m.end() && !name->is_null() && !name->is_string())
+      return wrong_type(p + ".name", *name, "a string");
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error> check_stop(const json& body) {
+  auto it = body.find("stop");
+  if (it == body.end() || it->is_null() || it->is_string()) return std::nullopt;
+  if (!it->is_array()) return wrong_type("stop", *it, "a string or an array of strings");
+  if (it->size() > 16) return out_of_range("stop", "at most 16 stop sequences");
+  for (auto& s : *it)
+    if (!s.is_string()) return wrong_type("stop", s, "a string");
+  return std::nullopt;
+}
+
+std::optional<api_error> check_object_or_string(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null() || it->is_object() || it->is_string()) return std::nullopt;
+  return wrong_type(name, *it, "a string or an object");
+}
+
+std::optional<api_error> validate(const json& body, chat_request::impl& out) {
+  if (!body.is_object())
+    return invalid_request("The request body must be a JSON object, got " + type_name(body) + ".", {}, "invalid_body");
+  if (auto e = find_redirecting_key(body)) return e;
+
+  auto model = body.find("model");
+  if (model == body.end() || model->is_null())
+    return invalid_request("You must provide a model parameter.", "model", "missing_required_parameter");
+  if (!model->is_string()) return wrong_type("model", *model, "a string");
+  if (model->get_ref<const std::string&>().empty())
+    return invalid_request("Invalid 'model': empty string.", "model", "invalid_value");
+  out.model = model->get<std::string>();
+
+  if (auto e = check_messages(body)) return e;
+  if (auto e = check_bool(body, "stream")) return e;
+  auto stream = body.find("stream");
+  out.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
+
+  if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
+    if (!so->is_object()) return wrong_type("stream_options", *so, "an object");
+    if (!out.stream)
+      return invalid_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                             "stream_options", "invalid_value");
+    if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
+      if (!iu->is_boolean()) return wrong_type("stream_options.include_usage", *iu, "a boolean");
+      out.include_usage = iu->get<bool>();
+    }
+  }
+  for (auto [name, lo, hi] : {std::tuple{"temperature", 0.0, 2.0}, std::tuple{"top_p", 0.0, 1.0},
+                              std::tuple{"presence_penalty", -2.0, 2.0}, std::tuple{"frequency_penalty", -2.0, 2.0}})
+    if (auto e = check_number(body, name, lo, hi)) return e;
+  for (auto [name, lo, hi] : {std::tuple{"n", 1LL, 128LL}, std::tuple{"max_tokens", 1LL, 1LL << 31},
+                              std::tuple{"max_completion_tokens", 1LL, 1LL << 31}, std::tuple{"top_logprobs", 0LL, 20LL},
+                              std::tuple{"seed", -(1LL << 62), 1LL << 62}})
+    if (auto e = check_integer(body, name, lo, hi)) return e;
+  for (auto name : {"logprobs", "parallel_tool_calls"})
+    if (auto e = check_bool(body, name)) return e;
+  if (auto e = check_stop(body)) return e;
+  if (auto e = check_object_or_string(body, "tool_choice")) return e;
+  if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
+    if (!t->is_array()) return wrong_type("tools", *t, "an array");
+    for (std::size_t i = 0; i < t->size(); ++i)
+      if (!(*t)[i].is_object()) return wrong_type("tools[" + std::to_string(i) + "]", (*t)[i], "an object");
+  }
+  if (auto rf = body.find("response_format"); rf != body.end() && !rf->is_null()) {
+    if (!rf->is_object()) return wrong_type("response_format", *rf, "an object");
+    auto type = rf->find("type");
+    if (type == rf->end() || !type->is_string())
+      return invalid_request("Missing required parameter: 'response_format.type'.", "response_format.type",
+                             "missing_required_parameter");
+    auto tv = type->get<std::string>();
+    if (tv != "text" && tv != "json_object" && tv != "json_schema")
+      return invalid_request("Invalid value: '" + tv + "'. Supported values are: 'text', 'json_object' and 'json_schema'.",
+                             "response_format.type", "invalid_value");
+  }
+  if (auto u = body.find("user"); u != body.end() && !u->is_null() && !u->is_string())
+    return wrong_type("user", *u, "a string");
+  return std::nullopt;
+}
+
+}  // namespace
+
+chat_request::chat_request(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+chat_request::chat_request(chat_request&&) noexcept = default;
+chat_request& chat_request::operator=(chat_request&&) noexcept = default;
+chat_request::~chat_request() = default;
+
+chat_request::result chat_request::parse(std::string_view body, std::size_t max_json_depth) {
+  if (http::json_nesting_depth(body, max_json_depth) > max_json_depth)
+    return invalid_request("The JSON body is nested deeper than " + std::to_string(max_json_depth) + " levels.", {},
+                           "json_too_deep");
+  auto p = std::make_unique<impl>();
+  p->body = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (p->body.is_discarded())
+    return invalid_request(
+        "We could not parse the JSON body of your request. The API expects a JSON payload (Content-Type: "
+        "application/json), but what was sent was not valid JSON.",
+        {}, "invalid_json");
+  if (auto e = validate(p->body, *p)) return *e;
+  return chat_request(std::move(p));
+}
+
+const std::string& chat_request::model() const { return impl_->model; }
+bool chat_request::stream() const { return impl_->stream; }
+bool chat_request::include_usage() const { return impl_->include_usage; }
+
+std::string chat_request::upstream_body(std::string_view upstream_model) {
+  impl_->body["model"] = upstream_model;
+  return impl_->body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace deepgate::api

@@ -1,0 +1,28 @@
+#include "deepgate/api/models.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace deepgate::api {
+namespace {
+nlohmann::json model_object(const std::string& id, const config::model_config& m) {
+  return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", m.backend}};
+}
+}  // namespace
+
+http::response list_models(const config::gateway_config& cfg) {
+  auto data = nlohmann::json::array();
+  for (auto& m : cfg.models) {
+    data.push_back(model_object(m.name, m));
+    for (auto& a : m.aliases) data.push_back(model_object(a, m));
+  }
+  return http::response{200, "application/json", {}, nlohmann::json{{"object", "list"}, {"data", data}}.dump()};
+}
+
+http::response retrieve_model(const config::gateway_config& cfg, std::string_view id) {
+  if (const auto* m = cfg.find_model(id))
+    return http::response{200, "application/json", {}, model_object(std::string(id), *m).dump()};
+  return http::error_response(http::not_found(
+      "The model '" + std::string(id) + "' does not exist or you do not have access to it.", "model_not_found"));
+}
+
+}  // namespace deepgate::api

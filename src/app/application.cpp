@@ -1,0 +1,152 @@
+#include "deepgate/app/application.hpp"
+
+#include "deepgate/api/router.hpp"
+#include "deepgate/api/services.hpp"
+#include "deepgate/core/version.hpp"
+#include "deepgate/http/server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <functional>
+
+namespace deepgate::app {
+
+namespace asio = boost::asio;
+
+namespace {
+// %v escaped for a JSON string value, so log lines stay parseable whatever the message says.
+class json_message_flag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            int n = std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            dest.append(std::string_view(buf, static_cast<std::size_t>(n)));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_message_flag>(); }
+};
+}  // namespace
+
+void setup_logging(const config::log_config& log) {
+  auto logger = spdlog::stderr_logger_mt("deepgate");
+  if (log.format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<json_message_flag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":"%*"})");
+    logger->set_formatter(std::move(f));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  }
+  logger->set_level(spdlog::level::from_str(log.level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+int run(std::shared_ptr<const config::gateway_config> config) {
+  std::signal(SIGPIPE, SIG_IGN);
+  for (auto& b : config->backends) {
+    if (b.url.tls && b.api_key.empty())
+      spdlog::warn("backend {}: no API key configured (set DEEPSEEK_API_KEY or backends[].api_key)", b.name);
+    if (b.url.tls && !b.verify_tls) spdlog::warn("backend {}: TLS certificate verification is OFF", b.name);
+  }
+
+  api::gateway_services services;
+  services.config = config;
+  http::server server(config->server, api::make_router(services));
+
+  std::vector<std::shared_ptr<asio::ssl::context>> tls;
+  try {
+    for (auto& b : config->backends) tls.push_back(upstream::make_client_tls(b));
+  } catch (const std::exception& e) {
+    spdlog::error("backend TLS setup failed: {}", e.what());
+    return 1;
+  }
+  services.pools.resize(server.workers());
+  for (unsigned w = 0; w < server.workers(); ++w)
+    for (std::size_t b = 0; b < config->backends.size(); ++b)
+      services.pools[w].push_back(
+          std::make_unique<upstream::connection_pool>(server.worker_executor(w), config->backends[b], tls[b]));
+
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::error("cannot listen on {}:{}: {}", config->server.host, config->server.port, e.what());
+    return 1;
+  }
+  services.ready = true;
+  spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
+               server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
+
+  // The main thread only waits for signals and runs the drain sequence.
+  asio::io_context control;
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer timer(control);
+  int signals_seen = 0;
+  std::chrono::steady_clock::time_point drain_deadline;
+
+  std::function<void()> wait_for_drain = [&] {
+    if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (server.open_connections() != 0)
+        spdlog::warn("drain deadline reached with {} connections open; closing them", server.open_connections());
+      signals.cancel();
+      return;
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) wait_for_drain();
+    });
+  };
+
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (++signals_seen > 1) {
+      spdlog::warn("second signal: exiting now");
+      timer.cancel();
+      return;  // nothing left waiting on `control`: run() returns
+    }
+    services.ready = false;  // /readyz fails at once so load balancers stop sending
+    spdlog::info("signal {}: draining (delay {} ms, deadline {} ms)", sig, config->server.drain_delay.count(),
+                 config->server.drain_timeout.count());
+    signals.async_wait(on_signal);
+    timer.expires_after(config->server.drain_delay);
+    timer.async_wait([&](boost::system::error_code tec) {
+      if (tec) return;
+      server.begin_drain();
+      drain_deadline = std::chrono::steady_clock::now() + config->server.drain_timeout;
+      wait_for_drain();
+    });
+  };
+  signals.async_wait(on_signal);
+  control.run();
+  server.stop();
+  spdlog::info("deepgate stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace deepgate::app

@@ -1,0 +1,60 @@
+#include "deepgate/app/cli.hpp"
+
+#include "deepgate/app/application.hpp"
+#include "deepgate/config/config.hpp"
+#include "deepgate/core/version.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace deepgate::app {
+namespace {
+constexpr const char* usage =
+    "usage: deepgate [--config FILE]     run the gateway (default: embedded defaults + environment)\n"
+    "       deepgate --check-config FILE validate a config file and exit\n"
+    "       deepgate --version\n"
+    "Environment without a file: PORT, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL, DEEPGATE_UPSTREAM_CA_FILE,\n"
+    "DEEPGATE_HOST. DEEPGATE_CONFIG names a config file when --config is not given.\n";
+}
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--version") {
+      std::printf("deepgate %s\n", std::string(version()).c_str());
+      return 0;
+    }
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if ((a == "--config" || a == "--check-config" || a == "-c") && i + 1 < argc) {
+      check_only = check_only || a == "--check-config";
+      config_path = argv[++i];
+      continue;
+    }
+    std::fprintf(stderr, "deepgate: unknown argument '%s'\n%s", argv[i], usage);
+    return 2;
+  }
+  if (config_path.empty())
+    if (const char* env = std::getenv("DEEPGATE_CONFIG"); env && *env) config_path = env;
+
+  auto env = config::process_environment();
+  auto loaded = config_path.empty() ? config::load_defaults(env) : config::load_file(config_path, env);
+  if (!loaded.config) {
+    std::fprintf(stderr, "deepgate: invalid configuration: %s\n", loaded.error.c_str());
+    return 1;
+  }
+  if (check_only) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+  setup_logging(loaded.config->log);
+  return run(loaded.config);
+}
+
+}  // namespace deepgate::app

@@ -1,0 +1,302 @@
+#include "deepgate/config/config.hpp"
+
+#include "deepgate/config/duration.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace deepgate::config {
+namespace {
+
+constexpr std::string_view embedded_defaults = R"(# deepgate embedded defaults
+server:
+  host: ${DEEPGATE_HOST:-0.0.0.0}
+  port: ${PORT:-8080}
+backends:
+  - name: deepseek
+    url: ${DEEPGATE_UPSTREAM_URL:-https://api.deepseek.com}
+    api_key: ${DEEPSEEK_API_KEY:-}
+    ca_file: ${DEEPGATE_UPSTREAM_CA_FILE:-}
+models:
+  - name: deepseek-chat
+    backend: deepseek
+  - name: deepseek-reasoner
+    backend: deepseek
+)";
+
+// Walks the YAML tree, expanding ${ENV} in scalars and remembering the first error with its path.
+class reader {
+ public:
+  explicit reader(const env_lookup& env) : env_(env) {}
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  bool fail(const std::string& path, const std::string& what) {
+    if (error_.empty()) error_ = (path.empty() ? std::string("(root)") : path) + ": " + what;
+    return false;
+  }
+
+  // A mapping whose keys are all in `allowed`. A missing (null) node is an empty mapping.
+  bool mapping(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> allowed) {
+    if (!n || n.IsNull()) return true;
+    if (!n.IsMap()) return fail(path, "must be a mapping");
+    for (const auto& kv : n) {
+      auto key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        return fail(join(path, key), "unknown key");
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  // Reads a scalar child if present; returns false only on error.
+  bool scalar(const YAML::Node& parent, std::string_view key, const std::string& path, std::optional<std::string>& out) {
+    if (!parent || !parent.IsMap()) return true;
+    auto n = parent[std::string(key)];
+    if (!n || n.IsNull()) return true;
+    auto p = join(path, key);
+    if (!n.IsScalar()) return fail(p, "must be a single value");
+    auto r = expand_env(n.Scalar(), env_);
+    if (!r.error.empty()) return fail(p, r.error);
+    out = std::move(r.value);
+    return true;
+  }
+
+  bool string(const YAML::Node& parent, std::string_view key, const std::string& path, std::string& out) {
+    std::optional<std::string> v;
+    if (!scalar(parent, key, path, v)) return false;
+    if (v) out = *v;
+    return true;
+  }
+
+  template <class Int>
+  bool integer(const YAML::Node& parent, std::string_view key, const std::string& path, Int& out, Int lo, Int hi) {
+    std::optional<std::string> v;
+    if (!scalar(parent, key, path, v)) return false;
+    if (!v) return true;
+    unsigned long long x = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+    if (ec != std::errc{} || end != v->data() + v->size() || x < static_cast<unsigned long long>(lo) ||
+        x > static_cast<unsigned long long>(hi))
+      return fail(join(path, key), "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                                       ", got '" + *v + "'");
+    out = static_cast<Int>(x);
+    return true;
+  }
+
+  bool boolean(const YAML::Node& parent, std::string_view key, const std::string& path, bool& out) {
+    std::optional<std::string> v;
+    if (!scalar(parent, key, path, v)) return false;
+    if (!v) return true;
+    if (*v == "true" || *v == "yes" || *v == "on") out = true;
+    else if (*v == "false" || *v == "no" || *v == "off") out = false;
+    else return fail(join(path, key), "must be true or false, got '" + *v + "'");
+    return true;
+  }
+
+  bool duration(const YAML::Node& parent, std::string_view key, const std::string& path, milliseconds& out) {
+    std::optional<std::string> v;
+    if (!scalar(parent, key, path, v)) return false;
+    if (!v) return true;
+    auto d = parse_duration(*v);
+    if (!d) return fail(join(path, key), "must be a duration such as 500ms, 30s or 5m, got '" + *v + "'");
+    out = *d;
+    return true;
+  }
+
+  // `key` inline or `key_file` (a mounted secret); both at once is an error.
+  bool secret(const YAML::Node& parent, std::string_view key, const std::string& path, std::string& out) {
+    std::optional<std::string> inline_value, file;
+    std::string file_key = std::string(key) + "_file";
+    if (!scalar(parent, key, path, inline_value) || !scalar(parent, file_key, path, file)) return false;
+    if (inline_value && !inline_value->empty() && file && !file->empty())
+      return fail(join(path, key), "give either " + std::string(key) + " or " + file_key + ", not both");
+    if (file && !file->empty()) {
+      std::ifstream in(*file, std::ios::binary);
+      if (!in) return fail(join(path, file_key), "cannot read " + *file);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      out = ss.str();
+      while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+      return true;
+    }
+    if (inline_value) out = *inline_value;
+    return true;
+  }
+
+ private:
+  const env_lookup& env_;
+  std::string error_;
+};
+
+bool readable(const std::string& file) { return std::ifstream(file).good(); }
+
+bool read_server(reader& r, const YAML::Node& n, server_config& s) {
+  const std::string p = "server";
+  if (!r.mapping(n, p,
+                 {"host", "port", "workers", "tls", "max_header_bytes", "max_body_bytes", "max_json_depth",
+                  "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay"}))
+    return false;
+  auto tls = n ? n["tls"] : YAML::Node();
+  return r.string(n, "host", p, s.host) && r.integer<std::uint16_t>(n, "port", p, s.port, 0, 65535) &&
+         r.integer<unsigned>(n, "workers", p, s.workers, 0, 256) &&
+         r.mapping(tls, "server.tls", {"cert_file", "key_file"}) &&
+         r.string(tls, "cert_file", "server.tls", s.tls.cert_file) &&
+         r.string(tls, "key_file", "server.tls", s.tls.key_file) &&
+         r.integer<std::size_t>(n, "max_header_bytes", p, s.max_header_bytes, 1024, 1 << 20) &&
+         r.integer<std::size_t>(n, "max_body_bytes", p, s.max_body_bytes, 1024, std::size_t{1} << 30) &&
+         r.integer<std::size_t>(n, "max_json_depth", p, s.max_json_depth, 2, 1024) &&
+         r.duration(n, "request_timeout", p, s.request_timeout) && r.duration(n, "idle_timeout", p, s.idle_timeout) &&
+         r.duration(n, "write_timeout", p, s.write_timeout) && r.duration(n, "drain_timeout", p, s.drain_timeout) &&
+         r.duration(n, "drain_delay", p, s.drain_delay);
+}
+
+bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_config& b) {
+  if (!n.IsMap()) return r.fail(p, "must be a mapping");
+  if (!r.mapping(n, p,
+                 {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
+                  "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file"}))
+    return false;
+  auto tls = n["tls"];
+  std::string url_text;
+  if (!(r.string(n, "name", p, b.name) && r.string(n, "url", p, url_text) && r.secret(n, "api_key", p, b.api_key) &&
+        r.string(n, "ca_file", p, b.ca_file) && r.mapping(tls, p + ".tls", {"ca_file", "verify"}) &&
+        r.boolean(tls, "verify", p + ".tls", b.verify_tls) && r.duration(n, "connect_timeout", p, b.connect_timeout) &&
+        r.duration(n, "tls_timeout", p, b.tls_timeout) &&
+        r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
+        r.duration(n, "read_timeout", p, b.read_timeout) &&
+        r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
+        r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32)))
+    return false;
+  std::string tls_ca;
+  if (!r.string(tls, "ca_file", p + ".tls", tls_ca)) return false;
+  if (!tls_ca.empty()) b.ca_file = tls_ca;
+  if (b.name.empty()) return r.fail(p + ".name", "is required");
+  if (url_text.empty()) return r.fail(p + ".url", "is required");
+  std::string err;
+  auto u = upstream::parse_url(url_text, err);
+  if (!u) return r.fail(p + ".url", err);
+  b.url = *u;
+  if (!b.ca_file.empty() && !readable(b.ca_file)) return r.fail(p + ".tls.ca_file", "cannot read " + b.ca_file);
+  return true;
+}
+
+bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_config& m) {
+  if (!n.IsMap()) return r.fail(p, "must be a mapping");
+  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model"})) return false;
+  if (!(r.string(n, "name", p, m.name) && r.string(n, "backend", p, m.backend) &&
+        r.string(n, "upstream_model", p, m.upstream_model)))
+    return false;
+  if (auto aliases = n["aliases"]; aliases && !aliases.IsNull()) {
+    if (!aliases.IsSequence()) return r.fail(p + ".aliases", "must be a list of names");
+    for (std::size_t i = 0; i < aliases.size(); ++i) {
+      if (!aliases[i].IsScalar() || aliases[i].Scalar().empty())
+        return r.fail(p + ".aliases[" + std::to_string(i) + "]", "must be a name");
+      m.aliases.push_back(aliases[i].Scalar());
+    }
+  }
+  if (m.name.empty()) return r.fail(p + ".name", "is required");
+  if (m.backend.empty()) return r.fail(p + ".backend", "is required");
+  if (m.upstream_model.empty()) m.upstream_model = m.name;
+  return true;
+}
+
+bool validate(reader& r, gateway_config& c) {
+  auto& s = c.server;
+  if (s.tls.cert_file.empty() != s.tls.key_file.empty())
+    return r.fail("server.tls", "cert_file and key_file go together");
+  if (s.tls.enabled() && !readable(s.tls.cert_file)) return r.fail("server.tls.cert_file", "cannot read " + s.tls.cert_file);
+  if (s.tls.enabled() && !readable(s.tls.key_file)) return r.fail("server.tls.key_file", "cannot read " + s.tls.key_file);
+  if (c.backends.empty()) return r.fail("backends", "at least one backend is required");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < c.backends.size(); ++i)
+    if (!names.insert(c.backends[i].name).second)
+      return r.fail("backends[" + std::to_string(i) + "].name", "duplicate backend '" + c.backends[i].name + "'");
+  if (c.models.empty()) return r.fail("models", "at least one model is required");
+  std::set<std::string> model_names;
+  for (std::size_t i = 0; i < c.models.size(); ++i) {
+    auto& m = c.models[i];
+    auto p = "models[" + std::to_string(i) + "]";
+    auto it = std::find_if(c.backends.begin(), c.backends.end(), [&](auto& b) { return b.name == m.backend; });
+    if (it == c.backends.end()) return r.fail(p + ".backend", "no backend named '" + m.backend + "'");
+    m.backend_index = static_cast<std::size_t>(it - c.backends.begin());
+    if (!model_names.insert(m.name).second) return r.fail(p + ".name", "duplicate model name '" + m.name + "'");
+    for (auto& a : m.aliases)
+      if (!model_names.insert(a).second) return r.fail(p + ".aliases", "duplicate model name '" + a + "'");
+  }
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.contains(c.log.level)) return r.fail("log.level", "must be one of trace, debug, info, warn, error, off");
+  if (c.log.format != "text" && c.log.format != "json") return r.fail("log.format", "must be text or json");
+  return true;
+}
+
+}  // namespace
+
+const model_config* gateway_config::find_model(std::string_view name) const {
+  for (auto& m : models) {
+    if (m.name == name) return &m;
+    for (auto& a : m.aliases)
+      if (a == name) return &m;
+  }
+  return nullptr;
+}
+
+load_result load_string(std::string_view yaml, const env_lookup& env, std::string origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return {nullptr, origin + ": not valid YAML: " + e.what()};
+  }
+  auto c = std::make_shared<gateway_config>();
+  c->origin = std::move(origin);
+  reader r(env);
+  if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
+  if (!r.mapping(root, "", {"server", "backends", "models", "log"})) return {nullptr, r.error()};
+  if (root) {
+    read_server(r, root["server"], c->server);
+    if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
+      if (!backends.IsSequence()) r.fail("backends", "must be a list");
+      for (std::size_t i = 0; r.ok() && i < backends.size(); ++i)
+        read_backend(r, backends[i], "backends[" + std::to_string(i) + "]", c->backends.emplace_back());
+    }
+    if (auto models = root["models"]; r.ok() && models && !models.IsNull()) {
+      if (!models.IsSequence()) r.fail("models", "must be a list");
+      for (std::size_t i = 0; r.ok() && i < models.size(); ++i)
+        read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
+    }
+    auto log = root["log"];
+    if (r.ok() && r.mapping(log, "log", {"level", "format"})) {
+      r.string(log, "level", "log", c->log.level);
+      r.string(log, "format", "log", c->log.format);
+    }
+  }
+  if (r.ok()) validate(r, *c);
+  if (!r.ok()) return {nullptr, r.error()};
+  return {std::move(c), {}};
+}
+
+load_result load_file(const std::string& path, const env_lookup& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {nullptr, path + ": cannot open the file"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto r = load_string(ss.str(), env, path);
+  if (!r.config && !r.error.starts_with(path)) r.error = path + ": " + r.error;
+  return r;
+}
+
+load_result load_defaults(const env_lookup& env) { return load_string(embedded_defaults, env, "defaults"); }
+
+std::string_view default_yaml() { return embedded_defaults; }
+
+}  // namespace deepgate::config

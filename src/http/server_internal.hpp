@@ -1,0 +1,35 @@
+#pragma once
+// Shared between server.cpp (listeners, workers) and session.cpp (one connection).
+#include "deepgate/http/server.hpp"
+#include "deepgate/net/flex_stream.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+namespace deepgate::http::detail {
+
+// One open connection, registered with its worker so draining can close it while it is idle.
+struct connection_entry {
+  boost::beast::tcp_stream* tcp = nullptr;
+  bool idle = false;
+};
+
+// Per worker; touched only from that worker's thread.
+struct worker_state {
+  std::unordered_set<connection_entry*> connections;
+};
+
+struct server_state {
+  config::server_config options;
+  handler on_request;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain HTTP
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> open_connections{0};
+};
+
+boost::asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server,
+                                         worker_state& state);
+
+}  // namespace deepgate::http::detail

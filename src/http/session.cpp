@@ -1,0 +1,278 @@
+#include "server_internal.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstdio>
+
+namespace deepgate::http::detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+class session_writer final : public response_writer {
+ public:
+  session_writer(net::flex_stream& stream, const config::server_config& options, unsigned version, bool keep_alive)
+      : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive) {}
+
+  bool keep_alive() const { return keep_alive_ && !aborted_; }
+  bool aborted() const { return aborted_; }
+  void force_close() { keep_alive_ = false; }
+
+  asio::awaitable<bool> send(response r) override {
+    if (started_) co_return false;
+    started_ = true;
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version_};
+    res.set(bhttp::field::server, "deepgate");
+    res.set(bhttp::field::content_type, r.content_type);
+    for (auto& h : extra_) res.set(h.name, h.value);
+    for (auto& h : r.headers) res.set(h.name, h.value);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    stream_.tcp().expires_after(options_.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream_, res, use_tuple);
+    if (ec) aborted_ = true;  // the client went away; nothing more to say to it
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> begin_stream(unsigned status, header_list headers, std::string_view content_type) override {
+    if (started_) co_return false;
+    started_ = true;
+    streaming_ = true;
+    chunked_ = version_ >= 11;
+    if (!chunked_) keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
+    std::string head = "HTTP/1.";
+    head += version_ >= 11 ? "1 " : "0 ";
+    head += std::to_string(status);
+    head += ' ';
+    head += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    head += "\r\nServer: deepgate\r\nContent-Type: ";
+    head += content_type.empty() ? std::string_view("text/event-stream; charset=utf-8") : content_type;
+    head += "\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+    head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "";
+    head += keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    for (auto* list : {&extra_, &headers})
+      for (auto& h : *list) {
+        head += h.name;
+        head += ": ";
+        head += h.value;
+        head += "\r\n";
+      }
+    head += "\r\n";
+    co_return co_await write_raw(asio::buffer(head));
+  }
+
+  asio::awaitable<bool> write(std::string_view bytes) override {
+    if (!streaming_ || aborted_ || bytes.empty()) co_return !aborted_;
+    if (!chunked_) co_return co_await write_raw(asio::buffer(bytes.data(), bytes.size()));
+    char size_line[24];
+    int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+    std::array<asio::const_buffer, 3> parts{asio::buffer(size_line, static_cast<std::size_t>(len)),
+                                            asio::buffer(bytes.data(), bytes.size()), asio::buffer("\r\n", 2)};
+    co_return co_await write_raw(parts);
+  }
+
+  asio::awaitable<bool> end_stream() override {
+    if (!streaming_ || aborted_) co_return false;
+    finished_ = true;
+    if (!chunked_) co_return true;
+    co_return co_await write_raw(asio::buffer("0\r\n\r\n", 5));
+  }
+
+  void abort(bool reset) override {
+    aborted_ = true;
+    stream_.close(reset);
+  }
+
+  void add_header(std::string lower_name, std::string value) override {
+    extra_.push_back({std::move(lower_name), std::move(value)});
+  }
+
+  bool started() const override { return started_; }
+  // A stream that was begun but not ended leaves the connection unusable.
+  bool complete() const { return started_ && !aborted_ && (!streaming_ || finished_); }
+
+ private:
+  template <class Buffers>
+  asio::awaitable<bool> write_raw(const Buffers& buffers) {
+    stream_.tcp().expires_after(options_.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_tuple);
+    if (ec) aborted_ = true;
+    co_return !ec;
+  }
+
+  net::flex_stream& stream_;
+  const config::server_config& options_;
+  unsigned version_;
+  bool keep_alive_;
+  bool started_ = false, streaming_ = false, chunked_ = false, finished_ = false, aborted_ = false;
+  header_list extra_;
+};
+
+// Answers a request the server refuses before the handler sees it, then closes. The close
+// lingers (reads and discards briefly) so the client gets the answer instead of a reset
+// caused by the body it is still sending.
+asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::server_config& options,
+                                       const api_error& e) {
+  session_writer w(stream, options, 11, false);
+  auto res = error_response(e);
+  if (co_await w.send(std::move(res))) {
+    error_code ec;
+    stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
+    std::array<char, 16384> sink;
+    std::size_t discarded = 0;
+    stream.tcp().expires_after(std::chrono::seconds(2));
+    while (discarded < (8u << 20)) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+      if (rec) break;
+      discarded += n;
+    }
+  }
+  stream.close();
+}
+
+request to_request(bhttp::request<bhttp::string_body>& msg, const std::string& peer, unsigned worker) {
+  request r;
+  r.method = std::string(msg.method_string());
+  std::string_view target = msg.target();
+  auto q = target.find('?');
+  r.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  r.headers.reserve(16);
+  for (auto& f : msg) r.headers.push_back({lower(f.name_string()), std::string(f.value())});
+  r.body = std::move(msg.body());
+  r.peer = peer;
+  r.worker = worker;
+  return r;
+}
+
+struct registration {
+  registration(worker_state& w, server_state& s, connection_entry& e) : w_(w), s_(s), e_(e) {
+    w_.connections.insert(&e_);
+    s_.open_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~registration() {
+    w_.connections.erase(&e_);
+    s_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+  worker_state& w_;
+  server_state& s_;
+  connection_entry& e_;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server, worker_state& state) {
+  const auto& options = server.options;
+  connection_entry entry{&stream.tcp(), false};
+  registration reg(state, server, entry);
+
+  error_code ec;
+  auto remote = stream.tcp().socket().remote_endpoint(ec);
+  std::string peer = ec ? std::string("unknown") : remote.address().to_string();
+
+  if (stream.is_tls()) {
+    stream.tcp().expires_after(options.request_timeout);
+    auto [hec] = co_await stream.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (hec) {
+      spdlog::debug("TLS handshake with {} failed: {}", peer, hec.message());
+      stream.close();
+      co_return;
+    }
+  }
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (buffer.size() == 0) {
+      // Keep-alive wait for the first byte of the next request; a quiet close on timeout.
+      entry.idle = true;
+      if (server.draining.load(std::memory_order_relaxed)) break;
+      stream.tcp().expires_after(options.idle_timeout);
+      auto [rec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      entry.idle = false;
+      if (rec) break;  // eof, reset, idle timeout or drain: nothing in progress, nothing to answer
+      buffer.commit(n);
+    }
+
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser(std::in_place);
+    parser->header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser->body_limit(options.max_body_bytes);
+    stream.tcp().expires_after(options.request_timeout);
+
+    // Read the request; anything the server refuses itself ends in `refusal` and a close.
+    std::optional<api_error> refusal;
+    const auto too_large = [&] {
+      return invalid_request("The request body is larger than the limit of " + std::to_string(options.max_body_bytes) +
+                                 " bytes.",
+                             {}, "request_too_large", 413);
+    };
+    const auto too_slow = [] { return invalid_request("The request was not received in time.", {}, "request_timeout", 408); };
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
+    if (hec == bhttp::error::end_of_stream || hec == asio::error::eof || hec == asio::error::connection_reset ||
+        hec == asio::error::operation_aborted)
+      break;  // the client left between requests
+    if (hec == bhttp::error::header_limit)
+      refusal = invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
+                                    " bytes.",
+                                {}, "request_header_fields_too_large", 431);
+    else if (hec == beast::error::timeout)
+      refusal = too_slow();
+    else if (hec)
+      refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
+    else if (auto len = parser->content_length(); len && *len > options.max_body_bytes)
+      refusal = too_large();  // answered before reading the body
+
+    if (!refusal) {
+      if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(cont.data(), cont.size()), use_tuple);
+        if (cec) break;
+      }
+      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
+      if (bec == bhttp::error::body_limit) refusal = too_large();  // chunked bodies: found while reading
+      else if (bec == beast::error::timeout) refusal = too_slow();
+      else if (bec) break;  // the client left mid-body: nobody to answer
+    }
+    if (refusal) {
+      co_await refuse_and_close(stream, options, *refusal);
+      co_return;
+    }
+
+    auto msg = parser->release();
+    bool keep_alive = msg.keep_alive() && !server.draining.load(std::memory_order_relaxed);
+    session_writer writer(stream, options, msg.version(), keep_alive);
+    auto req = to_request(msg, peer, worker);
+    stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
+    try {
+      co_await server.on_request(req, writer);
+    } catch (const std::exception& e) {
+      spdlog::error("request handler failed: {}", e.what());
+      if (writer.started()) writer.abort(false);
+    }
+    if (!writer.started()) {
+      writer.force_close();
+      auto res = error_response(server_error(500, "The gateway produced no response.", "internal_error"));
+      co_await writer.send(std::move(res));
+    }
+    if (!writer.complete() || !writer.keep_alive()) break;
+  }
+  if (!stream.tcp().socket().is_open()) co_return;
+  stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
+  stream.close();
+}
+
+}  // namespace deepgate::http::detail

@@ -1,0 +1,94 @@
+#include "deepgate/http/sse_parser.hpp"
+
+namespace deepgate::http {
+
+sse_parser::status sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
+  for (char c : bytes) {
+    if (c == '\n' && last_was_cr_) {  // the LF of a CRLF pair: the line already ended at CR
+      last_was_cr_ = false;
+      continue;
+    }
+    last_was_cr_ = (c == '\r');
+    if (c == '\r' || c == '\n') {
+      line_complete(out);
+      continue;
+    }
+    line_.push_back(c);
+    if (++event_bytes_ > max_event_bytes_) return status::event_too_large;
+  }
+  return status::ok;
+}
+
+void sse_parser::line_complete(std::vector<sse_event>& out) {
+  if (line_.empty()) {  // blank line: dispatch
+    if (has_fields_) {
+      if (!current_.data.empty() && current_.data.back() == '\n') current_.data.pop_back();
+      out.push_back(std::move(current_));
+    } else {
+      ++blank_lines_;
+    }
+    current_ = sse_event{};
+    has_fields_ = false;
+    event_bytes_ = 0;
+    return;
+  }
+  std::string_view line{line_};
+  if (line.front() == ':') {
+    // A comment is complete on its own line; it does not wait for a blank line.
+    line.remove_prefix(1);
+    if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    out.push_back(sse_event{sse_event::kind::comment, {}, std::string(line), {}});
+    line_.clear();
+    if (!has_fields_) event_bytes_ = 0;
+    return;
+  }
+  std::string_view field = line, value;
+  if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    field = line.substr(0, colon);
+    value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  }
+  if (field == "data") {
+    current_.data.append(value);
+    current_.data.push_back('\n');
+    has_fields_ = true;
+  } else if (field == "event") {
+    current_.event.assign(value);
+    has_fields_ = true;
+  } else if (field == "id") {
+    current_.id.assign(value);
+    has_fields_ = true;
+  }  // "retry" and unknown fields are ignored, as the spec says
+  line_.clear();
+}
+
+void append_sse_event(std::string& out, const sse_event& e) {
+  if (e.type == sse_event::kind::comment) {
+    out += ": ";
+    out += e.data;
+    out += "\n\n";
+    return;
+  }
+  if (!e.event.empty()) {
+    out += "event: ";
+    out += e.event;
+    out += '\n';
+  }
+  if (!e.id.empty()) {
+    out += "id: ";
+    out += e.id;
+    out += '\n';
+  }
+  std::string_view data{e.data};
+  for (;;) {
+    auto nl = data.find('\n');
+    out += "data: ";
+    out += data.substr(0, nl);
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  out += '\n';
+}
+
+}  // namespace deepgate::http

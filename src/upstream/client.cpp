@@ -1,0 +1,140 @@
+#include "connection.hpp"
+
+#include "deepgate/core/version.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+
+#include <array>
+#include <charconv>
+
+namespace deepgate::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+bool closed_early(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
+  long long s = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
+  if (ec != std::errc{} || s < 0) return std::nullopt;  // HTTP-date form: not worth honouring
+  return std::chrono::seconds(s);
+}
+}  // namespace
+
+struct exchange::impl {
+  explicit impl(connection_pool::impl& p) : pool(p) {}
+  connection_pool::impl& pool;
+  std::unique_ptr<connection> conn;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+  bool sent = false, done = false, reusable = false;
+  std::array<char, 16384> buf;
+};
+
+exchange::exchange(connection_pool& pool) : impl_(std::make_unique<impl>(pool.get())) {}
+
+exchange::~exchange() { impl_->pool.release(std::move(impl_->conn), impl_->done && impl_->reusable); }
+
+bool exchange::done() const { return impl_->done; }
+bool exchange::sent() const { return impl_->sent; }
+
+asio::awaitable<failure> exchange::start(const outgoing_request& out, response_head& head) {
+  auto& s = *impl_;
+  const auto& backend = s.pool.backend;
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, out.path, 11};
+  req.set(bhttp::field::host, backend.url.host_header());
+  req.set(bhttp::field::user_agent, user_agent());
+  req.set(bhttp::field::content_type, "application/json");
+  if (!backend.api_key.empty()) req.set(bhttp::field::authorization, "Bearer " + backend.api_key);
+  for (auto& h : out.headers) req.set(h.name, h.value);
+  req.keep_alive(true);
+  req.body() = out.body;
+  req.prepare_payload();
+
+  // A pooled connection the backend closed just before we wrote gets one fresh retry; the
+  // request cannot have been processed when the write failed or no response byte came back.
+  for (int attempt = 0;; ++attempt) {
+    auto a = co_await s.pool.acquire();
+    if (a.error != failure::none) co_return a.error;
+    s.conn = std::move(a.conn);
+    auto& stream = s.conn->stream;
+    bool retryable = s.conn->reused && attempt == 0;
+    stream.tcp().expires_after(backend.response_header_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
+    if (wec) {
+      s.pool.release(std::move(s.conn), false);
+      if (retryable && closed_early(wec)) continue;
+      s.sent = true;
+      co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
+    }
+    s.sent = true;
+    s.parser.emplace();
+    s.parser->header_limit(64 * 1024);
+    s.parser->body_limit(boost::none);  // streams are unbounded; read_all enforces its own limit
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, s.conn->buffer, *s.parser, use_tuple);
+    if (hec) {
+      bool nothing_read = s.conn->buffer.size() == 0 && !s.parser->got_some();
+      s.pool.release(std::move(s.conn), false);
+      if (retryable && closed_early(hec) && nothing_read) continue;
+      if (hec == beast::error::timeout) co_return failure::header_timeout;
+      co_return closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
+    }
+    break;
+  }
+  auto& msg = s.parser->get();
+  head.status = msg.result_int();
+  head.content_type = std::string(msg[bhttp::field::content_type]);
+  head.retry_after = parse_retry_after(msg[bhttp::field::retry_after]);
+  if (s.parser->is_done()) {
+    s.done = true;
+    s.reusable = s.parser->keep_alive();
+  }
+  co_return failure::none;
+}
+
+asio::awaitable<failure> exchange::read_some(std::string& out) {
+  auto& s = *impl_;
+  if (s.done) co_return failure::none;
+  if (!s.conn) co_return failure::reset_mid_body;
+  auto& body = s.parser->get().body();
+  body.data = s.buf.data();
+  body.size = s.buf.size();
+  s.conn->stream.tcp().expires_after(s.pool.backend.read_timeout);
+  auto [ec, n] = co_await bhttp::async_read_some(s.conn->stream, s.conn->buffer, *s.parser, use_tuple);
+  out.append(s.buf.data(), s.buf.size() - body.size);
+  if (s.parser->is_done()) {
+    s.done = true;
+    s.reusable = s.parser->keep_alive() && !ec;
+    co_return failure::none;
+  }
+  if (ec && ec != bhttp::error::need_buffer) {
+    s.pool.release(std::move(s.conn), false);
+    if (ec == beast::error::timeout) co_return failure::read_timeout;
+    if (closed_early(ec) || ec == bhttp::error::partial_message) co_return failure::reset_mid_body;
+    co_return failure::bad_response;
+  }
+  co_return failure::none;
+}
+
+asio::awaitable<failure> exchange::read_all(std::string& out, std::size_t limit) {
+  while (!impl_->done) {
+    auto f = co_await read_some(out);
+    if (f != failure::none) co_return f;
+    if (out.size() > limit) {
+      impl_->pool.release(std::move(impl_->conn), false);
+      co_return failure::too_large;
+    }
+  }
+  co_return failure::none;
+}
+
+}  // namespace deepgate::upstream

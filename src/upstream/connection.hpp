@@ -1,0 +1,48 @@
+#pragma once
+// Private to src/upstream: one backend connection and the pool's internals.
+#include "deepgate/net/flex_stream.hpp"
+#include "deepgate/upstream/client.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <deque>
+#include <memory>
+#include <utility>
+
+namespace deepgate::upstream {
+
+struct connection {
+  explicit connection(net::flex_stream s) : stream(std::move(s)) {}
+  net::flex_stream stream;
+  boost::beast::flat_buffer buffer;
+  bool reused = false;
+};
+
+struct acquired {
+  failure error = failure::none;
+  std::unique_ptr<connection> conn;
+};
+
+struct connection_pool::impl {
+  impl(boost::asio::any_io_executor e, const config::backend_config& b, std::shared_ptr<boost::asio::ssl::context> t)
+      : ex(std::move(e)), backend(b), tls(std::move(t)) {}
+
+  // An idle connection that is still open, or a new one, within max_connections; waits up to
+  // the connect timeout for a slot when the pool is full.
+  boost::asio::awaitable<acquired> acquire();
+  // Returns a leased connection; only a connection whose last response was read to the end
+  // may be reused.
+  void release(std::unique_ptr<connection> c, bool reusable);
+
+  boost::asio::awaitable<acquired> connect();
+  void wake_one();
+
+  boost::asio::any_io_executor ex;
+  config::backend_config backend;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::vector<std::unique_ptr<connection>> idle;
+  std::size_t open = 0;  // leased + idle + connecting
+  std::deque<boost::asio::steady_timer*> waiters;
+};
+
+}  // namespace deepgate::upstream

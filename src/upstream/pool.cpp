@@ -1,0 +1,143 @@
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+namespace deepgate::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using boost::system::error_code;
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// An idle keep-alive connection the backend has closed (or written to unasked) is useless.
+bool still_open(connection& c) {
+  auto& s = c.stream.tcp().socket();
+  if (!s.is_open()) return false;
+  char byte;
+  auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+}  // namespace
+
+std::shared_ptr<asio::ssl::context> make_client_tls(const config::backend_config& backend) {
+  if (!backend.url.tls) return nullptr;
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+  if (backend.verify_tls) {
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    if (backend.ca_file.empty()) ctx->set_default_verify_paths();
+    else ctx->load_verify_file(backend.ca_file);
+  } else {
+    ctx->set_verify_mode(asio::ssl::verify_none);
+  }
+  return ctx;
+}
+
+connection_pool::connection_pool(asio::any_io_executor ex, const config::backend_config& backend,
+                                 std::shared_ptr<asio::ssl::context> tls)
+    : impl_(std::make_unique<impl>(std::move(ex), backend, std::move(tls))) {}
+connection_pool::~connection_pool() = default;
+const config::backend_config& connection_pool::backend() const { return impl_->backend; }
+std::size_t connection_pool::idle_count() const { return impl_->idle.size(); }
+std::size_t connection_pool::open_count() const { return impl_->open; }
+
+asio::awaitable<acquired> connection_pool::impl::acquire() {
+  const auto deadline = std::chrono::steady_clock::now() + backend.connect_timeout;
+  for (;;) {
+    while (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      if (still_open(*c)) {
+        c->reused = true;
+        co_return acquired{failure::none, std::move(c)};
+      }
+      --open;
+    }
+    if (open < backend.max_connections) {
+      ++open;
+      auto r = co_await connect();
+      if (r.error != failure::none) {
+        --open;
+        wake_one();
+      }
+      co_return r;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return acquired{failure::pool_exhausted, nullptr};
+    asio::steady_timer timer(ex, deadline);
+    waiters.push_back(&timer);
+    co_await timer.async_wait(use_tuple);  // cancelled by wake_one when a slot frees up
+    std::erase(waiters, &timer);
+  }
+}
+
+void connection_pool::impl::wake_one() {
+  if (waiters.empty()) return;
+  auto* t = waiters.front();
+  waiters.pop_front();
+  t->cancel();
+}
+
+void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable) {
+  if (!c) return;
+  if (reusable && c->stream.tcp().socket().is_open()) {
+    c->stream.tcp().expires_never();
+    idle.push_back(std::move(c));
+  } else {
+    c->stream.close();
+    --open;
+  }
+  wake_one();
+}
+
+asio::awaitable<acquired> connection_pool::impl::connect() {
+  const auto& u = backend.url;
+  tcp::resolver resolver(ex);
+  auto [rec, endpoints] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+  if (rec) {
+    spdlog::warn("backend {}: cannot resolve {}: {}", backend.name, u.host, rec.message());
+    co_return acquired{failure::resolve, nullptr};
+  }
+  beast::tcp_stream tcp(ex);
+  tcp.expires_after(backend.connect_timeout);
+  auto [cec, ep] = co_await tcp.async_connect(endpoints, use_tuple);
+  if (cec) {
+    spdlog::warn("backend {}: connect to {}:{} failed: {}", backend.name, u.host, u.port, cec.message());
+    co_return acquired{cec == beast::error::timeout ? failure::connect_timeout : failure::connect, nullptr};
+  }
+  tcp.socket().set_option(tcp::no_delay(true), cec);
+  if (!tls) co_return acquired{failure::none, std::make_unique<connection>(net::flex_stream(std::move(tcp)))};
+
+  auto c = std::make_unique<connection>(net::flex_stream(std::move(tcp), *tls));
+  SSL* ssl = c->stream.tls().native_handle();
+  if (is_ip_literal(u.host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, u.host.c_str());  // SNI is for names only (RFC 6066)
+    SSL_set1_host(ssl, u.host.c_str());
+  }
+  c->stream.tcp().expires_after(backend.tls_timeout);
+  auto [hec] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (hec) {
+    spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host, hec.message());
+    co_return acquired{hec == beast::error::timeout ? failure::tls_timeout : failure::tls, nullptr};
+  }
+  co_return acquired{failure::none, std::move(c)};
+}
+
+}  // namespace deepgate::upstream

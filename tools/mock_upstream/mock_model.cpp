@@ -1,0 +1,230 @@
+#include "mock_model.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+
+namespace deepgate::mock {
+
+using json = nlohmann::json;
+
+namespace {
+constexpr std::int64_t fixed_created = 1735689600;  // deterministic replies: a fixed timestamp
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+constexpr std::string_view words[] = {"The", "gateway", "answers", "quickly", "and", "streams", "every", "token",
+                                      "as", "it", "arrives", "from", "the", "model", "while", "caching",
+                                      "repeated", "prompts", "for", "later", "with", "care", "so", "nothing",
+                                      "is", "lost", "or", "leaked", "between", "tenants", "today", "indeed"};
+
+std::vector<std::string> make_pieces(std::uint64_t seed, int n) {
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(std::max(n, 0)));
+  for (int i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto w = words[(seed >> 33) % std::size(words)];
+    out.push_back(i == 0 ? std::string(w) : " " + std::string(w));
+  }
+  if (!out.empty()) out.back() += ".";
+  return out;
+}
+
+std::string text_of(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  std::string s;
+  if (content.is_array())
+    for (auto& part : content)
+      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string())
+        s += part["text"].get<std::string>();
+  return s;
+}
+
+int int_value(std::string_view v, int fallback) {
+  int x = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  return ec == std::errc{} ? x : fallback;
+}
+
+json usage_json(int prompt, int completion, int reasoning, bool reasoner) {
+  int hit = (prompt / 2) / 64 * 64;  // DeepSeek caches whole 64-token blocks of a shared prefix
+  json u = {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details", {{"cached_tokens", hit}}},
+            {"prompt_cache_hit_tokens", hit},
+            {"prompt_cache_miss_tokens", prompt - hit}};
+  if (reasoner) u["completion_tokens_details"] = {{"reasoning_tokens", reasoning}};
+  return u;
+}
+
+std::string event(const json& j) { return "data: " + j.dump() + "\n\n"; }
+
+reply error_reply(unsigned status, std::string message = {}) {
+  reply r;
+  r.status = status;
+  r.body = message.empty() ? deepseek_error_body(status)
+                           : json{{"error", {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr},
+                                             {"code", "invalid_request_error"}}}}
+                                 .dump();
+  return r;
+}
+}  // namespace
+
+knobs parse_directives(std::string_view text, knobs k) {
+  for (auto pos = text.find("[mock"); pos != std::string_view::npos; pos = text.find("[mock", pos + 1)) {
+    auto end = text.find(']', pos);
+    if (end == std::string_view::npos) break;
+    std::string_view body = text.substr(pos + 5, end - pos - 5);
+    while (!body.empty()) {
+      auto sp = body.find_first_not_of(' ');
+      if (sp == std::string_view::npos) break;
+      body.remove_prefix(sp);
+      auto tok_end = body.find(' ');
+      auto tok = body.substr(0, tok_end);
+      body = tok_end == std::string_view::npos ? std::string_view{} : body.substr(tok_end);
+      auto eq = tok.find('=');
+      if (eq == std::string_view::npos) continue;
+      auto key = tok.substr(0, eq), val = tok.substr(eq + 1);
+      if (key == "status") k.status = int_value(val, k.status);
+      else if (key == "tokens") k.tokens = int_value(val, k.tokens);
+      else if (key == "latency_ms") k.latency_ms = int_value(val, k.latency_ms);
+      else if (key == "queue_ms") k.queue_ms = int_value(val, k.queue_ms);
+      else if (key == "keepalive_ms") k.keepalive_ms = std::max(1, int_value(val, k.keepalive_ms));
+      else if (key == "ttft_ms") k.ttft_ms = int_value(val, k.ttft_ms);
+      else if (key == "tps") k.tps = int_value(val, static_cast<int>(k.tps));
+      else if (key == "reset_after") k.reset_after = int_value(val, k.reset_after);
+      else if (key == "malformed_after") k.malformed_after = int_value(val, k.malformed_after);
+      else if (key == "no_done") k.no_done = val == "1" || val == "true";
+    }
+  }
+  return k;
+}
+
+std::string deepseek_error_body(unsigned status) {
+  std::string message, type = "invalid_request_error", code = "invalid_request_error";
+  switch (status) {
+    case 400: message = "Invalid format: the request body is not valid."; break;
+    case 401:
+      message = "Authentication Fails, Your api key: ****mock is invalid";
+      type = "authentication_error";
+      code = "invalid_request_error";
+      break;
+    case 402: message = "Insufficient Balance"; type = "unknown_error"; code = "invalid_request_error"; break;
+    case 422: message = "Invalid Parameters: your request contains invalid parameters."; break;
+    case 429: message = "Rate Limit Reached"; type = "rate_limit_error"; code = "rate_limit_exceeded"; break;
+    case 500: message = "Server Error: our server encountered an issue."; type = "api_error"; code = "server_error"; break;
+    case 503: message = "Server Overloaded: the server is overloaded due to high traffic."; type = "api_error"; code = "server_overloaded"; break;
+    default: message = "Error " + std::to_string(status); type = "api_error"; code = "unknown_error"; break;
+  }
+  return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+}
+
+std::string models_body(const options& opts) {
+  auto data = json::array();
+  for (auto& m : opts.models) data.push_back({{"id", m}, {"object", "model"}, {"owned_by", "deepseek"}});
+  return json{{"object", "list"}, {"data", data}}.dump();
+}
+
+reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts) {
+  if (!opts.api_key.empty() && authorization != "Bearer " + opts.api_key) return error_reply(401);
+  auto req = json::parse(request_body, nullptr, false);
+  if (!req.is_object()) return error_reply(400, "Failed to deserialize the JSON body into the target type");
+  auto mi = req.find("model");
+  auto model = mi != req.end() && mi->is_string() ? mi->get<std::string>() : std::string();
+  if (std::find(opts.models.begin(), opts.models.end(), model) == opts.models.end())
+    return error_reply(400, "Model Not Exist");
+  if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())
+    return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `messages`");
+
+  std::string last_user, all_text;
+  for (auto& m : req["messages"]) {
+    if (!m.is_object()) continue;
+    auto text = m.contains("content") ? text_of(m["content"]) : std::string();
+    all_text += text;
+    if (m.value("role", "") == "user") last_user = text;
+  }
+  reply r;
+  r.k = parse_directives(last_user, opts.defaults);
+  if (r.k.status >= 400) {
+    auto e = error_reply(static_cast<unsigned>(r.k.status));
+    e.k = r.k;
+    return e;
+  }
+  auto st = req.find("stream");
+  r.stream = st != req.end() && st->is_boolean() && st->get<bool>();
+  auto so = req.find("stream_options");
+  bool include_usage = r.stream && so != req.end() && so->is_object() && so->contains("include_usage") &&
+                       (*so)["include_usage"].is_boolean() && (*so)["include_usage"].get<bool>();
+  bool reasoner = model.find("reasoner") != std::string::npos;
+
+  auto seed = fnv1a(request_body);
+  int completion_tokens = r.k.tokens;
+  if (auto mt = req.find("max_tokens"); mt != req.end() && mt->is_number_integer())
+    completion_tokens = std::min(completion_tokens, mt->get<int>());
+  auto content = make_pieces(seed, completion_tokens);
+  auto reasoning = reasoner ? make_pieces(seed ^ 0x5bd1e995, std::max(1, completion_tokens / 2)) : std::vector<std::string>{};
+  int prompt_tokens = 8 + static_cast<int>(all_text.size() / 4);
+  int reasoning_tokens = static_cast<int>(reasoning.size());
+  auto usage = usage_json(prompt_tokens, completion_tokens + reasoning_tokens, reasoning_tokens, reasoner);
+  char idbuf[40];
+  std::snprintf(idbuf, sizeof idbuf, "%016llx", static_cast<unsigned long long>(seed));
+  std::string id = std::string("mock-") + idbuf;
+  const std::string fingerprint = "fp_mock_0001";
+  std::string finish = completion_tokens < r.k.tokens ? "length" : "stop";
+
+  if (!r.stream) {
+    std::string text, thought;
+    for (auto& p : content) text += p;
+    for (auto& p : reasoning) thought += p;
+    json message = {{"role", "assistant"}, {"content", text}};
+    if (reasoner) message["reasoning_content"] = thought;
+    r.body = json{{"id", id},
+                  {"object", "chat.completion"},
+                  {"created", fixed_created},
+                  {"model", model},
+                  {"choices", json::array({{{"index", 0}, {"message", message}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
+                  {"usage", usage},
+                  {"system_fingerprint", fingerprint}}
+                 .dump();
+    return r;
+  }
+
+  auto chunk = [&](json delta, json finish_reason) {
+    return json{{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", fixed_created},
+                {"model", model},
+                {"system_fingerprint", fingerprint},
+                {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+                                          {"finish_reason", std::move(finish_reason)}}})}};
+  };
+  json first = {{"role", "assistant"}, {"content", reasoner ? json(nullptr) : json("")}};
+  if (reasoner) first["reasoning_content"] = "";
+  r.events.push_back(event(chunk(first, nullptr)));
+  for (auto& p : reasoning) r.events.push_back(event(chunk({{"content", nullptr}, {"reasoning_content", p}}, nullptr)));
+  for (auto& p : content) {
+    json d = {{"content", p}};
+    if (reasoner) d["reasoning_content"] = nullptr;
+    r.events.push_back(event(chunk(d, nullptr)));
+  }
+  auto last = chunk({{"content", ""}}, finish);
+  r.events.push_back(event(last));
+  if (include_usage) {
+    json u = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", fixed_created}, {"model", model},
+              {"system_fingerprint", fingerprint}, {"choices", json::array()}, {"usage", usage}};
+    r.events.push_back(event(u));
+  }
+  if (!r.k.no_done) r.events.push_back("data: [DONE]\n\n");
+  return r;
+}
+
+}  // namespace deepgate::mock

@@ -1,0 +1,59 @@
+#pragma once
+// The "model" behind deepgate-mock: turns a DeepSeek /chat/completions request into the exact
+// reply DeepSeek would send (JSON or SSE events), deterministically for a given request. No I/O.
+//
+// Behaviour is steered by defaults (command-line flags) and per-request directives in the last
+// user message, e.g. "hello [mock status=503]" or "[mock tokens=40 tps=200 reset_after=3]":
+//   status=N          answer with DeepSeek's error body for HTTP N (400/401/402/422/429/500/503)
+//   tokens=N          completion tokens (words) to produce
+//   latency_ms=N      delay before the response head ("slow headers")
+//   queue_ms=N        after the head: keep-alive comments (stream) or blank lines (non-stream)
+//   keepalive_ms=N    interval of those keep-alives
+//   ttft_ms=N         delay before the first token
+//   tps=X             tokens per second (0: as fast as possible)
+//   reset_after=N     stream: TCP reset after N events
+//   malformed_after=N stream: a malformed event after N events
+//   no_done=1         stream: end without data: [DONE]
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deepgate::mock {
+
+struct knobs {
+  int status = 0;
+  int tokens = 12;
+  int latency_ms = 0;
+  int queue_ms = 0;
+  int keepalive_ms = 100;
+  int ttft_ms = 0;
+  double tps = 0;
+  int reset_after = -1;
+  int malformed_after = -1;
+  bool no_done = false;
+};
+
+struct options {
+  knobs defaults;
+  std::string api_key;               // when set, requests must carry "Authorization: Bearer <key>"
+  std::vector<std::string> models{"deepseek-chat", "deepseek-reasoner"};
+};
+
+struct reply {
+  unsigned status = 200;
+  bool stream = false;
+  knobs k;
+  std::string body;                 // non-stream JSON, or the error body
+  std::vector<std::string> events;  // stream: complete SSE events, "[DONE]" last (unless no_done)
+};
+
+// Parses "[mock key=value ...]" directives out of `text` on top of `base`.
+knobs parse_directives(std::string_view text, knobs base);
+
+reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts);
+
+std::string deepseek_error_body(unsigned status);
+
+std::string models_body(const options& opts);
+
+}  // namespace deepgate::mock
