@@ -1,6 +1,7 @@
 #include "server_internal.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -211,7 +212,18 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     std::optional<bhttp::request_parser<bhttp::string_body>> parser(std::in_place);
     parser->header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser->body_limit(options.max_body_bytes);
-    stream.tcp().expires_after(options.request_timeout);
+
+    // The request-read deadline cancels the socket's reads instead of closing it (which is
+    // what tcp_stream's own timeout does), so a 408 can still be written.
+    stream.tcp().expires_never();
+    asio::steady_timer deadline(stream.get_executor(), options.request_timeout);
+    bool timed_out = false;
+    deadline.async_wait([&](error_code tec) {
+      if (tec) return;  // cancelled: the request arrived in time
+      timed_out = true;
+      error_code ignored;
+      stream.tcp().socket().cancel(ignored);
+    });
 
     // Read the request; anything the server refuses itself ends in `refusal` and a close.
     std::optional<api_error> refusal;
@@ -222,19 +234,19 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     };
     const auto too_slow = [] { return invalid_request("The request was not received in time.", {}, "request_timeout", 408); };
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
-    if (hec == bhttp::error::end_of_stream || hec == asio::error::eof || hec == asio::error::connection_reset ||
-        hec == asio::error::operation_aborted)
+    if (timed_out)
+      refusal = too_slow();
+    else if (hec == bhttp::error::end_of_stream || hec == asio::error::eof || hec == asio::error::connection_reset ||
+             hec == asio::error::operation_aborted)
       break;  // the client left between requests
-    if (hec == bhttp::error::header_limit)
+    else if (hec == bhttp::error::header_limit)
       refusal = invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
                                     " bytes.",
                                 {}, "request_header_fields_too_large", 431);
-    else if (hec == beast::error::timeout)
-      refusal = too_slow();
+    else if (hec == bhttp::error::body_limit)
+      refusal = too_large();  // Content-Length over the limit: answered before reading the body
     else if (hec)
       refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
-    else if (auto len = parser->content_length(); len && *len > options.max_body_bytes)
-      refusal = too_large();  // answered before reading the body
 
     if (!refusal) {
       if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
@@ -243,10 +255,11 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
         if (cec) break;
       }
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
-      if (bec == bhttp::error::body_limit) refusal = too_large();  // chunked bodies: found while reading
-      else if (bec == beast::error::timeout) refusal = too_slow();
+      if (timed_out) refusal = too_slow();
+      else if (bec == bhttp::error::body_limit) refusal = too_large();  // chunked bodies: found while reading
       else if (bec) break;  // the client left mid-body: nobody to answer
     }
+    deadline.cancel();
     if (refusal) {
       co_await refuse_and_close(stream, options, *refusal);
       co_return;

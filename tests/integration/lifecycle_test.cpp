@@ -1,0 +1,144 @@
+// Command line, configuration from the environment, and shutdown: drain, deadline, second signal.
+#include "fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <future>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+
+namespace {
+int run_cli(const std::string& args, std::string& out) {
+  out = capture(std::string(DEEPGATE_BIN) + " " + args + " 2>&1; echo \"exit=$?\"");
+  auto at = out.rfind("exit=");
+  int code = std::stoi(out.substr(at + 5));
+  out.erase(at);
+  return code;
+}
+}  // namespace
+
+TEST(cli, version_and_check_config) {
+  std::string out;
+  EXPECT_EQ(run_cli("--version", out), 0);
+  EXPECT_EQ(out.rfind("deepgate ", 0), 0u);
+  auto dir = make_temp_dir("deepgate-cli");
+  write_file(dir + "/good.yaml", gateway_yaml(9));
+  EXPECT_EQ(run_cli("--check-config " + dir + "/good.yaml", out), 0) << out;
+  write_file(dir + "/bad.yaml", gateway_yaml(9, "  limits: {}\n"));
+  EXPECT_EQ(run_cli("--check-config " + dir + "/bad.yaml", out), 1);
+  EXPECT_NE(out.find("server.limits: unknown key"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("--config " + dir + "/missing.yaml", out), 1);
+  EXPECT_EQ(run_cli("--frobnicate", out), 2);
+}
+
+TEST(cli, the_example_config_is_valid) {
+  std::string out;
+  EXPECT_EQ(run_cli("--check-config " DEEPGATE_SOURCE_DIR "/config/deepgate.example.yaml", out), 0) << out;
+}
+
+TEST(environment, runs_without_a_config_file) {
+  auto mock = mock_server::start();
+  auto dir = make_temp_dir("deepgate-env");
+  child_process gw({DEEPGATE_BIN},
+                   {{"PORT", "0"}, {"DEEPGATE_HOST", "127.0.0.1"},
+                    {"DEEPGATE_UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(mock->port)},
+                    {"DEEPSEEK_API_KEY", "sk-env-canary-4410"}},
+                   dir + "/gw.log");
+  auto line = gw.wait_for_log("listening on", std::chrono::seconds(10));
+  ASSERT_TRUE(line) << gw.log();
+  auto port = port_from_line(*line);
+  auto r = post_json(port, "/v1/chat/completions", chat_body("from env"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(mock->last_request()["headers"]["authorization"], "Bearer sk-env-canary-4410");
+  EXPECT_EQ(gw.log().find("sk-env-canary-4410"), std::string::npos);
+}
+
+TEST(environment, port_in_use_fails_fast) {
+  // A listener without SO_REUSEPORT owns the port: deepgate must say so and exit 1.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  auto dir = make_temp_dir("deepgate-env");
+  child_process gw({DEEPGATE_BIN}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}},
+                   dir + "/gw.log");
+  EXPECT_EQ(gw.wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(gw.log().find("cannot listen"), std::string::npos) << gw.log();
+  ::close(fd);
+}
+
+TEST(drain, sigterm_lets_streams_finish_then_exits_zero) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_delay: 400ms\n  drain_timeout: 10s\n"));
+  std::promise<void> first_bytes;
+  auto done = std::async(std::launch::async, [&] {
+    bool signalled = false;
+    http_connection c(gw->port);
+    return c.request("POST", "/v1/chat/completions", chat_body("[mock tokens=20 tps=20]", true),
+                     {{"Content-Type", "application/json"}}, [&](std::string_view) {
+                       if (!signalled) first_bytes.set_value();
+                       signalled = true;
+                       return true;
+                     });
+  });
+  ASSERT_EQ(first_bytes.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  gw->process->signal(SIGTERM);
+  // Readiness fails at once, while the listener still accepts during the delay.
+  EXPECT_TRUE(eventually([&] { return http_call(gw->port, "GET", "/readyz").status == 503; }, std::chrono::seconds(2)));
+  auto r = done.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(sse_items(r.body).back(), "[DONE]");
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(10)), 0);
+}
+
+TEST(drain, deadline_ends_what_is_left_and_exits_zero) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_timeout: 300ms\n"));
+  std::promise<void> first_bytes;
+  auto done = std::async(std::launch::async, [&] {
+    bool signalled = false;
+    http_connection c(gw->port);
+    return c.request("POST", "/v1/chat/completions", chat_body("[mock tokens=200 tps=20]", true),
+                     {{"Content-Type", "application/json"}}, [&](std::string_view) {
+                       if (!signalled) first_bytes.set_value();
+                       signalled = true;
+                       return true;
+                     });
+  });
+  ASSERT_EQ(first_bytes.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto start = std::chrono::steady_clock::now();
+  gw->process->signal(SIGTERM);
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_FALSE(done.get().complete);
+}
+
+TEST(drain, second_signal_exits_at_once) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_delay: 30s\n"));
+  gw->process->signal(SIGTERM);
+  ASSERT_TRUE(gw->process->wait_for_log("draining", std::chrono::seconds(5)));
+  gw->process->signal(SIGINT);
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
+}
+
+TEST(drain, idle_keep_alive_connections_are_closed) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port));
+  http_connection c(gw->port);
+  ASSERT_EQ(c.request("GET", "/healthz").status, 200);
+  gw->process->signal(SIGTERM);
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
+}

@@ -1,0 +1,81 @@
+// TLS to the backend (verification against a test CA made now) and on the listening side.
+#include "fixture.hpp"
+#include "test_ca.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+
+class tls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(make_temp_dir("deepgate-tls"));
+    ca_ = new test_ca(test_ca::create(*dir_));
+    auto [cert, key] = ca_->issue("localhost", {"localhost"});
+    good_mock_ = mock_server::start({"--tls-cert", cert, "--tls-key", key}, *dir_).release();
+  }
+  static void TearDownTestSuite() {
+    delete good_mock_;
+    delete ca_;
+    delete dir_;
+  }
+  static std::string backend_yaml(const std::string& host, std::uint16_t port, const std::string& ca) {
+    return "server: {host: 127.0.0.1, port: 0, workers: 1}\n"
+           "backends:\n  - name: ds\n    url: https://" + host + ":" + std::to_string(port) + "\n" +
+           (ca.empty() ? "" : "    tls: {ca_file: " + ca + "}\n") + "models: [{name: deepseek-chat, backend: ds}]\n";
+  }
+  static std::string* dir_;
+  static test_ca* ca_;
+  static mock_server* good_mock_;
+};
+std::string* tls::dir_ = nullptr;
+test_ca* tls::ca_ = nullptr;
+mock_server* tls::good_mock_ = nullptr;
+
+TEST_F(tls, trusted_certificate_with_matching_name_is_accepted) {
+  auto gw = gateway_server::start(backend_yaml("localhost", good_mock_->port, ca_->ca_cert));
+  auto r = post_json(gw->port, "/v1/chat/completions", chat_body("over tls"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto s = post_json(gw->port, "/v1/chat/completions", chat_body("over tls [mock tokens=3]", true));
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(sse_items(s.body).back(), "[DONE]");
+  // by IP address too: the certificate names 127.0.0.1
+  auto ip = gateway_server::start(backend_yaml("127.0.0.1", good_mock_->port, ca_->ca_cert));
+  EXPECT_EQ(post_json(ip->port, "/v1/chat/completions", chat_body("ip")).status, 200);
+}
+
+TEST_F(tls, unknown_ca_is_502_and_nothing_reaches_upstream) {
+  auto before = good_mock_->chat_requests();
+  auto gw = gateway_server::start(backend_yaml("localhost", good_mock_->port, ""));  // system CA store
+  auto r = post_json(gw->port, "/v1/chat/completions", chat_body("untrusted"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_tls_error");
+  EXPECT_EQ(good_mock_->chat_requests(), before);
+}
+
+TEST_F(tls, wrong_host_name_is_502_and_nothing_reaches_upstream) {
+  auto [cert, key] = ca_->issue("wrong", {"wrong.example"}, /*include_loopback_ip=*/false);
+  auto wrong = mock_server::start({"--tls-cert", cert, "--tls-key", key}, *dir_);
+  auto gw = gateway_server::start(backend_yaml("localhost", wrong->port, ca_->ca_cert));
+  auto r = post_json(gw->port, "/v1/chat/completions", chat_body("wrong name"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_tls_error");
+  EXPECT_EQ(wrong->chat_requests(), 0u);
+}
+
+TEST_F(tls, listening_side_serves_https) {
+  auto [cert, key] = ca_->issue("gateway", {"localhost"});
+  auto plain_mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(plain_mock->port, "  tls: {cert_file: " + cert + ", key_file: " + key + "}\n"));
+  std::string cmd = "curl -sS --max-time 10 --cacert " + ca_->ca_cert + " https://localhost:" + std::to_string(gw->port) +
+                    "/v1/chat/completions -H 'Content-Type: application/json' -d '" + chat_body("https in") + "'";
+  auto out = capture(cmd);
+  auto j = json::parse(out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << out;
+  EXPECT_EQ(j["object"], "chat.completion");
+  // plain HTTP to the TLS port gets nothing useful
+  EXPECT_NE(http_call(gw->port, "GET", "/healthz").status, 200);
+}

@@ -1,0 +1,128 @@
+// What clients see when the backend refuses, fails, stalls or disappears.
+#include "fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+
+namespace {
+// A port with nothing listening on it.
+std::uint16_t dead_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+class upstream_failures : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    mock_ = mock_server::start().release();
+    gw_ = gateway_server::start(gateway_yaml(mock_->port, "", "    response_header_timeout: 400ms\n")).release();
+  }
+  static void TearDownTestSuite() {
+    delete gw_;
+    delete mock_;
+  }
+  static mock_server* mock_;
+  static gateway_server* gw_;
+};
+mock_server* upstream_failures::mock_ = nullptr;
+gateway_server* upstream_failures::gw_ = nullptr;
+
+TEST_F(upstream_failures, deepseek_errors_pass_through_with_status_and_message) {
+  for (int status : {400, 422, 429, 500, 503}) {
+    auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock status=" + std::to_string(status) + "]"));
+    EXPECT_EQ(r.status, status);
+    auto j = json::parse(r.body);
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(status == 429 ? "Rate Limit" : ""), std::string::npos);
+    if (status == 429 || status == 503) {
+      EXPECT_EQ(r.header("retry-after"), "1") << status;
+    }
+  }
+}
+
+TEST_F(upstream_failures, operator_errors_become_502_with_distinct_codes) {
+  auto a = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock status=401]"));
+  EXPECT_EQ(a.status, 502);
+  EXPECT_EQ(json::parse(a.body)["error"]["code"], "upstream_authentication_failed");
+  EXPECT_EQ(a.body.find("****"), std::string::npos);  // DeepSeek's text quotes the key: not relayed
+  auto b = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock status=402]"));
+  EXPECT_EQ(b.status, 502);
+  EXPECT_EQ(json::parse(b.body)["error"]["code"], "upstream_insufficient_balance");
+}
+
+TEST_F(upstream_failures, slow_response_headers_are_504) {
+  auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock latency_ms=1500]"));
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_timeout");
+  // the gateway stays healthy for the next request
+  EXPECT_EQ(post_json(gw_->port, "/v1/chat/completions", chat_body("after timeout")).status, 200);
+}
+
+TEST_F(upstream_failures, reset_mid_stream_is_one_error_event_and_no_done) {
+  auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock tokens=6 reset_after=3]", true));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_FALSE(r.complete);  // connection closed without the terminating chunk
+  auto items = sse_items(r.body);
+  ASSERT_EQ(items.size(), 4u);  // three events relayed, then the error
+  auto err = json::parse(items.back());
+  EXPECT_EQ(err["error"]["code"], "upstream_reset");
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+}
+
+TEST_F(upstream_failures, stream_without_done_is_an_error_event) {
+  auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock tokens=2 no_done=1]", true));
+  ASSERT_EQ(r.status, 200);
+  auto items = sse_items(r.body);
+  ASSERT_FALSE(items.empty());
+  EXPECT_EQ(json::parse(items.back())["error"]["code"], "upstream_reset");
+}
+
+TEST_F(upstream_failures, client_disconnect_abandons_the_upstream_request) {
+  ASSERT_TRUE(eventually([&] { return mock_->stats()["active"] == 0; }));
+  {
+    http_connection c(gw_->port);
+    int pieces = 0;
+    c.request("POST", "/v1/chat/completions", chat_body("[mock tokens=200 tps=50]", true),
+              {{"Content-Type", "application/json"}}, [&](std::string_view) { return ++pieces < 3; });
+    EXPECT_EQ(pieces, 3);
+  }
+  // Streaming 200 tokens at 50/s takes 4 s; the abandoned upstream request ends long before.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return mock_->stats()["active"] == 0; }, std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(post_json(gw_->port, "/v1/chat/completions", chat_body("next")).status, 200);
+}
+
+TEST(upstream_unreachable, refused_connection_is_502_and_gateway_stays_up) {
+  auto gw = gateway_server::start(gateway_yaml(dead_port()));
+  auto r = post_json(gw->port, "/v1/chat/completions", chat_body("x"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_unavailable");
+  auto s = post_json(gw->port, "/v1/chat/completions", chat_body("x", true));
+  EXPECT_EQ(s.status, 502);  // nothing was streamed yet: a plain JSON error
+  EXPECT_EQ(http_call(gw->port, "GET", "/healthz").status, 200);
+}
+
+TEST(upstream_unreachable, backend_that_dies_between_requests) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port));
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("x")).status, 200);
+  mock.reset();  // the pooled connection is now dead
+  auto r = post_json(gw->port, "/v1/chat/completions", chat_body("x"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_unavailable");
+}

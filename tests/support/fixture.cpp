@@ -1,0 +1,81 @@
+#include "fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+namespace deepgate::test {
+
+namespace {
+std::string log_dir(const std::string& dir) { return dir.empty() ? make_temp_dir("deepgate-test") : dir; }
+}  // namespace
+
+std::unique_ptr<mock_server> mock_server::start(std::vector<std::string> args, const std::string& dir) {
+  auto m = std::make_unique<mock_server>();
+  std::vector<std::string> argv{DEEPGATE_MOCK_BIN, "--port", "0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  m->process = std::make_unique<child_process>(argv, std::vector<std::pair<std::string, std::string>>{},
+                                               log_dir(dir) + "/mock.log");
+  auto line = m->process->wait_for_log("listening on", std::chrono::seconds(10));
+  if (!line) throw std::runtime_error("deepgate-mock did not start:\n" + m->process->log());
+  m->port = port_from_line(*line);
+  m->tls = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
+  return m;
+}
+
+std::string capture(const std::string& command) {
+  std::string out;
+  if (FILE* p = ::popen(command.c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+namespace {
+nlohmann::json mock_get(const mock_server& m, const std::string& path) {
+  std::string body = m.tls ? capture("curl -sk --max-time 10 https://127.0.0.1:" + std::to_string(m.port) + path)
+                           : http_call(m.port, "GET", path).body;
+  return nlohmann::json::parse(body);
+}
+}  // namespace
+
+nlohmann::json mock_server::stats() const { return mock_get(*this, "/mock/stats"); }
+
+nlohmann::json mock_server::last_request() const { return mock_get(*this, "/mock/last_request"); }
+
+std::unique_ptr<gateway_server> gateway_server::start(const std::string& yaml,
+                                                      std::vector<std::pair<std::string, std::string>> env,
+                                                      std::vector<std::string> extra_args) {
+  auto g = std::make_unique<gateway_server>();
+  g->dir = make_temp_dir("deepgate-test");
+  write_file(g->dir + "/deepgate.yaml", yaml);
+  std::vector<std::string> argv{DEEPGATE_BIN, "--config", g->dir + "/deepgate.yaml"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  g->process = std::make_unique<child_process>(argv, env, g->dir + "/deepgate.log");
+  auto line = g->process->wait_for_log("listening on", std::chrono::seconds(10));
+  if (!line) throw std::runtime_error("deepgate did not start:\n" + g->process->log());
+  g->port = port_from_line(*line);
+  return g;
+}
+
+std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra, const std::string& backend_extra) {
+  return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n" + server_extra +
+         "backends:\n  - name: mock\n    url: http://127.0.0.1:" + std::to_string(mock_port) + "\n" + backend_extra +
+         "models:\n"
+         "  - name: deepseek-chat\n    backend: mock\n    aliases: [gpt-4o-mini]\n"
+         "  - name: deepseek-reasoner\n    backend: mock\n"
+         "log:\n  level: info\n";
+}
+
+std::string chat_body(const std::string& content, bool stream, const std::string& model, const std::string& extra) {
+  nlohmann::json j = {{"model", model}, {"messages", {{{"role", "user"}, {"content", content}}}}};
+  if (stream) j["stream"] = true;
+  if (!extra.empty()) j.update(nlohmann::json::parse(extra));
+  return j.dump();
+}
+
+}  // namespace deepgate::test

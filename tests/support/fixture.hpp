@@ -1,0 +1,49 @@
+#pragma once
+// Starts the real binaries for integration tests: deepgate-mock on a free port, deepgate on a
+// free port with a generated config pointing at it. Both are stopped when the objects go away.
+#include "http_client.hpp"
+#include "process.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace deepgate::test {
+
+struct mock_server {
+  static std::unique_ptr<mock_server> start(std::vector<std::string> args = {}, const std::string& dir = {});
+  std::uint16_t port = 0;
+  bool tls = false;  // started with --tls-cert: the test endpoints are queried with curl
+  std::unique_ptr<child_process> process;
+
+  nlohmann::json stats() const;
+  nlohmann::json last_request() const;
+  std::uint64_t chat_requests() const { return stats()["chat_requests"].get<std::uint64_t>(); }
+};
+
+struct gateway_server {
+  // Starts deepgate with `yaml` as its config file.
+  static std::unique_ptr<gateway_server> start(const std::string& yaml,
+                                               std::vector<std::pair<std::string, std::string>> env = {},
+                                               std::vector<std::string> extra_args = {});
+  std::uint16_t port = 0;
+  std::string dir;
+  std::unique_ptr<child_process> process;
+};
+
+// Runs a shell command and returns what it printed.
+std::string capture(const std::string& command);
+
+// A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
+// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat). `server_extra` and
+// `backend_extra` are YAML lines added under server: and the backend.
+std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra = {},
+                         const std::string& backend_extra = {});
+
+// A chat request body with `content` as the user message.
+std::string chat_body(const std::string& content, bool stream = false, const std::string& model = "deepseek-chat",
+                      const std::string& extra = {});
+
+}  // namespace deepgate::test

@@ -1,0 +1,69 @@
+#pragma once
+// A small blocking HTTP/1.1 client over POSIX sockets, for tests. It can send arbitrary bytes
+// (to test malformed requests), read Content-Length, chunked and close-delimited bodies, and
+// hand body bytes to a callback as they arrive (to test streaming and client disconnects).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deepgate::test {
+
+struct http_response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;                            // de-chunked
+  bool complete = false;  // the body ended as HTTP says (length reached / last chunk); false: cut off
+  std::string error;      // transport problem, if any
+
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+using headers = std::vector<std::pair<std::string, std::string>>;
+// Receives body bytes as they arrive; return false to hang up.
+using body_callback = std::function<bool(std::string_view)>;
+
+class http_connection {
+ public:
+  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  ~http_connection();
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  bool send_raw(std::string_view bytes);
+  http_response request(const std::string& method, const std::string& path, const std::string& body = {},
+                        const headers& extra = {}, const body_callback& on_body = {});
+  http_response read_response(const body_callback& on_body = {});
+  // True when the server has closed its side (read returns 0).
+  bool closed_by_peer(std::chrono::milliseconds wait);
+  void close();
+
+ private:
+  bool fill();
+  int fd_ = -1;
+  std::chrono::milliseconds timeout_;
+  std::string buf_;
+};
+
+// One request on a fresh connection.
+http_response http_call(std::uint16_t port, const std::string& method, const std::string& path,
+                        const std::string& body = {}, const headers& extra = {}, const body_callback& on_body = {});
+
+inline http_response post_json(std::uint16_t port, const std::string& path, const std::string& body,
+                               const headers& extra = {}) {
+  auto h = extra;
+  h.emplace_back("Content-Type", "application/json");
+  return http_call(port, "POST", path, body, h);
+}
+
+// Splits an SSE body into the payloads of its "data:" events, and its comments as ":<text>".
+std::vector<std::string> sse_items(const std::string& body);
+
+}  // namespace deepgate::test

@@ -1,0 +1,108 @@
+#include "deepgate/api/chat_request.hpp"
+#include "deepgate/http/json_depth.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using deepgate::api::chat_request;
+
+namespace {
+const std::string good = R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]})";
+
+deepgate::http::api_error error_of(const std::string& body) {
+  auto r = chat_request::parse(body, 64);
+  EXPECT_FALSE(r.has_value()) << body;
+  return r.has_value() ? deepgate::http::api_error{} : r.error();
+}
+
+std::string with(const std::string& extra) {
+  return R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}],)" + extra + "}";
+}
+}  // namespace
+
+TEST(chat_request, accepts_a_minimal_request) {
+  auto r = chat_request::parse(good, 64);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->model(), "deepseek-chat");
+  EXPECT_FALSE(r->stream());
+}
+
+TEST(chat_request, reserialises_with_the_backend_model_and_keeps_unknown_fields) {
+  auto r = chat_request::parse(with(R"("stream":true,"thinking":{"type":"enabled"},"temperature":0.7)"), 64);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->stream());
+  auto j = nlohmann::json::parse(r->upstream_body("deepseek-v3"));
+  EXPECT_EQ(j["model"], "deepseek-v3");
+  EXPECT_EQ(j["thinking"]["type"], "enabled");
+  EXPECT_DOUBLE_EQ(j["temperature"].get<double>(), 0.7);
+}
+
+TEST(chat_request, malformed_json_is_400) {
+  auto e = error_of("{\"model\": ");
+  EXPECT_EQ(e.status, 400u);
+  EXPECT_EQ(e.code, "invalid_json");
+  EXPECT_EQ(error_of("[]").code, "invalid_body");
+  EXPECT_EQ(error_of("\"just a string\"").status, 400u);
+}
+
+TEST(chat_request, deep_nesting_is_refused_without_recursion) {
+  std::string deep(1'000'000, '[');
+  auto e = error_of(deep);
+  EXPECT_EQ(e.status, 400u);
+  EXPECT_EQ(e.code, "json_too_deep");
+  // exactly at the limit is fine for the depth check
+  EXPECT_EQ(deepgate::http::json_nesting_depth(std::string(64, '[') + std::string(64, ']'), 64), 64u);
+  EXPECT_EQ(deepgate::http::json_nesting_depth(R"({"a":"[[[[[[[[[["})", 3), 1u);  // brackets in strings
+}
+
+TEST(chat_request, missing_and_mistyped_fields_name_the_param) {
+  auto e = error_of(R"({"messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(e.param, "model");
+  EXPECT_EQ(e.code, "missing_required_parameter");
+  EXPECT_EQ(error_of(R"({"model":1,"messages":[]})").param, "model");
+  EXPECT_EQ(error_of(R"({"model":"m"})").param, "messages");
+  EXPECT_EQ(error_of(R"({"model":"m","messages":[]})").param, "messages");
+  EXPECT_EQ(error_of(R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})").param, "messages[0].role");
+  EXPECT_EQ(error_of(R"({"model":"m","messages":[{"role":"user"}]})").param, "messages[0].content");
+  EXPECT_EQ(error_of(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})").param, "messages[0].tool_call_id");
+  EXPECT_EQ(error_of(with(R"("stream":"yes")")).param, "stream");
+  EXPECT_EQ(error_of(with(R"("n":1.5)")).param, "n");
+  EXPECT_EQ(error_of(with(R"("max_tokens":"10")")).param, "max_tokens");
+  EXPECT_EQ(error_of(with(R"("stop":[1])")).param, "stop");
+  EXPECT_EQ(error_of(with(R"("stream_options":{"include_usage":true})")).param, "stream_options");
+}
+
+TEST(chat_request, out_of_range_values_are_422) {
+  for (auto extra : {R"("temperature":2.5)", R"("top_p":-0.1)", R"("n":0)", R"("max_tokens":0)",
+                     R"("presence_penalty":3)", R"("top_logprobs":21)"}) {
+    auto e = error_of(with(extra));
+    EXPECT_EQ(e.status, 422u) << extra;
+    EXPECT_EQ(e.code, "invalid_value") << extra;
+  }
+}
+
+TEST(chat_request, assistant_with_tool_calls_may_omit_content) {
+  auto body = R"({"model":"m","messages":[{"role":"user","content":"x"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+    {"role":"tool","tool_call_id":"c1","content":"42"}]})";
+  EXPECT_TRUE(chat_request::parse(body, 64).has_value());
+}
+
+TEST(chat_request, redirecting_fields_are_refused_at_any_depth) {
+  for (auto extra : {R"("api_base":"http://evil")", R"("base_url":"x")", R"("api_key":"x")",
+                     R"("metadata":{"inner":[{"upstream_host":"x"}]})", R"("extra_body":{"api_base":"x"})"}) {
+    auto e = error_of(with(extra));
+    EXPECT_EQ(e.status, 400u) << extra;
+    EXPECT_EQ(e.code, "forbidden_parameter") << extra;
+  }
+  EXPECT_EQ(error_of(with(R"("metadata":{"inner":[{"upstream_host":"x"}]})")).param, "metadata.inner[0].upstream_host");
+  // A tool's JSON Schema may name its own properties freely.
+  auto tools = with(R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"api_key":{"type":"string"}}}}}])");
+  EXPECT_TRUE(chat_request::parse(tools, 64).has_value());
+}
+
+TEST(chat_request, include_usage_is_read) {
+  auto r = chat_request::parse(with(R"("stream":true,"stream_options":{"include_usage":true})"), 64);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->include_usage());
+}

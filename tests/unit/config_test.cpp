@@ -1,0 +1,150 @@
+#include "deepgate/config/config.hpp"
+#include "deepgate/config/duration.hpp"
+#include "deepgate/config/env_expand.hpp"
+#include "deepgate/upstream/url.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+using namespace deepgate::config;
+
+namespace {
+env_lookup env_of(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+const char* minimal = R"(
+backends:
+  - name: local
+    url: http://127.0.0.1:9000/v1
+models:
+  - name: deepseek-chat
+    backend: local
+)";
+}  // namespace
+
+TEST(duration, parses_units) {
+  EXPECT_EQ(parse_duration("250ms")->count(), 250);
+  EXPECT_EQ(parse_duration("30s")->count(), 30'000);
+  EXPECT_EQ(parse_duration("5m")->count(), 300'000);
+  EXPECT_EQ(parse_duration("1.5")->count(), 1'500);
+  EXPECT_FALSE(parse_duration("5 minutes"));
+  EXPECT_FALSE(parse_duration("-1s"));
+}
+
+TEST(env_expand, expands_defaults_and_reports_missing) {
+  auto env = env_of({{"A", "x"}, {"EMPTY", ""}});
+  EXPECT_EQ(expand_env("${A}-${B:-dflt}-$$", env).value, "x-dflt-$");
+  EXPECT_EQ(expand_env("${EMPTY:-fallback}", env).value, "fallback");
+  EXPECT_EQ(expand_env("${EMPTY}", env).value, "");
+  auto r = expand_env("key ${MISSING}", env);
+  EXPECT_NE(r.error.find("MISSING"), std::string::npos);
+  EXPECT_FALSE(expand_env("${A", env).error.empty());
+}
+
+TEST(url, parses_backends) {
+  std::string err;
+  auto u = deepgate::upstream::parse_url("https://api.deepseek.com", err);
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->path("/chat/completions"), "/chat/completions");
+  EXPECT_EQ(u->host_header(), "api.deepseek.com");
+  u = deepgate::upstream::parse_url("http://vllm:8000/v1/", err);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->path("/chat/completions"), "/v1/chat/completions");
+  EXPECT_EQ(u->host_header(), "vllm:8000");
+  u = deepgate::upstream::parse_url("http://[::1]:81", err);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->host_header(), "[::1]:81");
+  EXPECT_FALSE(deepgate::upstream::parse_url("ftp://x", err));
+  EXPECT_FALSE(deepgate::upstream::parse_url("http://user:pw@x", err));
+  EXPECT_FALSE(deepgate::upstream::parse_url("http://x:99999", err));
+}
+
+TEST(config, defaults_work_from_the_environment_alone) {
+  auto r = load_defaults(env_of({{"PORT", "9999"}, {"DEEPSEEK_API_KEY", "sk-test"}}));
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.port, 9999);
+  ASSERT_EQ(r.config->backends.size(), 1u);
+  EXPECT_EQ(r.config->backends[0].api_key, "sk-test");
+  EXPECT_EQ(r.config->backends[0].url.host, "api.deepseek.com");
+  EXPECT_TRUE(r.config->find_model("deepseek-reasoner"));
+  auto over = load_defaults(env_of({{"DEEPGATE_UPSTREAM_URL", "http://127.0.0.1:1234"}}));
+  ASSERT_TRUE(over.config) << over.error;
+  EXPECT_EQ(over.config->backends[0].url.port, 1234);
+  EXPECT_EQ(over.config->server.port, 8080);
+}
+
+TEST(config, minimal_file_gets_documented_defaults) {
+  auto r = load_string(minimal, env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.max_body_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(r.config->server.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(r.config->models[0].upstream_model, "deepseek-chat");
+  EXPECT_EQ(r.config->models[0].backend_index, 0u);
+}
+
+TEST(config, unknown_keys_are_rejected_with_their_path) {
+  auto r = load_string(std::string(minimal) + "server:\n  limits:\n    x: 1\n", env_of({}), "t");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(r.error, "server.limits: unknown key");
+  r = load_string(R"(
+backends:
+  - name: a
+    url: http://x
+    tls: {verfy: false}
+models: [{name: m, backend: a}]
+)", env_of({}), "t");
+  EXPECT_EQ(r.error, "backends[0].tls.verfy: unknown key");
+  r = load_string("sever: {}\n", env_of({}), "t");
+  EXPECT_EQ(r.error, "sever: unknown key");
+}
+
+TEST(config, values_are_validated) {
+  auto bad = [](const std::string& yaml) { return load_string(yaml, env_of({}), "t").error; };
+  EXPECT_NE(bad(std::string(minimal) + "server: {port: 70000}\n").find("server.port"), std::string::npos);
+  EXPECT_NE(bad(std::string(minimal) + "server: {idle_timeout: soon}\n").find("server.idle_timeout"), std::string::npos);
+  EXPECT_NE(bad("backends: [{name: a, url: 'gopher://x'}]\nmodels: [{name: m, backend: a}]").find("backends[0].url"),
+            std::string::npos);
+  EXPECT_NE(bad("backends: [{name: a, url: 'http://x'}]\nmodels: [{name: m, backend: b}]").find("models[0].backend"),
+            std::string::npos);
+  EXPECT_NE(bad("backends: [{name: a, url: 'http://x'}, {name: a, url: 'http://y'}]\nmodels: [{name: m, backend: a}]")
+                .find("duplicate"),
+            std::string::npos);
+  EXPECT_NE(bad(std::string(minimal) + "log: {level: loud}\n").find("log.level"), std::string::npos);
+  EXPECT_NE(bad(std::string(minimal) + "server: {tls: {cert_file: /nonexistent}}\n").find("server.tls"),
+            std::string::npos);
+  EXPECT_NE(bad("{ this is not yaml").find("not valid YAML"), std::string::npos);
+}
+
+TEST(config, env_expansion_and_secret_files) {
+  std::string secret_path = ::testing::TempDir() + "deepgate_secret_test";
+  std::ofstream(secret_path) << "sk-from-file\n";
+  auto r = load_string(R"(
+server: {port: "${GW_PORT}"}
+backends:
+  - name: a
+    url: ${URL:-http://127.0.0.1:1}
+    api_key_file: )" + secret_path + R"(
+models: [{name: m, backend: a, aliases: [gpt-4o], upstream_model: deepseek-chat}]
+)",
+                       env_of({{"GW_PORT", "1234"}}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.port, 1234);
+  EXPECT_EQ(r.config->backends[0].api_key, "sk-from-file");
+  ASSERT_TRUE(r.config->find_model("gpt-4o"));
+  EXPECT_EQ(r.config->find_model("gpt-4o")->upstream_model, "deepseek-chat");
+  EXPECT_FALSE(r.config->find_model("gpt-5"));
+  auto missing = load_string("server: {port: '${NOPE}'}\n", env_of({}), "t");
+  EXPECT_NE(missing.error.find("NOPE"), std::string::npos);
+  std::remove(secret_path.c_str());
+}

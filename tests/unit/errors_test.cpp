@@ -1,0 +1,66 @@
+#include "deepgate/api/upstream_errors.hpp"
+#include "deepgate/http/api_error.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace deepgate;
+using upstream::failure;
+
+TEST(api_error, renders_openai_shape_with_nulls) {
+  auto j = nlohmann::json::parse(http::render_error_body(http::invalid_request("bad \"x\"", {}, {})));
+  ASSERT_TRUE(j["error"].is_object());
+  EXPECT_EQ(j["error"]["message"], "bad \"x\"");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_TRUE(j["error"]["param"].is_null());
+  EXPECT_TRUE(j["error"]["code"].is_null());
+  auto ev = http::render_error_event(http::server_error(502, "m", "upstream_reset"));
+  EXPECT_TRUE(ev.starts_with("data: {\"error\":"));
+  EXPECT_TRUE(ev.ends_with("}\n\n"));
+}
+
+TEST(upstream_errors, transport_failures_map_to_502_and_deadlines_to_504) {
+  EXPECT_EQ(api::error_from_failure(failure::connect, "ds").status, 502u);
+  EXPECT_EQ(api::error_from_failure(failure::tls, "ds").code, "upstream_tls_error");
+  EXPECT_EQ(api::error_from_failure(failure::reset_before_headers, "ds").status, 502u);
+  EXPECT_EQ(api::error_from_failure(failure::header_timeout, "ds").status, 504u);
+  EXPECT_EQ(api::error_from_failure(failure::connect_timeout, "ds").status, 504u);
+  EXPECT_EQ(api::error_from_failure(failure::pool_exhausted, "ds").status, 503u);
+}
+
+TEST(upstream_errors, deepseek_errors_pass_through) {
+  auto body = R"({"error":{"message":"Invalid Parameters: top_p","type":"invalid_request_error","param":null,"code":"invalid_request_error"}})";
+  auto e = api::error_from_upstream_status(422, body, "sk-secret", std::nullopt);
+  EXPECT_EQ(e.status, 422u);
+  EXPECT_EQ(e.message, "Invalid Parameters: top_p");
+  auto rl = api::error_from_upstream_status(429, "{}", "", std::chrono::seconds(7));
+  EXPECT_EQ(rl.status, 429u);
+  EXPECT_EQ(rl.type, "rate_limit_error");
+  EXPECT_EQ(rl.retry_after, std::chrono::seconds(7));
+  for (unsigned s : {400u, 500u, 503u}) EXPECT_EQ(api::error_from_upstream_status(s, "", "", {}).status, s);
+  // self-hosted servers: {"error": "text"} and FastAPI's {"detail": "text"}
+  EXPECT_EQ(api::error_from_upstream_status(400, R"({"error":"bad prompt"})", "", {}).message, "bad prompt");
+  EXPECT_EQ(api::error_from_upstream_status(400, R"({"detail":"nope"})", "", {}).message, "nope");
+}
+
+TEST(upstream_errors, operator_problems_become_502_without_backend_text) {
+  auto body = R"({"error":{"message":"Authentication Fails, Your api key: sk-secret-123 is invalid"}})";
+  auto e = api::error_from_upstream_status(401, body, "sk-secret-123", {});
+  EXPECT_EQ(e.status, 502u);
+  EXPECT_EQ(e.code, "upstream_authentication_failed");
+  EXPECT_EQ(e.message.find("sk-secret"), std::string::npos);
+  EXPECT_EQ(api::error_from_upstream_status(402, "{}", "", {}).code, "upstream_insufficient_balance");
+  EXPECT_EQ(api::error_from_upstream_status(302, "", "", {}).code, "upstream_redirect");
+}
+
+TEST(upstream_errors, the_upstream_key_is_redacted_from_passed_messages) {
+  auto e = api::error_from_upstream_status(400, R"({"error":{"message":"key sk-secret-123 bad"}})", "sk-secret-123", {});
+  EXPECT_EQ(e.message, "key [redacted] bad");
+}
+
+TEST(upstream_errors, bodies) {
+  EXPECT_TRUE(api::is_json_object("\n\n\n{\"a\":1}"));
+  EXPECT_FALSE(api::is_json_object("\n\n"));
+  EXPECT_FALSE(api::is_json_object("{\"a\":"));
+  EXPECT_EQ(api::trim_leading_whitespace("\n \r\n{}"), "{}");
+}

@@ -1,0 +1,50 @@
+#include "mock_model.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace deepgate::mock;
+
+TEST(mock_model, directives_override_defaults) {
+  auto k = parse_directives("hello [mock status=503 tokens=3 tps=50 reset_after=2] there", knobs{});
+  EXPECT_EQ(k.status, 503);
+  EXPECT_EQ(k.tokens, 3);
+  EXPECT_EQ(k.tps, 50);
+  EXPECT_EQ(k.reset_after, 2);
+  EXPECT_EQ(parse_directives("no directives", knobs{}).tokens, 12);
+}
+
+TEST(mock_model, replies_are_deterministic_and_deepseek_shaped) {
+  options o;
+  std::string req = R"({"model":"deepseek-reasoner","messages":[{"role":"user","content":"hi"}]})";
+  auto a = plan_reply(req, "", o), b = plan_reply(req, "", o);
+  EXPECT_EQ(a.body, b.body);
+  auto j = nlohmann::json::parse(a.body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_TRUE(j["choices"][0]["message"]["reasoning_content"].is_string());
+  auto& u = j["usage"];
+  EXPECT_EQ(u["prompt_cache_hit_tokens"].get<int>() + u["prompt_cache_miss_tokens"].get<int>(), u["prompt_tokens"].get<int>());
+  EXPECT_TRUE(u["completion_tokens_details"]["reasoning_tokens"].is_number());
+}
+
+TEST(mock_model, streams_end_with_done_and_usage_only_when_asked) {
+  options o;
+  auto r = plan_reply(R"({"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
+  ASSERT_TRUE(r.stream);
+  EXPECT_EQ(r.events.back(), "data: [DONE]\n\n");
+  EXPECT_EQ(r.events.size(), 1u + 2u + 1u + 1u);  // role, 2 tokens, finish, [DONE]
+  auto u = plan_reply(R"({"model":"deepseek-chat","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
+  EXPECT_EQ(u.events.size(), r.events.size() + 1);
+  EXPECT_NE(u.events[u.events.size() - 2].find("\"usage\""), std::string::npos);
+}
+
+TEST(mock_model, errors_look_like_deepseek) {
+  options o;
+  o.api_key = "sk-mock";
+  EXPECT_EQ(plan_reply("{}", "Bearer wrong", o).status, 401u);
+  o.api_key.clear();
+  EXPECT_EQ(plan_reply(R"({"model":"nope","messages":[{"role":"user","content":"x"}]})", "", o).status, 400u);
+  auto e = plan_reply(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"[mock status=402]"}]})", "", o);
+  EXPECT_EQ(e.status, 402u);
+  EXPECT_EQ(nlohmann::json::parse(e.body)["error"]["message"], "Insufficient Balance");
+}
