@@ -52,33 +52,45 @@ bool redirecting_key(std::string_view key) {
   return key.ends_with("_host");
 }
 
-// Refuses keys that could redirect traffic, at any depth, iteratively. JSON Schema payloads
-// (tool parameters, response_format.json_schema) hold the caller's own property names, which
-// are data, so they are not inspected.
-std::optional<api_error> find_redirecting_key(const json& root) {
-  struct item {
-    const json* v;
-    std::string path;
-  };
-  std::vector<item> stack{{&root, ""}};
-  while (!stack.empty()) {
-    auto [v, path] = std::move(stack.back());
-    stack.pop_back();
-    if (v->is_object()) {
-      for (auto it = v->begin(); it != v->end(); ++it) {
-        auto child = path.empty() ? it.key() : path + "." + it.key();
-        if (redirecting_key(it.key()))
-          return invalid_request("Unrecognized request argument supplied: " + child +
-                                     ". Fields that choose where a request goes are set by the gateway operator.",
-                                 child, "forbidden_parameter");
-        if (it.key() == "parameters" || it.key() == "json_schema" || it.key() == "schema") continue;
-        stack.push_back({&it.value(), child});
-      }
-    } else if (v->is_array()) {
-      for (std::size_t i = 0; i < v->size(); ++i) stack.push_back({&(*v)[i], path + "[" + std::to_string(i) + "]"});
+// Refuses keys that could redirect traffic, at any depth. Recursion is bounded by the depth check
+// that ran before parsing. The path is built only when a key is found. JSON Schema payloads (tool
+// parameters, response_format.json_schema) hold the caller's own property names, which are data,
+// so they are not inspected.
+struct path_step {
+  const std::string* key = nullptr;  // object member, or
+  std::size_t index = 0;             // array element
+};
+
+bool find_redirecting(const json& v, std::vector<path_step>& path) {
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      path.push_back({&it.key(), 0});
+      if (redirecting_key(it.key())) return true;
+      bool schema = it.key() == "parameters" || it.key() == "json_schema" || it.key() == "schema";
+      if (!schema && it->is_structured() && find_redirecting(*it, path)) return true;
+      path.pop_back();
+    }
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      path.push_back({nullptr, i});
+      if (v[i].is_structured() && find_redirecting(v[i], path)) return true;
+      path.pop_back();
     }
   }
-  return std::nullopt;
+  return false;
+}
+
+std::optional<api_error> find_redirecting_key(const json& root) {
+  std::vector<path_step> path;
+  if (!find_redirecting(root, path)) return std::nullopt;
+  std::string p;
+  for (auto& step : path) {
+    if (step.key) p += (p.empty() ? "" : ".") + *step.key;
+    else p += "[" + std::to_string(step.index) + "]";
+  }
+  return invalid_request("Unrecognized request argument supplied: " + p +
+                             ". Fields that choose where a request goes are set by the gateway operator.",
+                         p, "forbidden_parameter");
 }
 
 std::optional<api_error> check_number(const json& body, const char* name, double lo, double hi) {

@@ -104,8 +104,11 @@ api_error error_from_upstream_status(unsigned status, std::string_view body, std
 }
 
 bool is_json_object(std::string_view body) {
+  // Structural, not a full parse: the relay must not pay a second JSON parse per response. A
+  // truncated or non-JSON body (an HTML error page, an empty 200) is still caught.
   auto t = trim_leading_whitespace(body);
-  return !t.empty() && t.front() == '{' && nlohmann::json::accept(t);
+  auto last = t.find_last_not_of(" \t\r\n");
+  return !t.empty() && t.front() == '{' && t[last] == '}';
 }
 
 std::string_view trim_leading_whitespace(std::string_view body) {

@@ -144,6 +144,10 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   signals.async_wait(on_signal);
   control.run();
   server.stop();
+  // Order matters: idle backend sockets must close while their io_context still exists; the
+  // server (and with it every io_context and parked coroutine) goes before `services`.
+  for (auto& worker_pools : services.pools)
+    for (auto& pool : worker_pools) pool->shutdown();
   spdlog::info("deepgate stopped");
   spdlog::shutdown();
   return 0;

@@ -42,6 +42,7 @@ struct connection_pool::impl {
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::vector<std::unique_ptr<connection>> idle;
   std::size_t open = 0;  // leased + idle + connecting
+  bool closed = false;
   std::deque<boost::asio::steady_timer*> waiters;
 };
 

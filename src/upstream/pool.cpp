@@ -54,6 +54,11 @@ connection_pool::connection_pool(asio::any_io_executor ex, const config::backend
     : impl_(std::make_unique<impl>(std::move(ex), backend, std::move(tls))) {}
 connection_pool::~connection_pool() = default;
 const config::backend_config& connection_pool::backend() const { return impl_->backend; }
+void connection_pool::shutdown() {
+  impl_->closed = true;
+  impl_->open -= impl_->idle.size();
+  impl_->idle.clear();
+}
 std::size_t connection_pool::idle_count() const { return impl_->idle.size(); }
 std::size_t connection_pool::open_count() const { return impl_->open; }
 
@@ -95,7 +100,7 @@ void connection_pool::impl::wake_one() {
 
 void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable) {
   if (!c) return;
-  if (reusable && c->stream.tcp().socket().is_open()) {
+  if (reusable && !closed && c->stream.tcp().socket().is_open()) {
     c->stream.tcp().expires_never();
     idle.push_back(std::move(c));
   } else {

@@ -3,14 +3,29 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 
 namespace deepgate::test {
 
 namespace {
+void expect_clean_exit(child_process* p, const char* what) {
+  if (!p) return;
+  if (p->running()) p->signal(SIGTERM);
+  auto code = p->wait_exit(std::chrono::seconds(20));
+  if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM";
+  else if (*code != 0) {
+    auto log = p->log();
+    ADD_FAILURE() << what << " exited with " << *code << "; log tail:\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+  }
+}
+
 std::string log_dir(const std::string& dir) { return dir.empty() ? make_temp_dir("deepgate-test") : dir; }
 }  // namespace
+
+mock_server::~mock_server() { expect_clean_exit(process.get(), "deepgate-mock"); }
+gateway_server::~gateway_server() { expect_clean_exit(process.get(), "deepgate"); }
 
 std::unique_ptr<mock_server> mock_server::start(std::vector<std::string> args, const std::string& dir) {
   auto m = std::make_unique<mock_server>();

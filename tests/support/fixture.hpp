@@ -12,7 +12,10 @@
 
 namespace deepgate::test {
 
+// Both servers must exit 0 on SIGTERM when the object goes away: a crash, a sanitizer report or
+// a hang at shutdown fails the test that owned them.
 struct mock_server {
+  ~mock_server();
   static std::unique_ptr<mock_server> start(std::vector<std::string> args = {}, const std::string& dir = {});
   std::uint16_t port = 0;
   bool tls = false;  // started with --tls-cert: the test endpoints are queried with curl
@@ -24,6 +27,7 @@ struct mock_server {
 };
 
 struct gateway_server {
+  ~gateway_server();
   // Starts deepgate with `yaml` as its config file.
   static std::unique_ptr<gateway_server> start(const std::string& yaml,
                                                std::vector<std::pair<std::string, std::string>> env = {},

@@ -62,5 +62,7 @@ TEST(upstream_errors, bodies) {
   EXPECT_TRUE(api::is_json_object("\n\n\n{\"a\":1}"));
   EXPECT_FALSE(api::is_json_object("\n\n"));
   EXPECT_FALSE(api::is_json_object("{\"a\":"));
+  EXPECT_FALSE(api::is_json_object("<html>502</html>"));
+  EXPECT_TRUE(api::is_json_object("{\"a\":1}\n"));
   EXPECT_EQ(api::trim_leading_whitespace("\n \r\n{}"), "{}");
 }

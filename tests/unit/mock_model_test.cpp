@@ -27,6 +27,20 @@ TEST(mock_model, replies_are_deterministic_and_deepseek_shaped) {
   EXPECT_TRUE(u["completion_tokens_details"]["reasoning_tokens"].is_number());
 }
 
+TEST(mock_model, streamed_and_whole_answers_are_the_same_text) {
+  options o;
+  auto whole = plan_reply(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"q"}]})", "", o);
+  auto streamed = plan_reply(R"({"messages":[{"role":"user","content":"q"}],"stream":true,"model":"deepseek-chat"})", "", o);
+  std::string text;
+  for (auto& e : streamed.events) {
+    if (e == "data: [DONE]\n\n") continue;
+    auto j = nlohmann::json::parse(e.substr(6));
+    auto& d = j["choices"][0]["delta"];
+    if (d.contains("content") && d["content"].is_string()) text += d["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, nlohmann::json::parse(whole.body)["choices"][0]["message"]["content"]);
+}
+
 TEST(mock_model, streams_end_with_done_and_usage_only_when_asked) {
   options o;
   auto r = plan_reply(R"({"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);

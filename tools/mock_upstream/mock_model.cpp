@@ -166,7 +166,10 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
                        (*so)["include_usage"].is_boolean() && (*so)["include_usage"].get<bool>();
   bool reasoner = model.find("reasoner") != std::string::npos;
 
-  auto seed = fnv1a(request_body);
+  // Same answer for the same question, streamed or not: output-neutral fields leave the seed out.
+  json seed_fields = req;
+  for (auto k : {"stream", "stream_options", "user"}) seed_fields.erase(k);
+  auto seed = fnv1a(seed_fields.dump());
   int completion_tokens = r.k.tokens;
   if (auto mt = req.find("max_tokens"); mt != req.end() && mt->is_number_integer())
     completion_tokens = std::min(completion_tokens, mt->get<int>());

@@ -23,7 +23,7 @@ http::api_error error_from_failure(upstream::failure f, std::string_view backend
 http::api_error error_from_upstream_status(unsigned status, std::string_view body, std::string_view secret,
                                            std::optional<std::chrono::seconds> retry_after);
 
-// A 200 body that is not a JSON object is a backend fault (502), never relayed.
+// A 200 body that does not look like a JSON object is a backend fault (502), never relayed.
 bool is_json_object(std::string_view body);
 
 // Strips the blank lines DeepSeek sends before a queued non-stream body.

@@ -51,6 +51,9 @@ class connection_pool {
   connection_pool& operator=(const connection_pool&) = delete;
 
   const config::backend_config& backend() const;
+  // At exit, after the worker stopped but before its io_context is destroyed: closes idle
+  // connections; connections released later are closed instead of kept.
+  void shutdown();
   std::size_t idle_count() const;
   std::size_t open_count() const;
 

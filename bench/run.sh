@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Benchmark: wrk on loopback against (a) deepgate-mock directly, (b) nginx proxying to it,
+# (c) deepgate proxying to it, non-stream and stream, in one run on one machine. Prints
+# req/s, p50/p99, time to first byte, gateway CPU µs per request and RSS, and deepgate/nginx
+# ratios as a markdown table. Not a test: nothing here passes or fails.
+#   DURATION (default 10s)  CONNECTIONS (default 32)  PROBES (TTFB samples, default 200)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+PROBES=${PROBES:-200}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_port() {  # $1 log file → prints the port from its "listening on" line
+  for _ in $(seq 200); do
+    p=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$1" | head -1)
+    [[ -n "$p" ]] && { echo "$p"; return; }
+    sleep 0.05
+  done
+  cat "$1" >&2; exit 1
+}
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -ltn "sport = :$p" | grep -q ":$p" || { echo "$p"; return; }
+  done
+}
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+
+"$BIN/deepgate-mock" --port 0 --workers 1 >"$work/mock.log" 2>&1 & pids+=($!)
+mock_port=$(wait_port "$work/mock.log")
+
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" \
+  bench/nginx.conf.template >"$work/nginx/nginx.conf"
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
+nginx_master=$!
+
+cat >"$work/deepgate.yaml" <<YAML
+server: {host: 127.0.0.1, port: 0, workers: 1}
+backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
+models: [{name: deepseek-chat, backend: mock}]
+log: {level: info}
+YAML
+"$BIN/deepgate" --config "$work/deepgate.yaml" >"$work/deepgate.log" 2>&1 & pids+=($!)
+deepgate_pid=$!
+deepgate_port=$(wait_port "$work/deepgate.log")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+
+ttfb_ms() {  # median time to first byte over PROBES sequential stream requests
+  local port=$1
+  for _ in $(seq "$PROBES"); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' "http://127.0.0.1:$port/v1/chat/completions" \
+      -H 'Content-Type: application/json' \
+      -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"ttfb"}]}'
+  done | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
+}
+
+row() {  # name port pid mode
+  local name=$1 port=$2 pid=$3 mode=$4 before after out rps p50 p99 reqs cpu rss
+  before=$( [[ -n "$pid" ]] && cpu_ticks "$pid" || echo 0)
+  out=$(BENCH_STREAM=$([[ $mode == stream ]] && echo 1 || echo 0) \
+        wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/v1/chat/completions")
+  after=$( [[ -n "$pid" ]] && cpu_ticks "$pid" || echo 0)
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+  p50=$(awk '$1=="50%"{print $2}' <<<"$out")
+  p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  if [[ -n "$pid" ]]; then
+    cpu=$(awk -v t=$((after - before)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz*1e6/n}')
+    rss=$(( $(rss_kib "$pid") / 1024 ))
+  else cpu="-"; rss="-"; fi
+  local ttfb="-"
+  [[ $mode == stream ]] && ttfb=$(ttfb_ms "$port")
+  echo "$name|$mode|$rps|$p50|$p99|$ttfb|$cpu|$rss"
+}
+
+results=()
+for mode in non-stream stream; do
+  results+=("$(row "mock direct" "$mock_port" "" "$mode")")
+  results+=("$(row "nginx → mock" "$nginx_port" "$nginx_worker" "$mode")")
+  results+=("$(row "deepgate → mock" "$deepgate_port" "$deepgate_pid" "$mode")")
+done
+
+echo "## $(date -u +%Y-%m-%d) — $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, 1 worker each"
+echo
+echo "| target | mode | req/s | p50 | p99 | TTFB median (ms) | CPU µs/req | RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+for r in "${results[@]}"; do echo "| ${r//|/ | } |"; done
+echo
+for mode in non-stream stream; do
+  n=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="nginx → mock" && $2==m {print $3}')
+  d=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="deepgate → mock" && $2==m {print $3}')
+  nt=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="nginx → mock" && $2==m {print $6}')
+  dt=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="deepgate → mock" && $2==m {print $6}')
+  awk -v m="$mode" -v n="$n" -v d="$d" 'BEGIN{printf "- %s: deepgate/nginx throughput ratio **%.2f×**\n", m, d/n}'
+  [[ $mode == stream ]] && awk -v a="$dt" -v b="$nt" 'BEGIN{printf "- stream: TTFB deepgate − nginx = **%+.3f ms**\n", a-b}'
+done

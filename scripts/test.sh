@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test: unit, integration (real deepgate
+# and deepgate-mock processes on loopback) and the openai npm SDK compatibility test.
+# Then the same suite again under AddressSanitizer + UBSan (skip with SANITIZE_PASS=0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+
+echo "== npm ci (tests/compat)"
+(cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== build"
+./scripts/build.sh
+
+echo "== tests"
+ctest --test-dir build --output-on-failure --parallel 2 --timeout 300
+
+if [[ "${SANITIZE_PASS:-1}" == 1 ]]; then
+  echo "== build (ASan + UBSan)"
+  BUILD_DIR=build-asan BUILD_TYPE=Debug SANITIZE=address ./scripts/build.sh
+  echo "== tests (ASan + UBSan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure --parallel 2 --timeout 300 -E compat_openai_sdk
+fi

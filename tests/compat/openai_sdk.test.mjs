@@ -1,0 +1,138 @@
+// The official openai npm SDK, pointed at deepgate by changing only baseURL and apiKey.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), 'package.json'));
+const OpenAI = require('openai').default ?? require('openai');
+
+const GATEWAY = process.env.DEEPGATE_BIN;
+const MOCK = process.env.DEEPGATE_MOCK_BIN;
+const children = [];
+
+function start(bin, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${out}`)), 10000);
+    const onData = (d) => {
+      out += d;
+      const m = out.match(/listening on [^\s]*:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${out}`)));
+  });
+}
+
+let client;
+before(async () => {
+  assert.ok(GATEWAY && MOCK, 'DEEPGATE_BIN and DEEPGATE_MOCK_BIN must be set (ctest sets them)');
+  const mockPort = await start(MOCK, ['--port', '0']);
+  const dir = mkdtempSync(join(tmpdir(), 'deepgate-compat-'));
+  writeFileSync(join(dir, 'deepgate.yaml'), `
+server: {host: 127.0.0.1, port: 0, workers: 2}
+backends: [{name: mock, url: "http://127.0.0.1:${mockPort}"}]
+models:
+  - {name: deepseek-chat, backend: mock}
+  - {name: deepseek-reasoner, backend: mock}
+`);
+  const port = await start(GATEWAY, ['--config', join(dir, 'deepgate.yaml')]);
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'dg-compat-test', maxRetries: 0 });
+});
+
+after(() => {
+  for (const c of children) c.kill('SIGTERM');
+});
+
+test('chat completion', async () => {
+  const r = await client.chat.completions.create({
+    model: 'deepseek-chat',
+    messages: [{ role: 'user', content: 'Hello from the SDK' }],
+  });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.ok(r.choices[0].message.content.length > 0);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+  assert.equal(typeof r.usage.prompt_cache_hit_tokens, 'number');
+});
+
+test('streamed chat completion with usage and reasoning', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'deepseek-reasoner',
+    messages: [{ role: 'user', content: 'Think, then answer [mock tokens=6]' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let content = '';
+  let reasoning = '';
+  let usage = null;
+  let finish = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    const c = chunk.choices[0];
+    if (!c) continue;
+    content += c.delta.content ?? '';
+    reasoning += c.delta.reasoning_content ?? '';
+    finish = c.finish_reason ?? finish;
+  }
+  assert.ok(content.length > 0);
+  assert.ok(reasoning.length > 0);
+  assert.equal(finish, 'stop');
+  assert.ok(usage && usage.completion_tokens_details.reasoning_tokens > 0);
+});
+
+test('the stream helper assembles the same answer as a non-stream call', async () => {
+  const messages = [{ role: 'user', content: 'same answer both ways' }];
+  const whole = await client.chat.completions.create({ model: 'deepseek-chat', messages });
+  const runner = client.chat.completions.stream({ model: 'deepseek-chat', messages });
+  const final = await runner.finalChatCompletion();
+  assert.equal(final.choices[0].message.content, whole.choices[0].message.content);
+});
+
+test('unknown model maps to NotFoundError', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found',
+  );
+});
+
+test('invalid parameter maps to BadRequestError naming the param', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'deepseek-chat', messages: [] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages',
+  );
+});
+
+test('DeepSeek 429 maps to RateLimitError', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: '[mock status=429]' }] }),
+    (e) => e instanceof OpenAI.RateLimitError && e.status === 429,
+  );
+});
+
+test('a failure after the stream started raises instead of returning half an answer', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'deepseek-chat',
+    messages: [{ role: 'user', content: '[mock tokens=6 reset_after=3]' }],
+    stream: true,
+  });
+  let received = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of stream) received++;
+    })(),
+    (e) => e instanceof OpenAI.APIError,
+  );
+  assert.ok(received >= 1);
+});
