@@ -18,9 +18,15 @@ boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_er
   co_await out.send(std::move(res));
 }
 
-// After HTTP 200 went out the status cannot change: one error event, then the connection
-// closes without [DONE] so SDKs raise instead of returning half an answer.
+// Before any byte went out the status can still change: a plain JSON error. After HTTP 200 went
+// out: one error event, then the connection closes without [DONE] so SDKs raise instead of
+// returning half an answer.
 boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e) {
+  if (!out.committed()) {
+    auto res = http::error_response(e);
+    co_await out.send(std::move(res));
+    co_return;
+  }
   const auto event = http::render_error_event(e);
   co_await out.write(event);
   out.abort(false);
@@ -52,11 +58,11 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
     if (events.empty()) continue;
     wire.clear();
     for (auto& e : events) {
-      if (saw_done) break;  // nothing after [DONE] belongs to this answer
       http::append_sse_event(wire, e);
-      saw_done = e.is_done();
+      if ((saw_done = e.is_done())) break;  // nothing after [DONE] belongs to this answer
     }
     events.clear();
+    if (saw_done) break;
     if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
   }
   if (!saw_done) {
@@ -64,7 +70,14 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
                                       "upstream_reset");
     co_return co_await fail_stream(out, e);
   }
-  co_await out.end_stream();
+  // The client gets its last events and the end of the stream in one write, at once; then the
+  // rest of the backend's response (its terminating chunk) is read so the connection can be reused.
+  if (!co_await out.end_stream(wire)) co_return;
+  for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
+    in.clear();
+    if (co_await ex.read_some(in) != upstream::failure::none) break;
+    drained += in.size() + 1;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <span>
 #include <cstdio>
 
 namespace deepgate::http::detail {
@@ -56,7 +57,8 @@ class session_writer final : public response_writer {
     streaming_ = true;
     chunked_ = version_ >= 11;
     if (!chunked_) keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
-    std::string head = "HTTP/1.";
+    auto& head = pending_head_;
+    head = "HTTP/1.";
     head += version_ >= 11 ? "1 " : "0 ";
     head += std::to_string(status);
     head += ' ';
@@ -74,25 +76,22 @@ class session_writer final : public response_writer {
         head += "\r\n";
       }
     head += "\r\n";
-    co_return co_await write_raw(asio::buffer(head));
+    co_return true;
   }
 
   asio::awaitable<bool> write(std::string_view bytes) override {
-    if (!streaming_ || aborted_ || bytes.empty()) co_return !aborted_;
-    if (!chunked_) co_return co_await write_raw(asio::buffer(bytes.data(), bytes.size()));
-    char size_line[24];
-    int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
-    std::array<asio::const_buffer, 3> parts{asio::buffer(size_line, static_cast<std::size_t>(len)),
-                                            asio::buffer(bytes.data(), bytes.size()), asio::buffer("\r\n", 2)};
-    co_return co_await write_raw(parts);
+    if (!streaming_ || aborted_) co_return false;
+    if (bytes.empty()) co_return true;
+    co_return co_await write_stream(bytes, false);
   }
 
-  asio::awaitable<bool> end_stream() override {
+  asio::awaitable<bool> end_stream(std::string_view last_bytes) override {
     if (!streaming_ || aborted_) co_return false;
     finished_ = true;
-    if (!chunked_) co_return true;
-    co_return co_await write_raw(asio::buffer("0\r\n\r\n", 5));
+    co_return co_await write_stream(last_bytes, true);
   }
+
+  bool committed() const override { return started_ && (!streaming_ || pending_head_.empty()); }
 
   void abort(bool reset) override {
     aborted_ = true;
@@ -108,6 +107,27 @@ class session_writer final : public response_writer {
   bool complete() const { return started_ && !aborted_ && (!streaming_ || finished_); }
 
  private:
+  // One gather write: the pending head (first time), the chunk, and the terminator (last time).
+  asio::awaitable<bool> write_stream(std::string_view bytes, bool last) {
+    char size_line[24];
+    std::array<asio::const_buffer, 5> parts;
+    std::size_t n = 0;
+    if (!pending_head_.empty()) parts[n++] = asio::buffer(pending_head_);
+    if (!bytes.empty()) {
+      if (chunked_) {
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+        parts[n++] = asio::buffer(size_line, static_cast<std::size_t>(len));
+      }
+      parts[n++] = asio::buffer(bytes.data(), bytes.size());
+      if (chunked_) parts[n++] = asio::buffer("\r\n", 2);
+    }
+    if (last && chunked_) parts[n++] = asio::buffer("0\r\n\r\n", 5);
+    if (n == 0) co_return true;
+    bool ok = co_await write_raw(std::span(parts.data(), n));
+    pending_head_.clear();
+    co_return ok;
+  }
+
   template <class Buffers>
   asio::awaitable<bool> write_raw(const Buffers& buffers) {
     stream_.tcp().expires_after(options_.write_timeout);
@@ -122,6 +142,7 @@ class session_writer final : public response_writer {
   bool keep_alive_;
   bool started_ = false, streaming_ = false, chunked_ = false, finished_ = false, aborted_ = false;
   header_list extra_;
+  std::string pending_head_;
 };
 
 // Answers a request the server refuses before the handler sees it, then closes. The close
@@ -197,6 +218,7 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
   }
 
   beast::flat_buffer buffer;
+  buffer.reserve(16 * 1024);  // one recv takes a typical request whole
   for (;;) {
     if (buffer.size() == 0) {
       // Keep-alive wait for the first byte of the next request; a quiet close on timeout.

@@ -5,6 +5,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <utility>
@@ -12,10 +13,11 @@
 namespace deepgate::upstream {
 
 struct connection {
-  explicit connection(net::flex_stream s) : stream(std::move(s)) {}
+  explicit connection(net::flex_stream s) : stream(std::move(s)) { buffer.reserve(64 * 1024); }
   net::flex_stream stream;
-  boost::beast::flat_buffer buffer;
+  boost::beast::flat_buffer buffer;  // reserved large: one recv takes a whole burst of events
   bool reused = false;
+  std::chrono::steady_clock::time_point idle_since;
 };
 
 struct acquired {

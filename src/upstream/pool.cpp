@@ -68,7 +68,10 @@ asio::awaitable<acquired> connection_pool::impl::acquire() {
     while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
-      if (still_open(*c)) {
+      // A connection idle for under a second is trusted without a probe (a syscall); the
+      // exchange retries once on a fresh connection if the backend closed it anyway.
+      if (std::chrono::steady_clock::now() - c->idle_since < std::chrono::seconds(1) ? c->stream.tcp().socket().is_open()
+                                                                                      : still_open(*c)) {
         c->reused = true;
         co_return acquired{failure::none, std::move(c)};
       }
@@ -102,6 +105,7 @@ void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable
   if (!c) return;
   if (reusable && !closed && c->stream.tcp().socket().is_open()) {
     c->stream.tcp().expires_never();
+    c->idle_since = std::chrono::steady_clock::now();
     idle.push_back(std::move(c));
   } else {
     c->stream.close();

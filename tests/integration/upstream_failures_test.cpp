@@ -83,6 +83,12 @@ TEST_F(upstream_failures, reset_mid_stream_is_one_error_event_and_no_done) {
   EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
 }
 
+TEST_F(upstream_failures, stream_that_fails_before_its_first_byte_gets_a_real_status) {
+  auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock tokens=3 reset_after=0]", true));
+  EXPECT_EQ(r.status, 502);  // nothing was committed, so no 200 + error event
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_reset");
+}
+
 TEST_F(upstream_failures, stream_without_done_is_an_error_event) {
   auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("[mock tokens=2 no_done=1]", true));
   ASSERT_EQ(r.status, 200);

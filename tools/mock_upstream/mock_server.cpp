@@ -98,7 +98,7 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
   if (!paced && !faults) {  // as fast as possible: one write, so the mock is never the bottleneck
     std::string all;
     for (auto& e : r.events) all += e;
-    if (co_await out.write(all)) co_await out.end_stream();
+    co_await out.end_stream(all);
     co_return;
   }
   const int gap_ms = paced ? static_cast<int>(1000.0 / r.k.tps) : 0;

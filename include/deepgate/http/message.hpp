@@ -45,12 +45,16 @@ class response_writer {
   virtual ~response_writer() = default;
   // A whole response with a Content-Length.
   virtual boost::asio::awaitable<bool> send(response r) = 0;
-  // The head of a streamed (chunked) response, text/event-stream unless told otherwise.
+  // The head of a streamed (chunked) response, text/event-stream unless told otherwise. The head
+  // goes out with the first write (one packet, not two); until then nothing is committed and
+  // the handler may still send() a whole response instead.
   virtual boost::asio::awaitable<bool> begin_stream(unsigned status, header_list headers,
                                                     std::string_view content_type = {}) = 0;
   virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
-  // The clean end of a stream.
-  virtual boost::asio::awaitable<bool> end_stream() = 0;
+  // The clean end of a stream, with its last bytes in the same write.
+  virtual boost::asio::awaitable<bool> end_stream(std::string_view last_bytes = {}) = 0;
+  // True once any byte of a response has been written: the status can no longer change.
+  virtual bool committed() const = 0;
   // Ends the exchange by closing the connection (a truncated response); `reset` sends a TCP RST.
   virtual void abort(bool reset) = 0;
   // Headers added to every response this writer sends (x-request-id and the like).
