@@ -143,7 +143,8 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     const auto e = error_from_failure(f, backend.name);
     co_return co_await fail(out, e);
   }
-  http::response res{200, "application/json", {}, std::string(trim_leading_whitespace(body))};
+  body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
+  http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
 }
 

@@ -1,5 +1,7 @@
 #include "server_internal.hpp"
 
+#include "deepgate/http/head_writer.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -37,18 +39,21 @@ class session_writer final : public response_writer {
   asio::awaitable<bool> send(response r) override {
     if (started_) co_return false;
     started_ = true;
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version_};
-    res.set(bhttp::field::server, "deepgate");
-    res.set(bhttp::field::content_type, r.content_type);
-    for (auto& h : extra_) res.set(h.name, h.value);
-    for (auto& h : r.headers) res.set(h.name, h.value);
-    res.keep_alive(keep_alive_);
-    res.body() = std::move(r.body);
-    res.prepare_payload();
-    stream_.tcp().expires_after(options_.write_timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream_, res, use_tuple);
-    if (ec) aborted_ = true;  // the client went away; nothing more to say to it
-    co_return !ec;
+    std::string& head = pending_head_;
+    head_writer w(head);
+    w.status_line(version_, r.status, bhttp::obsolete_reason(static_cast<bhttp::status>(r.status)));
+    w.field("Server", "deepgate");
+    w.field("Content-Type", r.content_type);
+    for (auto* list : {&extra_, &r.headers})
+      for (auto& h : *list) w.field(h.name, h.value);
+    w.content_length(r.body.size());
+    if (!keep_alive_) w.field("Connection", "close");
+    else if (version_ < 11) w.field("Connection", "keep-alive");
+    w.end();
+    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
+    bool ok = co_await write_raw(parts);
+    head.clear();
+    co_return ok;
   }
 
   asio::awaitable<bool> begin_stream(unsigned status, header_list headers, std::string_view content_type) override {
@@ -57,25 +62,17 @@ class session_writer final : public response_writer {
     streaming_ = true;
     chunked_ = version_ >= 11;
     if (!chunked_) keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
-    auto& head = pending_head_;
-    head = "HTTP/1.";
-    head += version_ >= 11 ? "1 " : "0 ";
-    head += std::to_string(status);
-    head += ' ';
-    head += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-    head += "\r\nServer: deepgate\r\nContent-Type: ";
-    head += content_type.empty() ? std::string_view("text/event-stream; charset=utf-8") : content_type;
-    head += "\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
-    head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "";
-    head += keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    head_writer w(pending_head_);
+    w.status_line(version_, status, bhttp::obsolete_reason(static_cast<bhttp::status>(status)));
+    w.field("Server", "deepgate");
+    w.field("Content-Type", content_type.empty() ? std::string_view("text/event-stream; charset=utf-8") : content_type);
+    w.field("Cache-Control", "no-cache");
+    w.field("X-Accel-Buffering", "no");  // tells nginx-style proxies in front not to buffer
+    if (chunked_) w.field("Transfer-Encoding", "chunked");
+    w.field("Connection", keep_alive_ ? "keep-alive" : "close");
     for (auto* list : {&extra_, &headers})
-      for (auto& h : *list) {
-        head += h.name;
-        head += ": ";
-        head += h.value;
-        head += "\r\n";
-      }
-    head += "\r\n";
+      for (auto& h : *list) w.field(h.name, h.value);
+    w.end();
     co_return true;
   }
 
@@ -92,6 +89,7 @@ class session_writer final : public response_writer {
   }
 
   bool committed() const override { return started_ && (!streaming_ || pending_head_.empty()); }
+  // (send() uses pending_head_ only for the duration of its write)
 
   void abort(bool reset) override {
     aborted_ = true;

@@ -1,8 +1,10 @@
 #include "connection.hpp"
 
 #include "deepgate/core/version.hpp"
+#include "deepgate/http/head_writer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 
@@ -37,7 +39,6 @@ struct exchange::impl {
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   bool sent = false, done = false, reusable = false;
-  std::array<char, 16384> buf;
 };
 
 exchange::exchange(connection_pool& pool) : impl_(std::make_unique<impl>(pool.get())) {}
@@ -50,15 +51,19 @@ bool exchange::sent() const { return impl_->sent; }
 asio::awaitable<failure> exchange::start(const outgoing_request& out, response_head& head) {
   auto& s = *impl_;
   const auto& backend = s.pool.backend;
-  bhttp::request<bhttp::string_body> req{bhttp::verb::post, out.path, 11};
-  req.set(bhttp::field::host, backend.url.host_header());
-  req.set(bhttp::field::user_agent, user_agent());
-  req.set(bhttp::field::content_type, "application/json");
-  if (!backend.api_key.empty()) req.set(bhttp::field::authorization, "Bearer " + backend.api_key);
-  for (auto& h : out.headers) req.set(h.name, h.value);
-  req.keep_alive(true);
-  req.body() = out.body;
-  req.prepare_payload();
+  // Built from scratch: nothing of the client's request head travels, so no hop-by-hop header
+  // or client credential can leak through.
+  std::string request_head;
+  http::head_writer w(request_head);
+  w.request_line("POST", out.path);
+  w.field("Host", backend.url.host_header());
+  w.field("User-Agent", user_agent());
+  w.field("Content-Type", "application/json");
+  if (!backend.api_key.empty()) w.field("Authorization", "Bearer " + backend.api_key);
+  for (auto& h : out.headers) w.field(h.name, h.value);
+  w.content_length(out.body.size());
+  w.end();
+  const std::array<asio::const_buffer, 2> request{asio::buffer(request_head), asio::buffer(out.body)};
 
   // A pooled connection the backend closed just before we wrote gets one fresh retry; the
   // request cannot have been processed when the write failed or no response byte came back.
@@ -69,7 +74,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     auto& stream = s.conn->stream;
     bool retryable = s.conn->reused && attempt == 0;
     stream.tcp().expires_after(backend.response_header_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
+    auto [wec, wn] = co_await asio::async_write(stream, request, use_tuple);
     if (wec) {
       s.pool.release(std::move(s.conn), false);
       if (retryable && closed_early(wec)) continue;
@@ -105,12 +110,13 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   auto& s = *impl_;
   if (s.done) co_return failure::none;
   if (!s.conn) co_return failure::reset_mid_body;
+  auto& buf = s.conn->scratch;
   auto& body = s.parser->get().body();
-  body.data = s.buf.data();
-  body.size = s.buf.size();
+  body.data = buf.data();
+  body.size = buf.size();
   s.conn->stream.tcp().expires_after(s.pool.backend.read_timeout);
   auto [ec, n] = co_await bhttp::async_read_some(s.conn->stream, s.conn->buffer, *s.parser, use_tuple);
-  out.append(s.buf.data(), s.buf.size() - body.size);
+  out.append(buf.data(), buf.size() - body.size);
   if (s.parser->is_done()) {
     s.done = true;
     s.reusable = s.parser->keep_alive() && !ec;

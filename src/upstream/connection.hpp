@@ -5,6 +5,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -18,6 +19,7 @@ struct connection {
   boost::beast::flat_buffer buffer;  // reserved large: one recv takes a whole burst of events
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
+  std::array<char, 16384> scratch;  // body bytes land here before being handed over; reused
 };
 
 struct acquired {
