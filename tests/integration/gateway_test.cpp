@@ -6,21 +6,11 @@
 using namespace deepgate::test;
 using json = nlohmann::json;
 
-class gateway : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    mock_ = mock_server::start({"--api-key", "sk-upstream-canary-7731"}).release();
-    gw_ = gateway_server::start(gateway_yaml(mock_->port, "", "    api_key: sk-upstream-canary-7731\n")).release();
-  }
-  static void TearDownTestSuite() {
-    delete gw_;
-    delete mock_;
-  }
-  static mock_server* mock_;
-  static gateway_server* gw_;
+class gateway : public shared_gateway<gateway> {
+ public:
+  static std::vector<std::string> mock_args() { return {"--api-key", "sk-upstream-canary-7731"}; }
+  static std::string config(std::uint16_t mock_port) { return gateway_yaml(mock_port, "", "    api_key: sk-upstream-canary-7731\n"); }
 };
-mock_server* gateway::mock_ = nullptr;
-gateway_server* gateway::gw_ = nullptr;
 
 TEST_F(gateway, non_stream_completion_matches_the_backend) {
   auto body = chat_body("hello there");

@@ -21,6 +21,21 @@ int run_cli(const std::string& args, std::string& out) {
   out.erase(at);
   return code;
 }
+// Starts a streamed request in the background; the returned future completes with the response,
+// and `first_bytes` is ready once the first body bytes arrived.
+std::future<http_response> stream_in_background(std::uint16_t port, const std::string& content,
+                                                std::promise<void>& first_bytes) {
+  return std::async(std::launch::async, [port, content, &first_bytes] {
+    bool signalled = false;
+    http_connection c(port);
+    return c.request("POST", "/v1/chat/completions", chat_body(content, true), {{"Content-Type", "application/json"}},
+                     [&](std::string_view) {
+                       if (!signalled) first_bytes.set_value();
+                       signalled = true;
+                       return true;
+                     });
+  });
+}
 }  // namespace
 
 TEST(cli, version_and_check_config) {
@@ -81,16 +96,7 @@ TEST(drain, sigterm_lets_streams_finish_then_exits_zero) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_delay: 400ms\n  drain_timeout: 10s\n"));
   std::promise<void> first_bytes;
-  auto done = std::async(std::launch::async, [&] {
-    bool signalled = false;
-    http_connection c(gw->port);
-    return c.request("POST", "/v1/chat/completions", chat_body("[mock tokens=20 tps=20]", true),
-                     {{"Content-Type", "application/json"}}, [&](std::string_view) {
-                       if (!signalled) first_bytes.set_value();
-                       signalled = true;
-                       return true;
-                     });
-  });
+  auto done = stream_in_background(gw->port, "[mock tokens=20 tps=20]", first_bytes);
   ASSERT_EQ(first_bytes.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   gw->process->signal(SIGTERM);
   // Readiness fails at once, while the listener still accepts during the delay.
@@ -106,16 +112,7 @@ TEST(drain, deadline_ends_what_is_left_and_exits_zero) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_timeout: 300ms\n"));
   std::promise<void> first_bytes;
-  auto done = std::async(std::launch::async, [&] {
-    bool signalled = false;
-    http_connection c(gw->port);
-    return c.request("POST", "/v1/chat/completions", chat_body("[mock tokens=200 tps=20]", true),
-                     {{"Content-Type", "application/json"}}, [&](std::string_view) {
-                       if (!signalled) first_bytes.set_value();
-                       signalled = true;
-                       return true;
-                     });
-  });
+  auto done = stream_in_background(gw->port, "[mock tokens=200 tps=20]", first_bytes);
   ASSERT_EQ(first_bytes.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   auto start = std::chrono::steady_clock::now();
   gw->process->signal(SIGTERM);

@@ -6,23 +6,11 @@
 using namespace deepgate::test;
 using json = nlohmann::json;
 
-class server_limits : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    mock_ = mock_server::start().release();
-    gw_ = gateway_server::start(gateway_yaml(mock_->port,
-                                             "  max_body_bytes: 65536\n  request_timeout: 500ms\n  idle_timeout: 2s\n"))
-              .release();
-  }
-  static void TearDownTestSuite() {
-    delete gw_;
-    delete mock_;
-  }
-  static mock_server* mock_;
-  static gateway_server* gw_;
+class server_limits : public shared_gateway<server_limits> {
+ public:
+  static std::vector<std::string> mock_args() { return {}; }
+  static std::string config(std::uint16_t mock_port) { return gateway_yaml(mock_port, "  max_body_bytes: 65536\n  request_timeout: 500ms\n  idle_timeout: 2s\n"); }
 };
-mock_server* server_limits::mock_ = nullptr;
-gateway_server* server_limits::gw_ = nullptr;
 
 TEST_F(server_limits, oversized_header_block_is_431) {
   auto r = http_call(gw_->port, "GET", "/healthz", {}, {{"X-Big", std::string(20000, 'a')}});

@@ -25,21 +25,11 @@ std::uint16_t dead_port() {
 }
 }  // namespace
 
-class upstream_failures : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    mock_ = mock_server::start().release();
-    gw_ = gateway_server::start(gateway_yaml(mock_->port, "", "    response_header_timeout: 400ms\n")).release();
-  }
-  static void TearDownTestSuite() {
-    delete gw_;
-    delete mock_;
-  }
-  static mock_server* mock_;
-  static gateway_server* gw_;
+class upstream_failures : public shared_gateway<upstream_failures> {
+ public:
+  static std::vector<std::string> mock_args() { return {}; }
+  static std::string config(std::uint16_t mock_port) { return gateway_yaml(mock_port, "", "    response_header_timeout: 400ms\n"); }
 };
-mock_server* upstream_failures::mock_ = nullptr;
-gateway_server* upstream_failures::gw_ = nullptr;
 
 TEST_F(upstream_failures, deepseek_errors_pass_through_with_status_and_message) {
   for (int status : {400, 422, 429, 500, 503}) {

@@ -4,6 +4,7 @@
 #include "http_client.hpp"
 #include "process.hpp"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <memory>
@@ -39,6 +40,25 @@ struct gateway_server {
 
 // Runs a shell command and returns what it printed.
 std::string capture(const std::string& command);
+
+// A test suite sharing one mock and one gateway across its tests. `Derived` provides
+// `static std::vector<std::string> mock_args()` and `static std::string config(std::uint16_t mock_port)`.
+template <class Derived>
+class shared_gateway : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    mock_ = mock_server::start(Derived::mock_args()).release();
+    gw_ = gateway_server::start(Derived::config(mock_->port)).release();
+  }
+  static void TearDownTestSuite() {
+    delete gw_;
+    delete mock_;
+    gw_ = nullptr;
+    mock_ = nullptr;
+  }
+  static inline mock_server* mock_ = nullptr;
+  static inline gateway_server* gw_ = nullptr;
+};
 
 // A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
 // deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat). `server_extra` and
