@@ -11,6 +11,21 @@ BUILD_TESTS=OFF ./scripts/build.sh
 
 PORT=${PORT:-8080}
 export PORT
+
+# A demo client key, created once and reused: .deepgate/ holds the keys file (digests only) and
+# the demo key's value (mode 600). Delete .deepgate/ to start over.
+mkdir -p .deepgate
+export DEEPGATE_KEYS_FILE=${DEEPGATE_KEYS_FILE:-$PWD/.deepgate/keys.json}
+demo_key=""
+if [[ -s .deepgate/demo-key ]]; then
+  demo_key=$(cat .deepgate/demo-key)
+  digest=$(printf %s "$demo_key" | sha256sum | cut -d' ' -f1)
+  grep -q "$digest" "$DEEPGATE_KEYS_FILE" 2>/dev/null || demo_key=""
+fi
+if [[ -z "$demo_key" ]]; then
+  demo_key=$(./build/deepgate keys create --owner demo --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+  (umask 077 && printf %s "$demo_key" >.deepgate/demo-key)
+fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
@@ -33,11 +48,15 @@ cat <<MSG
 
 deepgate on http://localhost:${PORT}  — try:
 
-  curl http://localhost:${PORT}/v1/chat/completions -H 'Content-Type: application/json' \\
+  curl http://localhost:${PORT}/v1/chat/completions -H "Authorization: Bearer ${demo_key}" \\
+    -H 'Content-Type: application/json' \\
     -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"Hello!"}]}'
 
-  curl -N http://localhost:${PORT}/v1/chat/completions -H 'Content-Type: application/json' \\
+  curl -N http://localhost:${PORT}/v1/chat/completions -H "Authorization: Bearer ${demo_key}" \\
+    -H 'Content-Type: application/json' \\
     -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+  More keys: ./build/deepgate keys create --owner NAME   (the running gateway picks them up)
 
 MSG
 ./build/deepgate "$@" &

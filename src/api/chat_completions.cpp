@@ -86,7 +86,11 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
                                               gateway_services& services, const std::string& request_id) {
   const auto config = services.config;  // this request's snapshot
 
-  // 1. parse + validate
+  // 1. authenticate
+  const auto caller = services.auth->authenticate(req.headers, unix_now());
+  if (caller.error) co_return co_await fail(out, *caller.error);
+
+  // 2. parse + validate
   auto parsed = chat_request::parse(req.body, config->server.max_json_depth);
   if (!parsed) {
     const auto e = parsed.error();
@@ -94,9 +98,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
   chat_request& chat = *parsed;
 
-  // 2. route
+  // 3. route; a model the key may not use looks exactly like one that does not exist
   const auto* model = config->find_model(chat.model());
-  if (!model) {
+  if (!model || (caller.who.key && !auth::model_allowed(*caller.who.key, chat.model()))) {
     const auto e = http::not_found("The model '" + chat.model() + "' does not exist or you do not have access to it.",
                                    "model_not_found");
     co_return co_await fail(out, e);
@@ -104,7 +108,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   auto& pool = *services.pools.at(req.worker).at(model->backend_index);
   const auto& backend = pool.backend();
 
-  // 3. forward
+  // 4. forward
   upstream::outgoing_request up;
   up.path = backend.url.path("/chat/completions");
   up.body = chat.upstream_body(model->upstream_model);
@@ -130,7 +134,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_return co_await fail(out, e);
   }
 
-  // 4. relay
+  // 5. relay
   if (head.event_stream()) {
     co_await relay_stream(ex, out, backend);
     co_return;

@@ -4,6 +4,8 @@
 #include "deepgate/api/models.hpp"
 #include "deepgate/api/request_id.hpp"
 
+#include <chrono>
+
 namespace deepgate::api {
 namespace {
 
@@ -35,11 +37,12 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
       co_return;
     }
     res = method_not_allowed(req, "POST");
-  } else if (p == "/v1/models" || p == "/models") {
-    res = get ? list_models(*svc.config) : method_not_allowed(req, "GET");
-  } else if (p.starts_with("/v1/models/") || p.starts_with("/models/")) {
-    auto model_id = std::string_view(p).substr(p.find("/models/") + 8);
-    res = get ? retrieve_model(*svc.config, model_id) : method_not_allowed(req, "GET");
+  } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
+    auto who = svc.auth->authenticate(req.headers, unix_now());
+    if (!get) res = method_not_allowed(req, "GET");
+    else if (who.error) res = http::error_response(*who.error);
+    else if (p.ends_with("/models")) res = list_models(*svc.config, who.who.key);
+    else res = retrieve_model(*svc.config, who.who.key, std::string_view(p).substr(p.find("/models/") + 8));
   } else if (p == "/healthz") {
     res = get ? status_body(200, "ok") : method_not_allowed(req, "GET");
   } else if (p == "/readyz") {
@@ -53,6 +56,10 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
 }
 
 }  // namespace
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 http::handler make_router(gateway_services& services) {
   return [&services](http::request& req, http::response_writer& out) { return route(services, req, out); };

@@ -1,6 +1,7 @@
 #include "deepgate/app/application.hpp"
 
 #include "deepgate/api/router.hpp"
+#include "deepgate/auth/key_loader.hpp"
 #include "deepgate/api/services.hpp"
 #include "deepgate/core/version.hpp"
 #include "deepgate/http/server.hpp"
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <filesystem>
 #include <functional>
 
 namespace deepgate::app {
@@ -72,6 +74,18 @@ int run(std::shared_ptr<const config::gateway_config> config) {
 
   api::gateway_services services;
   services.config = config;
+  std::string key_error;
+  auto keys = auth::load_key_table(config->auth, key_error);
+  if (!keys) {
+    spdlog::error("cannot load keys: {}", key_error);
+    return 1;
+  }
+  services.auth = std::make_unique<auth::authenticator>(config->auth.enabled, keys);
+  if (config->auth.enabled)
+    spdlog::info("auth: {} keys ({} from {})", keys->keys().size(), keys->keys().size() - config->auth.keys.size(),
+                 config->auth.keys_file);
+  else
+    spdlog::warn("auth.mode is none: every request is anonymous. For local experiments only.");
   http::server server(config->server, api::make_router(services));
 
   std::vector<std::shared_ptr<asio::ssl::context>> tls;
@@ -117,19 +131,54 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     });
   };
 
+  // The keys file is reloaded on SIGHUP and when it changes on disk (checked every second), so
+  // `deepgate keys create|revoke|rotate` take effect without a restart. A bad file keeps the old
+  // table and logs one line.
+  namespace fs = std::filesystem;
+  auto file_stamp = [&] {
+    std::error_code fec;
+    auto t = fs::last_write_time(config->auth.keys_file, fec);
+    auto n = fs::file_size(config->auth.keys_file, fec);
+    return fec ? std::pair<fs::file_time_type, std::uintmax_t>{} : std::pair{t, n};
+  };
+  auto stamp = file_stamp();
+  auto reload_keys = [&](const char* why) {
+    stamp = file_stamp();
+    std::string err;
+    auto table = auth::load_key_table(config->auth, err);
+    if (!table) {
+      spdlog::error("keys reload ({}) failed, keeping the previous keys: {}", why, err);
+      return;
+    }
+    services.auth->replace(table);
+    spdlog::info("keys reloaded ({}): {} keys", why, table->keys().size());
+  };
+  asio::steady_timer key_watch(control);
+  std::function<void()> watch_keys = [&] {
+    key_watch.expires_after(std::chrono::seconds(1));
+    key_watch.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      if (file_stamp() != stamp) reload_keys("file changed");
+      watch_keys();
+    });
+  };
+  if (config->auth.enabled && !config->auth.keys_file.empty()) watch_keys();
+
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+      reload_keys("SIGHUP");
       signals.async_wait(on_signal);
       return;
     }
     if (++signals_seen > 1) {
       spdlog::warn("second signal: exiting now");
       timer.cancel();
+      key_watch.cancel();
       return;  // nothing left waiting on `control`: run() returns
     }
     services.ready = false;  // /readyz fails at once so load balancers stop sending
+    key_watch.cancel();
     spdlog::info("signal {}: draining (delay {} ms, deadline {} ms)", sig, config->server.drain_delay.count(),
                  config->server.drain_timeout.count());
     signals.async_wait(on_signal);

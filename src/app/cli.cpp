@@ -1,6 +1,7 @@
 #include "deepgate/app/cli.hpp"
 
 #include "deepgate/app/application.hpp"
+#include "deepgate/app/keys_cli.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/core/version.hpp"
 
@@ -15,11 +16,13 @@ constexpr const char* usage =
     "usage: deepgate [--config FILE]     run the gateway (default: embedded defaults + environment)\n"
     "       deepgate --check-config FILE validate a config file and exit\n"
     "       deepgate --version\n"
+    "       deepgate keys create|list|show|revoke|rotate ...   manage client keys (deepgate keys for help)\n"
     "Environment without a file: PORT, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL, DEEPGATE_UPSTREAM_CA_FILE,\n"
     "DEEPGATE_HOST. DEEPGATE_CONFIG names a config file when --config is not given.\n";
 }
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "keys") return keys_main(argc - 1, argv + 1);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -27,6 +28,8 @@ models:
     backend: deepseek
   - name: deepseek-reasoner
     backend: deepseek
+auth:
+  keys_file: ${DEEPGATE_KEYS_FILE:-deepgate-keys.json}
 )";
 
 // Walks the YAML tree, expanding ${ENV} in scalars and remembering the first error with its path.
@@ -210,6 +213,37 @@ bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_conf
   return true;
 }
 
+bool read_auth(reader& r, const YAML::Node& n, auth_config& a) {
+  if (!r.mapping(n, "auth", {"mode", "keys_file", "keys"})) return false;
+  std::string mode = "keys";
+  if (!r.string(n, "mode", "auth", mode) || !r.string(n, "keys_file", "auth", a.keys_file)) return false;
+  if (mode != "keys" && mode != "none") return r.fail("auth.mode", "must be keys or none");
+  a.enabled = mode == "keys";
+  auto keys = n ? n["keys"] : YAML::Node();
+  if (!keys || keys.IsNull()) return true;
+  if (!keys.IsSequence()) return r.fail("auth.keys", "must be a list");
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto p = "auth.keys[" + std::to_string(i) + "]";
+    auto k = keys[i];
+    if (!k.IsMap()) return r.fail(p, "must be a mapping");
+    if (!r.mapping(k, p, {"id", "owner", "key", "key_file", "models"})) return false;
+    config_key ck;
+    std::string value;
+    if (!r.string(k, "id", p, ck.id) || !r.string(k, "owner", p, ck.owner) || !r.secret(k, "key", p, value))
+      return false;
+    if (ck.owner.empty()) return r.fail(p + ".owner", "is required");
+    if (value.size() < 16) return r.fail(p + ".key", "is required and must be at least 16 characters");
+    ck.sha256 = auth::sha256(value);
+    if (ck.id.empty()) ck.id = "cfg_" + auth::to_hex(ck.sha256).substr(0, 12);
+    if (auto models = k["models"]; models && !models.IsNull()) {
+      if (!models.IsSequence()) return r.fail(p + ".models", "must be a list of model names or patterns");
+      for (auto m : models) ck.models.push_back(m.Scalar());
+    }
+    a.keys.push_back(std::move(ck));
+  }
+  return true;
+}
+
 bool validate(reader& r, gateway_config& c) {
   auto& s = c.server;
   if (s.tls.cert_file.empty() != s.tls.key_file.empty())
@@ -261,7 +295,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -274,6 +308,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
       for (std::size_t i = 0; r.ok() && i < models.size(); ++i)
         read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
     }
+    if (r.ok()) read_auth(r, root["auth"], c->auth);
     auto log = root["log"];
     if (r.ok() && r.mapping(log, "log", {"level", "format"})) {
       r.string(log, "level", "log", c->log.level);
@@ -292,6 +327,13 @@ load_result load_file(const std::string& path, const env_lookup& env) {
   ss << in.rdbuf();
   auto r = load_string(ss.str(), env, path);
   if (!r.config && !r.error.starts_with(path)) r.error = path + ": " + r.error;
+  if (r.config) {
+    // The key store sits next to the config unless told otherwise.
+    auto c = std::const_pointer_cast<gateway_config>(r.config);
+    auto dir = std::filesystem::path(path).parent_path();
+    if (c->auth.keys_file.empty()) c->auth.keys_file = "deepgate-keys.json";
+    if (std::filesystem::path(c->auth.keys_file).is_relative()) c->auth.keys_file = (dir / c->auth.keys_file).string();
+  }
   return r;
 }
 

@@ -14,6 +14,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else if (unit == "ms") ms = value;
   else if (unit == "m") ms = value * 60'000;
   else if (unit == "h") ms = value * 3'600'000;
+  else if (unit == "d") ms = value * 86'400'000;
   else return std::nullopt;
   if (ms > 1e12) return std::nullopt;
   return std::chrono::milliseconds(static_cast<long long>(ms + 0.5));

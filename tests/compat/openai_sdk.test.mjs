@@ -35,7 +35,9 @@ function start(bin, args, env = {}) {
   });
 }
 
+const KEY = 'dg-compat-test-key-0000000000001';
 let client;
+let badClient;
 before(async () => {
   assert.ok(GATEWAY && MOCK, 'DEEPGATE_BIN and DEEPGATE_MOCK_BIN must be set (ctest sets them)');
   const mockPort = await start(MOCK, ['--port', '0']);
@@ -46,9 +48,12 @@ backends: [{name: mock, url: "http://127.0.0.1:${mockPort}"}]
 models:
   - {name: deepseek-chat, backend: mock}
   - {name: deepseek-reasoner, backend: mock}
+auth:
+  keys: [{id: compat, owner: compat, key: ${KEY}}]
 `);
   const port = await start(GATEWAY, ['--config', join(dir, 'deepgate.yaml')]);
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'dg-compat-test', maxRetries: 0 });
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: KEY, maxRetries: 0 });
+  badClient = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'dg-not-a-real-key-000000', maxRetries: 0 });
 });
 
 after(() => {
@@ -98,6 +103,13 @@ test('the stream helper assembles the same answer as a non-stream call', async (
   const runner = client.chat.completions.stream({ model: 'deepseek-chat', messages });
   const final = await runner.finalChatCompletion();
   assert.equal(final.choices[0].message.content, whole.choices[0].message.content);
+});
+
+test('a wrong key maps to AuthenticationError', async () => {
+  await assert.rejects(
+    badClient.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key',
+  );
 });
 
 test('unknown model maps to NotFoundError', async () => {

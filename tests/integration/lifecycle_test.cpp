@@ -60,15 +60,18 @@ TEST(cli, the_example_config_is_valid) {
 TEST(environment, runs_without_a_config_file) {
   auto mock = mock_server::start();
   auto dir = make_temp_dir("deepgate-env");
+  std::string out;
+  ASSERT_EQ(run_cli("keys create --owner env-test --json --keys-file " + dir + "/keys.json", out), 0) << out;
+  auto key = json::parse(out)["key"].get<std::string>();
   child_process gw({DEEPGATE_BIN},
                    {{"PORT", "0"}, {"DEEPGATE_HOST", "127.0.0.1"},
                     {"DEEPGATE_UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(mock->port)},
-                    {"DEEPSEEK_API_KEY", "sk-env-canary-4410"}},
+                    {"DEEPSEEK_API_KEY", "sk-env-canary-4410"}, {"DEEPGATE_KEYS_FILE", dir + "/keys.json"}},
                    dir + "/gw.log");
   auto line = gw.wait_for_log("listening on", std::chrono::seconds(10));
   ASSERT_TRUE(line) << gw.log();
   auto port = port_from_line(*line);
-  auto r = post_json(port, "/v1/chat/completions", chat_body("from env"));
+  auto r = post_json(port, "/v1/chat/completions", chat_body("from env"), {{"Authorization", "Bearer " + key}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(mock->last_request()["headers"]["authorization"], "Bearer sk-env-canary-4410");
   EXPECT_EQ(gw.log().find("sk-env-canary-4410"), std::string::npos);

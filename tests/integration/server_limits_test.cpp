@@ -63,7 +63,8 @@ TEST_F(server_limits, idle_keep_alive_connection_is_closed_after_the_idle_timeou
 TEST_F(server_limits, expect_100_continue_is_honoured) {
   http_connection c(gw_->port);
   auto body = chat_body("continue");
-  c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n"
+  c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n" +
+             std::string("Authorization: Bearer ") + test_key + "\r\n"
              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   EXPECT_EQ(c.read_response().status, 100);
   c.send_raw(body);
@@ -73,7 +74,8 @@ TEST_F(server_limits, expect_100_continue_is_honoured) {
 TEST_F(server_limits, http_1_0_stream_is_close_delimited) {
   http_connection c(gw_->port);
   auto body = chat_body("[mock tokens=2]", true);
-  c.send_raw("POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+  c.send_raw("POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+             "\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n\r\n" + body);
   auto r = c.read_response();
   EXPECT_EQ(r.status, 200);

@@ -25,7 +25,7 @@ class tls : public ::testing::Test {
   static std::string backend_yaml(const std::string& host, std::uint16_t port, const std::string& ca) {
     return "server: {host: 127.0.0.1, port: 0, workers: 1}\n"
            "backends:\n  - name: ds\n    url: https://" + host + ":" + std::to_string(port) + "\n" +
-           (ca.empty() ? "" : "    tls: {ca_file: " + ca + "}\n") + "models: [{name: deepseek-chat, backend: ds}]\n";
+           (ca.empty() ? "" : "    tls: {ca_file: " + ca + "}\n") + "models: [{name: deepseek-chat, backend: ds}]\n" + test_auth_yaml();
   }
   static std::string* dir_;
   static test_ca* ca_;
@@ -71,7 +71,8 @@ TEST_F(tls, listening_side_serves_https) {
   auto plain_mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(plain_mock->port, "  tls: {cert_file: " + cert + ", key_file: " + key + "}\n"));
   std::string cmd = "curl -sS --max-time 10 --cacert " + ca_->ca_cert + " https://localhost:" + std::to_string(gw->port) +
-                    "/v1/chat/completions -H 'Content-Type: application/json' -d '" + chat_body("https in") + "'";
+                    "/v1/chat/completions -H 'Content-Type: application/json' -H 'Authorization: Bearer " + test_key + "' -d '" +
+                    chat_body("https in") + "'";
   auto out = capture(cmd);
   auto j = json::parse(out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << out;

@@ -66,6 +66,9 @@ class shared_gateway : public ::testing::Test {
 std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra = {},
                          const std::string& backend_extra = {});
 
+// The auth: section accepting `test_key` (owner "tests").
+std::string test_auth_yaml();
+
 // A chat request body with `content` as the user message.
 std::string chat_body(const std::string& content, bool stream = false, const std::string& model = "deepseek-chat",
                       const std::string& extra = {});

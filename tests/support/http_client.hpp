@@ -26,6 +26,10 @@ struct http_response {
 };
 
 using headers = std::vector<std::pair<std::string, std::string>>;
+
+// The client key the generated test configs accept; sent by default unless a request sets its
+// own Authorization, api-key or x-api-key header.
+inline constexpr const char* test_key = "dg-test-key-for-integration-0001";
 // Receives body bytes as they arrive; return false to hang up.
 using body_callback = std::function<bool(std::string_view)>;
 

@@ -34,6 +34,7 @@ TEST(duration, parses_units) {
   EXPECT_EQ(parse_duration("250ms")->count(), 250);
   EXPECT_EQ(parse_duration("30s")->count(), 30'000);
   EXPECT_EQ(parse_duration("5m")->count(), 300'000);
+  EXPECT_EQ(parse_duration("2d")->count(), 172'800'000);
   EXPECT_EQ(parse_duration("1.5")->count(), 1'500);
   EXPECT_FALSE(parse_duration("5 minutes"));
   EXPECT_FALSE(parse_duration("-1s"));

@@ -1,6 +1,8 @@
 #pragma once
-// What the handlers share: the config snapshot and, per worker, one connection pool per
-// backend. Built once by the application before the server starts.
+// What the handlers share: the config snapshot, the authenticator (its key table swaps on
+// reload) and, per worker, one connection pool per backend. Built once by the application
+// before the server starts.
+#include "deepgate/auth/authenticator.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/upstream/client.hpp"
 
@@ -14,7 +16,11 @@ struct gateway_services {
   std::shared_ptr<const config::gateway_config> config;
   // pools[worker][backend index]
   std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
+  std::unique_ptr<auth::authenticator> auth;
   std::atomic<bool> ready{false};
 };
+
+// Unix seconds now, for key expiry.
+std::int64_t unix_now();
 
 }  // namespace deepgate::api

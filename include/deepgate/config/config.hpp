@@ -3,6 +3,7 @@
 // one YAML file (or the embedded defaults plus the environment), validated once, then shared
 // read-only as std::shared_ptr<const gateway_config>. Every key is documented in
 // config/deepgate.example.yaml; unknown keys are rejected with their path.
+#include "deepgate/auth/key.hpp"
 #include "deepgate/config/env_expand.hpp"
 #include "deepgate/upstream/url.hpp"
 
@@ -61,6 +62,20 @@ struct model_config {
   std::size_t backend_index = 0;     // resolved at load
 };
 
+// A key given in the config (inline, ${ENV} or key_file); only its digest is kept.
+struct config_key {
+  std::string id;
+  std::string owner;
+  auth::digest sha256{};
+  std::vector<std::string> models;
+};
+
+struct auth_config {
+  bool enabled = true;        // mode: keys (default) or none (local experiments only)
+  std::string keys_file;      // the embedded key store; relative paths resolve against the config's directory
+  std::vector<config_key> keys;
+};
+
 struct log_config {
   std::string level = "info";  // trace, debug, info, warn, error, off
   std::string format = "text"; // text or json
@@ -70,6 +85,7 @@ struct gateway_config {
   server_config server;
   std::vector<backend_config> backends;
   std::vector<model_config> models;
+  auth_config auth;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"
 

@@ -1,5 +1,5 @@
 #pragma once
-// Durations in config: "250ms", "30s", "5m", "1h", or a bare number of seconds.
+// Durations in config: "250ms", "30s", "5m", "1h", "30d", or a bare number of seconds.
 #include <chrono>
 #include <optional>
 #include <string_view>

@@ -1,6 +1,8 @@
 #pragma once
 // The gateway's own small request/response types. Handlers see these instead of Beast's, so
 // handler code stays light to compile and the HTTP library stays an implementation detail.
+#include "deepgate/http/header.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
 #include <string>
@@ -9,13 +11,6 @@
 #include <vector>
 
 namespace deepgate::http {
-
-struct header {
-  std::string name;  // lower case
-  std::string value;
-};
-
-using header_list = std::vector<header>;
 
 std::string_view find_header(const header_list& headers, std::string_view lower_name);
 

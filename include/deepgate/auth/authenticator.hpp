@@ -1,0 +1,49 @@
+#pragma once
+// The first stage of every API request: which key (and so which owner) is calling.
+// Presented as "Authorization: Bearer <key>" (OpenAI SDKs), "api-key" (Azure OpenAI SDK) or
+// "x-api-key". Missing, unknown, disabled and expired keys all get the same 401
+// invalid_api_key, and the presented value is never echoed, logged or stored.
+#include "deepgate/auth/key_table.hpp"
+#include "deepgate/http/api_error.hpp"
+#include "deepgate/http/header.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+namespace deepgate::auth {
+
+// The credential a request presents; empty when none.
+std::string_view presented_key(const http::header_list& headers);
+
+struct identity {
+  std::string key_id;  // "" when auth is off
+  std::string owner;   // "anonymous" when auth is off
+  const client_key* key = nullptr;
+};
+
+class authenticator {
+ public:
+  // `enabled` false is `auth.mode: none`: every request is "anonymous".
+  authenticator(bool enabled, std::shared_ptr<const key_table> table);
+
+  // Thread-safe; requests already holding the old table keep using it.
+  void replace(std::shared_ptr<const key_table> table);
+  std::shared_ptr<const key_table> table() const { return table_.load(); }
+  bool enabled() const { return enabled_; }
+
+  struct result {
+    std::optional<http::api_error> error;
+    identity who;
+    std::shared_ptr<const key_table> table;  // keeps `who.key` alive for the request
+  };
+  result authenticate(const http::header_list& headers, std::int64_t now) const;
+
+ private:
+  bool enabled_;
+  std::atomic<std::shared_ptr<const key_table>> table_;
+};
+
+http::api_error invalid_api_key();
+
+}  // namespace deepgate::auth

@@ -1,0 +1,59 @@
+#include "deepgate/auth/authenticator.hpp"
+
+#include <strings.h>
+
+namespace deepgate::auth {
+
+std::string_view presented_key(const http::header_list& headers) {
+  for (auto& h : headers) {
+    if (h.name == "authorization") {
+      std::string_view v = h.value;
+      if (v.size() > 7 && strncasecmp(v.data(), "bearer ", 7) == 0) {
+        v.remove_prefix(7);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+        return v;
+      }
+    }
+  }
+  for (auto name : {"api-key", "x-api-key"})
+    for (auto& h : headers)
+      if (h.name == name && !h.value.empty()) return h.value;
+  return {};
+}
+
+http::api_error invalid_api_key() {
+  return http::api_error{401, "invalid_request_error", "invalid_api_key",
+                         "Incorrect API key provided. Pass a deepgate key as \"Authorization: Bearer <key>\".", {},
+                         {}};
+}
+
+authenticator::authenticator(bool enabled, std::shared_ptr<const key_table> table)
+    : enabled_(enabled), table_(table ? std::move(table) : std::make_shared<const key_table>()) {}
+
+void authenticator::replace(std::shared_ptr<const key_table> table) { table_.store(std::move(table)); }
+
+authenticator::result authenticator::authenticate(const http::header_list& headers, std::int64_t now) const {
+  result r;
+  if (!enabled_) {
+    r.who.owner = "anonymous";
+    return r;
+  }
+  auto presented = presented_key(headers);
+  if (presented.empty()) {
+    auto e = invalid_api_key();
+    e.message = "You didn't provide an API key. Pass a deepgate key as \"Authorization: Bearer <key>\".";
+    r.error = std::move(e);
+    return r;
+  }
+  r.table = table_.load();
+  auto found = r.table->find(presented, now);
+  if (!found.key || found.state != key_state::valid) {
+    r.error = invalid_api_key();
+    return r;
+  }
+  r.who = identity{found.key->id, found.key->owner, found.key};
+  return r;
+}
+
+}  // namespace deepgate::auth
