@@ -2,11 +2,17 @@
 
 #include "deepgate/api/router.hpp"
 #include "deepgate/auth/key_loader.hpp"
+#include "deepgate/auth/redis_key_store.hpp"
+#include "deepgate/redis/connection.hpp"
 #include "deepgate/api/services.hpp"
 #include "deepgate/core/version.hpp"
 #include "deepgate/http/server.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -47,7 +53,51 @@ class json_message_flag final : public spdlog::custom_flag_formatter {
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_message_flag>(); }
 };
+// Keeps this replica's key table in step with the shared Redis store: checks the store's version
+// every sync_interval and reloads all records when it moved. While Redis is unreachable the last
+// table keeps serving known keys and unknown keys get 503. One log line per state change.
+asio::awaitable<void> sync_keys_from_redis(redis::connection& redis, auth::authenticator& auth,
+                                           const config::auth_config& cfg, asio::steady_timer& pause, bool& first_done,
+                                           const bool& stopping) {
+  std::optional<std::string> synced;
+  std::optional<bool> reachable;
+  while (!stopping) {
+    auto v = co_await auth::redis_store::version(redis);
+    bool ok = v.has_value();
+    if (ok && (!synced || *synced != *v)) {
+      auto keys = co_await auth::redis_store::load_all(redis);
+      ok = keys.has_value();
+      if (ok) {
+        auth.replace(auth::make_key_table(std::move(*keys), cfg));
+        synced = v;
+        spdlog::info("keys synced from redis: {} keys (epoch:version {})", auth.table()->keys().size(), *v);
+      }
+    }
+    if (reachable != ok) {
+      if (ok) spdlog::info("key store (redis) reachable");
+      else spdlog::warn("key store (redis) unreachable: known keys keep working, unknown keys get 503");
+      reachable = ok;
+      auth.set_store_available(ok);
+    }
+    first_done = true;
+    if (stopping) break;
+    pause.expires_after(cfg.sync_interval);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 }  // namespace
+
+redis::options redis_options(const config::redis_config& rc, std::string name) {
+  redis::options o;
+  std::string err;
+  if (auto u = redis::parse_url(rc.url, err)) o.address = *u;
+  o.name = std::move(name);
+  o.ca_file = rc.ca_file;
+  o.command_timeout = rc.command_timeout;
+  o.connect_timeout = rc.connect_timeout;
+  return o;
+}
 
 void setup_logging(const config::log_config& log) {
   auto logger = spdlog::stderr_logger_mt("deepgate");
@@ -81,7 +131,10 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     return 1;
   }
   services.auth = std::make_unique<auth::authenticator>(config->auth.enabled, keys);
-  if (config->auth.enabled)
+  if (config->auth.enabled && config->auth.redis_store)
+    spdlog::info("auth: keys from redis (synced every {} ms) and {} from the config", config->auth.sync_interval.count(),
+                 config->auth.keys.size());
+  else if (config->auth.enabled)
     spdlog::info("auth: {} keys ({} from {})", keys->keys().size(), keys->keys().size() - config->auth.keys.size(),
                  config->auth.keys_file);
   else
@@ -101,18 +154,43 @@ int run(std::shared_ptr<const config::gateway_config> config) {
       services.pools[w].push_back(
           std::make_unique<upstream::connection_pool>(server.worker_executor(w), config->backends[b], tls[b]));
 
+  // The shared key store: this replica's table follows Redis from the control thread.
+  asio::io_context control;
+  asio::steady_timer sync_pause(control);
+  bool sync_stopping = false, first_sync_done = false;
+  std::unique_ptr<redis::connection> key_redis;
+  if (config->auth.enabled && config->auth.redis_store) {
+    std::string err;
+    if (!redis::parse_url(config->redis.url, err)) {
+      spdlog::error("redis.url {}", err);
+      return 1;
+    }
+    key_redis = std::make_unique<redis::connection>(control.get_executor(), redis_options(config->redis, "redis (keys)"));
+    asio::co_spawn(control,
+                   sync_keys_from_redis(*key_redis, *services.auth, config->auth, sync_pause, first_sync_done,
+                                        sync_stopping),
+                   asio::detached);
+    // Give the first sync a moment so known keys work from the first request.
+    for (int i = 0; i < 60 && !first_sync_done; ++i) control.run_for(std::chrono::milliseconds(50));
+  }
+  auto stop_background = [&] {
+    sync_stopping = true;
+    sync_pause.cancel();
+    if (key_redis) key_redis->close();
+  };
+
   try {
     server.start();
   } catch (const std::exception& e) {
     spdlog::error("cannot listen on {}:{}: {}", config->server.host, config->server.port, e.what());
+    stop_background();
     return 1;
   }
   services.ready = true;
   spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
                server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
 
-  // The main thread only waits for signals and runs the drain sequence.
-  asio::io_context control;
+  // The main thread only waits for signals, keeps keys in step and runs the drain sequence.
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer timer(control);
   int signals_seen = 0;
@@ -162,12 +240,12 @@ int run(std::shared_ptr<const config::gateway_config> config) {
       watch_keys();
     });
   };
-  if (config->auth.enabled && !config->auth.keys_file.empty()) watch_keys();
+  if (config->auth.enabled && !config->auth.redis_store && !config->auth.keys_file.empty()) watch_keys();
 
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload_keys("SIGHUP");
+      if (!config->auth.redis_store) reload_keys("SIGHUP");
       signals.async_wait(on_signal);
       return;
     }
@@ -175,10 +253,12 @@ int run(std::shared_ptr<const config::gateway_config> config) {
       spdlog::warn("second signal: exiting now");
       timer.cancel();
       key_watch.cancel();
+      stop_background();
       return;  // nothing left waiting on `control`: run() returns
     }
     services.ready = false;  // /readyz fails at once so load balancers stop sending
     key_watch.cancel();
+    stop_background();
     spdlog::info("signal {}: draining (delay {} ms, deadline {} ms)", sig, config->server.drain_delay.count(),
                  config->server.drain_timeout.count());
     signals.async_wait(on_signal);

@@ -1,10 +1,20 @@
 #include "deepgate/app/keys_cli.hpp"
 
+#include "deepgate/app/application.hpp"
+#include "deepgate/auth/key_admin.hpp"
 #include "deepgate/auth/keys_file.hpp"
+#include "deepgate/auth/redis_key_store.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/config/duration.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <functional>
 
 #include <chrono>
 #include <cstdio>
@@ -22,9 +32,10 @@ constexpr const char* usage =
     "       deepgate keys show ID\n"
     "       deepgate keys revoke ID\n"
     "       deepgate keys rotate ID [--grace 24h] [--json]\n"
-    "Which keys file: --keys-file FILE, or auth.keys_file of --config FILE, or $DEEPGATE_KEYS_FILE,\n"
-    "or ./deepgate-keys.json. A key's value is printed once, by create and rotate; only its\n"
-    "SHA-256 digest is stored.\n";
+    "Which store: --redis URL, or --keys-file FILE, or what --config FILE says (auth.store, redis.url,\n"
+    "auth.keys_file), or $REDIS_URL when $DEEPGATE_AUTH_STORE=redis, or $DEEPGATE_KEYS_FILE, or\n"
+    "./deepgate-keys.json. A key's value is printed once, by create and rotate; only its SHA-256\n"
+    "digest is stored.\n";
 
 std::int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -68,14 +79,76 @@ void announce(const auth::client_key& k, const std::string& value, bool json) {
   }
 }
 
+// Where the records live: load them all, save the ones a command changed.
+struct store {
+  std::function<std::optional<std::vector<auth::client_key>>(std::string&)> load;
+  std::function<std::string(const std::vector<auth::client_key>& all, const std::vector<auth::client_key>& changed)> save;
+};
+
+store file_store(const std::string& path) {
+  return {[path](std::string& err) -> std::optional<std::vector<auth::client_key>> {
+            auto r = auth::read_keys_file(path);
+            if (!r.error.empty()) {
+              err = r.error;
+              return std::nullopt;
+            }
+            return std::move(r.keys);
+          },
+          [path](const std::vector<auth::client_key>& all, const std::vector<auth::client_key>&) {
+            return auth::write_keys_file(path, all);
+          }};
+}
+
+// Runs one coroutine to completion on a private io_context.
+template <class T>
+T run_sync(const std::function<boost::asio::awaitable<T>()>& f) {
+  boost::asio::io_context ioc;
+  T out{};
+  boost::asio::co_spawn(ioc, [&]() -> boost::asio::awaitable<void> { out = co_await f(); }, boost::asio::detached);
+  ioc.run();
+  return out;
+}
+
+store redis_key_store(const config::redis_config& rc) {
+  auto opts = redis_options(rc, "redis");
+  opts.command_timeout = std::max(opts.command_timeout, std::chrono::milliseconds(2000));  // a CLI can wait
+  return {[opts](std::string& err) -> std::optional<std::vector<auth::client_key>> {
+            auto r = run_sync<std::optional<std::vector<auth::client_key>>>(
+                [&]() -> boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> {
+                  boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
+                  redis::connection c(ex, opts);
+                  auto keys = co_await auth::redis_store::load_all(c);
+                  c.close();
+                  co_return keys;
+                });
+            if (!r) err = "cannot read keys from redis at " + opts.address.host + ":" + std::to_string(opts.address.port);
+            return r;
+          },
+          [opts](const std::vector<auth::client_key>&, const std::vector<auth::client_key>& changed) -> std::string {
+            bool ok = run_sync<bool>([&]() -> boost::asio::awaitable<bool> {
+              boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
+              redis::connection c(ex, opts);
+              auto records = changed;
+              bool done = co_await auth::redis_store::put(c, std::move(records));
+              c.close();
+              co_return done;
+            });
+            return ok ? std::string() : "cannot write keys to redis";
+          }};
+}
+
 }  // namespace
 
 int keys_main(int argc, char** argv) {
+  // stdout is for the command's output (often --json); diagnostics go to stderr.
+  auto logger = spdlog::stderr_logger_mt("deepgate-keys");
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
   if (argc < 2) {
     std::fputs(usage, stderr);
     return 2;
   }
-  std::string command = argv[1], id, owner, models, expires_in, grace = "24h", keys_file, config_path;
+  std::string command = argv[1], id, owner, models, expires_in, grace = "24h", keys_file, config_path, redis_url;
   std::map<std::string, std::string> meta;
   bool json = false;
   for (int i = 2; i < argc; ++i) {
@@ -87,6 +160,7 @@ int keys_main(int argc, char** argv) {
     else if (a == "--grace") grace = value();
     else if (a == "--keys-file") keys_file = value();
     else if (a == "--config") config_path = value();
+    else if (a == "--redis") redis_url = value();
     else if (a == "--json") json = true;
     else if (a == "--meta") {
       auto kv = value();
@@ -99,25 +173,31 @@ int keys_main(int argc, char** argv) {
       return 2;
     }
   }
-  if (keys_file.empty() && !config_path.empty()) {
-    auto loaded = config::load_file(config_path, config::process_environment());
+  config::redis_config redis_cfg;
+  redis_cfg.url = redis_url;
+  if (keys_file.empty() && redis_url.empty()) {
+    auto loaded = config_path.empty() ? config::load_defaults(config::process_environment())
+                                      : config::load_file(config_path, config::process_environment());
     if (!loaded.config) return fail("invalid configuration: " + loaded.error);
-    keys_file = loaded.config->auth.keys_file;
+    if (loaded.config->auth.redis_store) redis_cfg = loaded.config->redis;
+    else keys_file = loaded.config->auth.keys_file;
   }
-  if (keys_file.empty()) {
-    const char* env = std::getenv("DEEPGATE_KEYS_FILE");
-    keys_file = env && *env ? env : "deepgate-keys.json";
+  if (!redis_cfg.url.empty()) {
+    std::string err;
+    if (!redis::parse_url(redis_cfg.url, err)) return fail("redis URL " + err);
   }
+  auto backend = redis_cfg.url.empty() ? file_store(keys_file) : redis_key_store(redis_cfg);
 
-  auto store = auth::read_keys_file(keys_file);
-  if (!store.error.empty()) return fail(store.error);
-  auto& keys = store.keys;
+  std::string load_error;
+  auto loaded_keys = backend.load(load_error);
+  if (!loaded_keys) return fail(load_error);
+  auto& keys = *loaded_keys;
   auto find = [&](const std::string& wanted) -> auth::client_key* {
     for (auto& k : keys)
       if (k.id == wanted) return &k;
     return nullptr;
   };
-  auto save = [&]() { return auth::write_keys_file(keys_file, keys); };
+  auto save = [&](std::vector<auth::client_key> changed) { return backend.save(keys, changed); };
 
   if (command == "list") {
     if (json) {
@@ -137,22 +217,16 @@ int keys_main(int argc, char** argv) {
   }
   if (command == "create") {
     if (owner.empty()) return fail("create needs --owner");
-    auth::client_key k;
-    k.id = auth::generate_key_id();
-    k.owner = owner;
-    k.created = now_s();
-    k.models = split(models);
-    k.metadata = meta;
+    auth::create_params p{owner, split(models), std::nullopt, meta};
     if (!expires_in.empty()) {
       auto d = config::parse_duration(expires_in);
       if (!d) return fail("--expires-in takes a duration such as 30d or 12h");
-      k.expires = k.created + std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+      p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
-    auto value = auth::generate_key_value();
-    k.sha256 = auth::sha256(value);
-    keys.push_back(k);
-    if (auto err = save(); !err.empty()) return fail(err);
-    announce(k, value, json);
+    auto made = auth::create_key(p, now_s());
+    keys.push_back(made.record);
+    if (auto err = save({made.record}); !err.empty()) return fail(err);
+    announce(made.record, made.value, json);
     return 0;
   }
   if (id.empty()) return fail(command + " needs a key id (see: deepgate keys list)");
@@ -163,26 +237,20 @@ int keys_main(int argc, char** argv) {
     return 0;
   }
   if (command == "revoke") {
-    k->enabled = false;
-    if (auto err = save(); !err.empty()) return fail(err);
-    std::printf("revoked %s\n", id.c_str());
+    auth::revoke_key(*k);
+    if (auto err = save({*k}); !err.empty()) return fail(err);
+    if (json) std::printf("%s\n", record(*k).dump().c_str());
+    else std::printf("revoked %s\n", id.c_str());
     return 0;
   }
   if (command == "rotate") {
     auto g = config::parse_duration(grace);
     if (!g) return fail("--grace takes a duration such as 24h");
-    auth::client_key fresh = *k;
-    fresh.id = auth::generate_key_id();
-    fresh.created = now_s();
-    fresh.metadata["rotated_from"] = k->id;
-    auto value = auth::generate_key_value();
-    fresh.sha256 = auth::sha256(value);
-    auto old_until = fresh.created + std::chrono::duration_cast<std::chrono::seconds>(*g).count();
-    if (!k->expires || *k->expires > old_until) k->expires = old_until;  // the old key lives out its grace
-    fresh.expires.reset();
-    keys.push_back(fresh);
-    if (auto err = save(); !err.empty()) return fail(err);
-    announce(fresh, value, json);
+    auto made = auth::rotate_key(*k, std::chrono::duration_cast<std::chrono::seconds>(*g), now_s());
+    auto old_record = *k;
+    keys.push_back(made.record);
+    if (auto err = save({old_record, made.record}); !err.empty()) return fail(err);
+    announce(made.record, made.value, json);
     return 0;
   }
   std::fprintf(stderr, "deepgate keys: unknown command '%s'\n%s", command.c_str(), usage);

@@ -28,6 +28,12 @@ http::api_error invalid_api_key() {
                          {}};
 }
 
+http::api_error auth_unavailable() {
+  return http::api_error{503, "api_error", "auth_unavailable",
+                         "The key store is unreachable and this key is not known yet. Retry shortly.", {},
+                         std::chrono::seconds(2)};
+}
+
 authenticator::authenticator(bool enabled, std::shared_ptr<const key_table> table)
     : enabled_(enabled), table_(table ? std::move(table) : std::make_shared<const key_table>()) {}
 
@@ -48,6 +54,10 @@ authenticator::result authenticator::authenticate(const http::header_list& heade
   }
   r.table = table_.load();
   auto found = r.table->find(presented, now);
+  if (!found.key && !store_available_.load(std::memory_order_relaxed)) {
+    r.error = auth_unavailable();
+    return r;
+  }
   if (!found.key || found.state != key_state::valid) {
     r.error = invalid_api_key();
     return r;

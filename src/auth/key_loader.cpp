@@ -6,7 +6,7 @@ namespace deepgate::auth {
 
 std::shared_ptr<const key_table> load_key_table(const config::auth_config& auth, std::string& error) {
   std::vector<client_key> keys;
-  if (!auth.keys_file.empty()) {
+  if (!auth.keys_file.empty() && !auth.redis_store) {
     auto file = read_keys_file(auth.keys_file);
     if (!file.error.empty()) {
       error = file.error;
@@ -14,6 +14,10 @@ std::shared_ptr<const key_table> load_key_table(const config::auth_config& auth,
     }
     keys = std::move(file.keys);
   }
+  return make_key_table(std::move(keys), auth);
+}
+
+std::shared_ptr<const key_table> make_key_table(std::vector<client_key> keys, const config::auth_config& auth) {
   for (auto& ck : auth.keys) {
     client_key k;
     k.id = ck.id;

@@ -29,7 +29,10 @@ models:
   - name: deepseek-reasoner
     backend: deepseek
 auth:
+  store: ${DEEPGATE_AUTH_STORE:-file}
   keys_file: ${DEEPGATE_KEYS_FILE:-deepgate-keys.json}
+redis:
+  url: ${REDIS_URL:-}
 )";
 
 // Walks the YAML tree, expanding ${ENV} in scalars and remembering the first error with its path.
@@ -143,6 +146,15 @@ class reader {
 
 bool readable(const std::string& file) { return std::ifstream(file).good(); }
 
+// redis:// or rediss:// (the full parser lives with the Redis client; this keeps config light).
+bool redis_url_ok(const std::string& url, std::string& err) {
+  if (!url.starts_with("redis://") && !url.starts_with("rediss://")) {
+    err = "must start with redis:// or rediss://";
+    return false;
+  }
+  return true;
+}
+
 bool read_server(reader& r, const YAML::Node& n, server_config& s) {
   const std::string p = "server";
   if (!r.mapping(n, p,
@@ -214,11 +226,15 @@ bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_conf
 }
 
 bool read_auth(reader& r, const YAML::Node& n, auth_config& a) {
-  if (!r.mapping(n, "auth", {"mode", "keys_file", "keys"})) return false;
-  std::string mode = "keys";
-  if (!r.string(n, "mode", "auth", mode) || !r.string(n, "keys_file", "auth", a.keys_file)) return false;
+  if (!r.mapping(n, "auth", {"mode", "store", "keys_file", "keys", "sync_interval"})) return false;
+  std::string mode = "keys", store = "file";
+  if (!r.string(n, "mode", "auth", mode) || !r.string(n, "store", "auth", store) ||
+      !r.string(n, "keys_file", "auth", a.keys_file) || !r.duration(n, "sync_interval", "auth", a.sync_interval))
+    return false;
   if (mode != "keys" && mode != "none") return r.fail("auth.mode", "must be keys or none");
+  if (store != "file" && store != "redis") return r.fail("auth.store", "must be file or redis");
   a.enabled = mode == "keys";
+  a.redis_store = store == "redis";
   auto keys = n ? n["keys"] : YAML::Node();
   if (!keys || keys.IsNull()) return true;
   if (!keys.IsSequence()) return r.fail("auth.keys", "must be a list");
@@ -267,6 +283,11 @@ bool validate(reader& r, gateway_config& c) {
     for (auto& a : m.aliases)
       if (!model_names.insert(a).second) return r.fail(p + ".aliases", "duplicate model name '" + a + "'");
   }
+  if (c.auth.redis_store && c.redis.url.empty()) return r.fail("redis.url", "is required when auth.store is redis");
+  if (!c.redis.url.empty()) {
+    std::string err;
+    if (!redis_url_ok(c.redis.url, err)) return r.fail("redis.url", err);
+  }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log.level)) return r.fail("log.level", "must be one of trace, debug, info, warn, error, off");
   if (c.log.format != "text" && c.log.format != "json") return r.fail("log.format", "must be text or json");
@@ -295,7 +316,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "redis", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -309,6 +330,11 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
         read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
     }
     if (r.ok()) read_auth(r, root["auth"], c->auth);
+    if (auto redis = root["redis"]; r.ok() && r.mapping(redis, "redis", {"url", "url_file", "ca_file", "command_timeout", "connect_timeout"})) {
+      r.secret(redis, "url", "redis", c->redis.url) && r.string(redis, "ca_file", "redis", c->redis.ca_file) &&
+          r.duration(redis, "command_timeout", "redis", c->redis.command_timeout) &&
+          r.duration(redis, "connect_timeout", "redis", c->redis.connect_timeout);
+    }
     auto log = root["log"];
     if (r.ok() && r.mapping(log, "log", {"level", "format"})) {
       r.string(log, "level", "log", c->log.level);

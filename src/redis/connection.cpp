@@ -241,6 +241,8 @@ bool connection::connected() const { return impl_->st == impl::state::ready; }
 
 void connection::start() { impl_->start_connect(); }
 
+void connection::close() { impl_->close(); }
+
 asio::awaitable<result> connection::command(std::vector<std::string> args) {
   auto self = impl_;
   if (self->st == impl::state::idle) self->start_connect();

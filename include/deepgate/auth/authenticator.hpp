@@ -29,6 +29,10 @@ class authenticator {
 
   // Thread-safe; requests already holding the old table keep using it.
   void replace(std::shared_ptr<const key_table> table);
+  // A shared store that cannot be reached: known keys keep working from the last table, but an
+  // unknown key cannot be told from one created meanwhile, so it gets 503 auth_unavailable.
+  void set_store_available(bool available) { store_available_.store(available); }
+  bool store_available() const { return store_available_.load(); }
   std::shared_ptr<const key_table> table() const { return table_.load(); }
   bool enabled() const { return enabled_; }
 
@@ -42,8 +46,10 @@ class authenticator {
  private:
   bool enabled_;
   std::atomic<std::shared_ptr<const key_table>> table_;
+  std::atomic<bool> store_available_{true};
 };
 
 http::api_error invalid_api_key();
+http::api_error auth_unavailable();
 
 }  // namespace deepgate::auth

@@ -10,5 +10,7 @@ namespace deepgate::auth {
 
 // Null and `error` set when the keys file cannot be read or parsed.
 std::shared_ptr<const key_table> load_key_table(const config::auth_config& auth, std::string& error);
+// The keys of a shared store plus the config's keys.
+std::shared_ptr<const key_table> make_key_table(std::vector<client_key> stored, const config::auth_config& auth);
 
 }  // namespace deepgate::auth

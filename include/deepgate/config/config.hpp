@@ -72,8 +72,18 @@ struct config_key {
 
 struct auth_config {
   bool enabled = true;        // mode: keys (default) or none (local experiments only)
+  bool redis_store = false;   // store: file (default) or redis (shared by replicas)
+  milliseconds sync_interval{1'000};  // redis store: how often replicas check for changes
   std::string keys_file;      // the embedded key store; relative paths resolve against the config's directory
   std::vector<config_key> keys;
+};
+
+// The Redis server shared by replicas (the key store now; limits and cache later).
+struct redis_config {
+  std::string url;  // redis://[[user]:password@]host[:port][/db] or rediss://...; secret (may hold a password)
+  std::string ca_file;
+  milliseconds command_timeout{100};
+  milliseconds connect_timeout{1'000};
 };
 
 struct log_config {
@@ -86,6 +96,7 @@ struct gateway_config {
   std::vector<backend_config> backends;
   std::vector<model_config> models;
   auth_config auth;
+  redis_config redis;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"
 

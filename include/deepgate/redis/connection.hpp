@@ -47,6 +47,8 @@ class connection {
   bool connected() const;
   // Starts connecting now instead of at the first command.
   void start();
+  // Closes for good: waiting commands complete with `unavailable`, no reconnect.
+  void close();
 
  private:
   struct impl;
