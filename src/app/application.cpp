@@ -1,5 +1,6 @@
 #include "deepgate/app/application.hpp"
 
+#include "deepgate/api/admin.hpp"
 #include "deepgate/api/router.hpp"
 #include "deepgate/auth/key_loader.hpp"
 #include "deepgate/auth/redis_key_store.hpp"
@@ -179,13 +180,34 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     if (key_redis) key_redis->close();
   };
 
+  // The admin API: its own single-threaded listener, off unless admin.token is set.
+  std::unique_ptr<http::server> admin_server;
+  std::unique_ptr<api::admin_api> admin;
+  if (config->admin.enabled()) {
+    config::server_config admin_options = config->server;
+    admin_options.host = config->admin.host;
+    admin_options.port = config->admin.port;
+    admin_options.workers = 1;
+    admin_options.tls = {};
+    auto handler = std::make_shared<http::handler>();
+    admin_server = std::make_unique<http::server>(admin_options, [handler](http::request& r, http::response_writer& w) {
+      return (*handler)(r, w);
+    });
+    admin = std::make_unique<api::admin_api>(services, admin_server->worker_executor(0));
+    *handler = admin->handler();
+  }
+
   try {
     server.start();
+    if (admin_server) admin_server->start();
   } catch (const std::exception& e) {
-    spdlog::error("cannot listen on {}:{}: {}", config->server.host, config->server.port, e.what());
+    spdlog::error("cannot listen on {}:{} (or the admin port {}): {}", config->server.host, config->server.port,
+                  config->admin.port, e.what());
     stop_background();
     return 1;
   }
+  if (admin_server) spdlog::info("admin API on {}:{}", config->admin.host, admin_server->port());
+  else spdlog::info("admin API off (set admin.token or DEEPGATE_ADMIN_TOKEN to turn it on)");
   services.ready = true;
   spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
                server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
@@ -261,6 +283,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     stop_background();
     spdlog::info("signal {}: draining (delay {} ms, deadline {} ms)", sig, config->server.drain_delay.count(),
                  config->server.drain_timeout.count());
+    if (admin_server) admin_server->begin_drain();
     signals.async_wait(on_signal);
     timer.expires_after(config->server.drain_delay);
     timer.async_wait([&](boost::system::error_code tec) {
@@ -272,6 +295,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   };
   signals.async_wait(on_signal);
   control.run();
+  if (admin_server) admin_server->stop();
+  admin.reset();
   server.stop();
   // Order matters: idle backend sockets must close while their io_context still exists; the
   // server (and with it every io_context and parked coroutine) goes before `services`.

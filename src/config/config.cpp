@@ -31,6 +31,10 @@ models:
 auth:
   store: ${DEEPGATE_AUTH_STORE:-file}
   keys_file: ${DEEPGATE_KEYS_FILE:-deepgate-keys.json}
+admin:
+  host: ${DEEPGATE_ADMIN_HOST:-127.0.0.1}
+  port: ${DEEPGATE_ADMIN_PORT:-8081}
+  token: ${DEEPGATE_ADMIN_TOKEN:-}
 redis:
   url: ${REDIS_URL:-}
 )";
@@ -316,7 +320,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "redis", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -330,6 +334,13 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
         read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
     }
     if (r.ok()) read_auth(r, root["auth"], c->auth);
+    if (auto admin = root["admin"]; r.ok() && r.mapping(admin, "admin", {"host", "port", "token", "token_file"})) {
+      r.string(admin, "host", "admin", c->admin.host) &&
+          r.integer<std::uint16_t>(admin, "port", "admin", c->admin.port, 0, 65535) &&
+          r.secret(admin, "token", "admin", c->admin.token);
+      if (r.ok() && !c->admin.token.empty() && c->admin.token.size() < 16)
+        r.fail("admin.token", "must be at least 16 characters");
+    }
     if (auto redis = root["redis"]; r.ok() && r.mapping(redis, "redis", {"url", "url_file", "ca_file", "command_timeout", "connect_timeout"})) {
       r.secret(redis, "url", "redis", c->redis.url) && r.string(redis, "ca_file", "redis", c->redis.ca_file) &&
           r.duration(redis, "command_timeout", "redis", c->redis.command_timeout) &&

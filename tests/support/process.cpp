@@ -91,10 +91,11 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds timeout) {
 
 bool child_process::running() { return !wait_exit(std::chrono::milliseconds(0)); }
 
-std::uint16_t port_from_line(const std::string& line) {
-  auto at = line.find("listening on ");
+std::uint16_t port_from_line(const std::string& line, const std::string& needle) {
+  auto at = line.find(needle);
   if (at == std::string::npos) return 0;
-  auto token = line.substr(at + 13, line.find(' ', at + 13) - (at + 13));  // host:port
+  auto from = at + needle.size();
+  auto token = line.substr(from, line.find(' ', from) - from);  // host:port
   return static_cast<std::uint16_t>(std::stoi(token.substr(token.rfind(':') + 1)));
 }
 

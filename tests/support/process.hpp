@@ -35,8 +35,8 @@ class child_process {
   std::optional<int> exit_code_;
 };
 
-// "… listening on 127.0.0.1:43210 …" → 43210
-std::uint16_t port_from_line(const std::string& line);
+// "… listening on 127.0.0.1:43210 …" → 43210 (or after another `needle`, e.g. "admin API on ")
+std::uint16_t port_from_line(const std::string& line, const std::string& needle = "listening on ");
 
 // A fresh directory under the test temp dir.
 std::string make_temp_dir(const std::string& prefix);

@@ -78,6 +78,14 @@ struct auth_config {
   std::vector<config_key> keys;
 };
 
+// The admin API: key management on its own listener, off unless a token is configured.
+struct admin_config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8081;  // 0 picks a free port
+  std::string token;          // secret; empty: the admin listener is off
+  bool enabled() const { return !token.empty(); }
+};
+
 // The Redis server shared by replicas (the key store now; limits and cache later).
 struct redis_config {
   std::string url;  // redis://[[user]:password@]host[:port][/db] or rediss://...; secret (may hold a password)
@@ -96,6 +104,7 @@ struct gateway_config {
   std::vector<backend_config> backends;
   std::vector<model_config> models;
   auth_config auth;
+  admin_config admin;
   redis_config redis;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"

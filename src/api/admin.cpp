@@ -1,0 +1,169 @@
+#include "deepgate/api/admin.hpp"
+
+#include "deepgate/app/application.hpp"
+#include "deepgate/auth/key_admin.hpp"
+#include "deepgate/auth/key_loader.hpp"
+#include "deepgate/auth/keys_file.hpp"
+#include "deepgate/auth/redis_key_store.hpp"
+#include "deepgate/config/duration.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace deepgate::api {
+
+using json = nlohmann::json;
+
+struct admin_state {
+  gateway_services* services = nullptr;
+  auth::digest token{};
+  std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks)
+};
+
+namespace {
+
+http::response json_response(unsigned status, std::string body) {
+  return http::response{status, "application/json", {}, std::move(body)};
+}
+
+http::response error(unsigned status, std::string message, std::string code) {
+  auto e = status >= 500 ? http::server_error(status, std::move(message), std::move(code))
+                         : http::invalid_request(std::move(message), {}, std::move(code), status);
+  return http::error_response(e);
+}
+
+json public_record(const auth::client_key& k, const std::string& value = {}) {
+  return json::parse(auth::record_json(k, value));
+}
+
+// Loads every record from the configured store; nullopt when it cannot be read.
+boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> load(admin_state& s) {
+  const auto& cfg = *s.services->config;
+  if (cfg.auth.redis_store) co_return co_await auth::redis_store::load_all(*s.redis);
+  auto r = auth::read_keys_file(cfg.auth.keys_file);
+  if (!r.error.empty()) co_return std::nullopt;
+  co_return std::move(r.keys);
+}
+
+// Saves; this replica sees the change at once (other replicas: file watch or Redis sync).
+boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> all, std::vector<auth::client_key> changed) {
+  const auto& cfg = *s.services->config;
+  if (cfg.auth.redis_store) {
+    bool ok = co_await auth::redis_store::put(*s.redis, std::move(changed));
+    if (ok) s.services->auth->replace(auth::make_key_table(std::move(all), cfg.auth));
+    co_return ok;
+  }
+  if (!auth::write_keys_file(cfg.auth.keys_file, all).empty()) co_return false;
+  s.services->auth->replace(auth::make_key_table(std::move(all), cfg.auth));
+  co_return true;
+}
+
+std::int64_t now_s() { return unix_now(); }
+
+boost::asio::awaitable<http::response> handle(admin_state& s, const http::request& req) {
+  auto presented = auth::presented_key(req.headers);
+  if (presented.empty() || !auth::constant_time_equal(auth::sha256(presented), s.token))
+    co_return error(401, "A valid admin token is required (Authorization: Bearer <admin token>).", "invalid_admin_token");
+  if (!req.path.starts_with("/admin/keys")) co_return error(404, "Unknown admin URL: " + req.path, "unknown_url");
+
+  auto keys = co_await load(s);
+  if (!keys) co_return error(503, "The key store cannot be read right now.", "store_unavailable");
+  std::string_view rest = std::string_view(req.path).substr(std::string_view("/admin/keys").size());
+
+  if (rest.empty() || rest == "/") {
+    if (req.method == "GET") {
+      auto data = json::array();
+      for (auto& k : *keys) data.push_back(public_record(k));
+      co_return json_response(200, json{{"object", "list"}, {"data", data}}.dump());
+    }
+    if (req.method != "POST") co_return error(405, "Use GET or POST.", "method_not_allowed");
+    auto body = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("owner") || !body["owner"].is_string() || body["owner"].get<std::string>().empty())
+      co_return error(400, "A JSON body with a non-empty \"owner\" is required.", "invalid_request");
+    auth::create_params p;
+    p.owner = body["owner"].get<std::string>();
+    if (auto m = body.find("models"); m != body.end() && m->is_array())
+      for (auto& x : *m)
+        if (x.is_string()) p.models.push_back(x.get<std::string>());
+    if (auto e = body.find("expires_in"); e != body.end() && e->is_string()) {
+      auto d = config::parse_duration(e->get<std::string>());
+      if (!d) co_return error(400, "\"expires_in\" takes a duration such as 30d or 12h.", "invalid_request");
+      p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    }
+    if (auto md = body.find("metadata"); md != body.end() && md->is_object())
+      for (auto it = md->begin(); it != md->end(); ++it)
+        if (it->is_string()) p.metadata[it.key()] = it->get<std::string>();
+    auto made = auth::create_key(p, now_s());
+    keys->push_back(made.record);
+    std::vector<auth::client_key> changed{made.record};
+    if (!co_await save(s, std::move(*keys), std::move(changed)))
+      co_return error(503, "The key store cannot be written right now.", "store_unavailable");
+    spdlog::info("admin: created key {} for owner {}", made.record.id, made.record.owner);
+    co_return json_response(201, public_record(made.record, made.value).dump());
+  }
+
+  // /{id}[/revoke|/rotate]
+  rest.remove_prefix(1);
+  auto slash = rest.find('/');
+  std::string id(rest.substr(0, slash));
+  std::string action(slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1));
+  auto it = std::find_if(keys->begin(), keys->end(), [&](auto& k) { return k.id == id; });
+  if (it == keys->end()) co_return error(404, "No key with id " + id + ".", "key_not_found");
+  if (action.empty()) {
+    if (req.method != "GET") co_return error(405, "Use GET.", "method_not_allowed");
+    co_return json_response(200, public_record(*it).dump());
+  }
+  if (req.method != "POST") co_return error(405, "Use POST.", "method_not_allowed");
+  if (action == "revoke") {
+    auth::revoke_key(*it);
+    auto record = *it;
+    std::vector<auth::client_key> changed{record};
+    if (!co_await save(s, std::move(*keys), std::move(changed)))
+      co_return error(503, "The key store cannot be written right now.", "store_unavailable");
+    spdlog::info("admin: revoked key {}", record.id);
+    co_return json_response(200, public_record(record).dump());
+  }
+  if (action == "rotate") {
+    auto body = json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+    std::string grace = "24h";
+    if (body.is_object() && body.contains("grace") && body["grace"].is_string()) grace = body["grace"].get<std::string>();
+    auto g = config::parse_duration(grace);
+    if (!g) co_return error(400, "\"grace\" takes a duration such as 24h.", "invalid_request");
+    auto made = auth::rotate_key(*it, std::chrono::duration_cast<std::chrono::seconds>(*g), now_s());
+    std::vector<auth::client_key> changed{*it, made.record};
+    keys->push_back(made.record);
+    if (!co_await save(s, std::move(*keys), std::move(changed)))
+      co_return error(503, "The key store cannot be written right now.", "store_unavailable");
+    spdlog::info("admin: rotated key {} into {}", id, made.record.id);
+    co_return json_response(201, public_record(made.record, made.value).dump());
+  }
+  co_return error(404, "Unknown admin URL: " + req.path, "unknown_url");
+}
+
+boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request& req, http::response_writer& out) {
+  auto res = co_await handle(*s, req);
+  co_await out.send(std::move(res));
+}
+
+}  // namespace
+
+admin_api::admin_api(gateway_services& services, boost::asio::any_io_executor ex)
+    : state_(std::make_shared<admin_state>()) {
+  state_->services = &services;
+  state_->token = auth::sha256(services.config->admin.token);
+  if (services.config->auth.redis_store) {
+    auto opts = app::redis_options(services.config->redis, "redis (admin)");
+    opts.command_timeout = std::max(opts.command_timeout, std::chrono::milliseconds(1000));
+    state_->redis = std::make_unique<redis::connection>(std::move(ex), opts);
+  }
+}
+
+admin_api::~admin_api() {
+  if (state_->redis) state_->redis->close();
+}
+
+http::handler admin_api::handler() {
+  return [s = state_](http::request& req, http::response_writer& out) { return serve(s, req, out); };
+}
+
+}  // namespace deepgate::api

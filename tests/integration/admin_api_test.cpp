@@ -1,0 +1,99 @@
+// The admin API: its own listener and token, the same key operations as the CLI.
+#include "fixture.hpp"
+#include "redis_server.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+
+namespace {
+const std::string admin_token = "admin-token-canary-55121-xyz";
+
+std::string base_yaml(std::uint16_t mock_port) {
+  auto y = gateway_yaml(mock_port);
+  return y.substr(0, y.find("auth:\n"));
+}
+
+std::string admin_yaml() { return "admin:\n  port: 0\n  token: " + admin_token + "\nlog: {level: info}\n"; }
+
+std::uint16_t admin_port(gateway_server& gw) {
+  auto line = gw.process->wait_for_log("admin API on", std::chrono::seconds(5));
+  return line ? port_from_line(*line, "admin API on ") : 0;
+}
+
+http_response admin(std::uint16_t port, const std::string& method, const std::string& path, const std::string& body = {},
+                    const std::string& token = admin_token) {
+  headers h{{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+  return http_call(port, method, path, body, h);
+}
+
+int chat_with(std::uint16_t port, const std::string& key) {
+  return post_json(port, "/v1/chat/completions", chat_body("hi"), {{"Authorization", "Bearer " + key}}).status;
+}
+}  // namespace
+
+TEST(admin_api, manages_keys_in_the_keys_file) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(base_yaml(mock->port) + "auth: {keys_file: keys.json}\n" + admin_yaml());
+  auto port = admin_port(*gw);
+  ASSERT_NE(port, 0);
+  EXPECT_NE(gw->process->log().find("admin API on 127.0.0.1:"), std::string::npos);  // loopback by default
+
+  EXPECT_EQ(admin(port, "GET", "/admin/keys", {}, "wrong-token-000000000").status, 401);
+  EXPECT_EQ(http_call(port, "GET", "/admin/keys", {}, {{"x-api-key", "nope"}}).status, 401);
+  EXPECT_EQ(admin(port, "POST", "/admin/keys", R"({"models":["x"]})").status, 400);  // owner missing
+
+  auto created = admin(port, "POST", "/admin/keys", R"({"owner":"team-admin","models":["deepseek-*"],"metadata":{"env":"test"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto record = json::parse(created.body);
+  auto key = record["key"].get<std::string>();
+  auto id = record["id"].get<std::string>();
+  EXPECT_EQ(chat_with(gw->port, key), 200);  // this replica sees it at once
+
+  auto list = json::parse(admin(port, "GET", "/admin/keys").body);
+  ASSERT_EQ(list["data"].size(), 1u);
+  EXPECT_FALSE(list["data"][0].contains("key"));  // the value is shown once, at creation
+  EXPECT_EQ(json::parse(admin(port, "GET", "/admin/keys/" + id).body)["owner"], "team-admin");
+  EXPECT_EQ(admin(port, "GET", "/admin/keys/key_nope").status, 404);
+
+  auto rotated = admin(port, "POST", "/admin/keys/" + id + "/rotate", R"({"grace":"1h"})");
+  ASSERT_EQ(rotated.status, 201);
+  auto new_key = json::parse(rotated.body)["key"].get<std::string>();
+  EXPECT_EQ(chat_with(gw->port, new_key), 200);
+  EXPECT_EQ(chat_with(gw->port, key), 200);  // inside its grace period
+
+  EXPECT_EQ(admin(port, "POST", "/admin/keys/" + json::parse(rotated.body)["id"].get<std::string>() + "/revoke").status, 200);
+  EXPECT_EQ(chat_with(gw->port, new_key), 401);
+  EXPECT_EQ(gw->process->log().find(admin_token), std::string::npos);
+  EXPECT_EQ(gw->process->log().find(key), std::string::npos);
+}
+
+TEST(admin_api, is_off_without_a_token) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port));
+  EXPECT_TRUE(gw->process->wait_for_log("admin API off", std::chrono::seconds(5)));
+}
+
+TEST(admin_api, create_and_revoke_on_one_replica_reach_the_other_through_redis) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  auto yaml = base_yaml(mock->port) + "auth: {store: redis}\nredis: {url: 'redis://127.0.0.1:" +
+              std::to_string(redis->port) + "'}\n" + admin_yaml();
+  auto a = gateway_server::start(yaml);
+  auto b = gateway_server::start(yaml);
+  auto a_admin = admin_port(*a);
+  auto created = admin(a_admin, "POST", "/admin/keys", R"({"owner":"team-shared"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto key = json::parse(created.body)["key"].get<std::string>();
+  auto id = json::parse(created.body)["id"].get<std::string>();
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return chat_with(b->port, key) == 200; }, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  EXPECT_EQ(admin(admin_port(*b), "POST", "/admin/keys/" + id + "/revoke").status, 200);  // revoke on the other one
+  start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return chat_with(a->port, key) == 401; }, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(redis->cli("--scan").find(key), std::string::npos);
+}
