@@ -1,6 +1,7 @@
 #include "deepgate/redis/connection.hpp"
 
 #include "deepgate/net/flex_stream.hpp"
+#include "deepgate/net/tls_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -47,13 +47,7 @@ std::string_view to_string(error e) {
 
 struct connection::impl : std::enable_shared_from_this<impl> {
   impl(asio::any_io_executor e, options o) : ex(std::move(e)), opts(std::move(o)), retry(ex) {
-    if (opts.address.tls) {
-      tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-      SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
-      tls->set_verify_mode(asio::ssl::verify_peer);
-      if (opts.ca_file.empty()) tls->set_default_verify_paths();
-      else tls->load_verify_file(opts.ca_file);
-    }
+    if (opts.address.tls) tls = net::make_tls_client_context(true, opts.ca_file);
   }
 
   enum class state { idle, connecting, ready, down, closed };
@@ -96,15 +90,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     tcp.socket().set_option(tcp::no_delay(true), cec);
     if (tls) {
       stream.emplace(std::move(tcp), *tls);
-      SSL* ssl = stream->tls().native_handle();
-      error_code aec;
-      asio::ip::make_address(opts.address.host, aec);
-      if (aec) {
-        SSL_set_tlsext_host_name(ssl, opts.address.host.c_str());
-        SSL_set1_host(ssl, opts.address.host.c_str());
-      } else {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), opts.address.host.c_str());
-      }
+      net::expect_peer(stream->tls().native_handle(), opts.address.host);
       stream->tcp().expires_after(opts.connect_timeout);
       auto [hec] = co_await stream->tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
       if (st == state::closed || gen != generation) co_return;

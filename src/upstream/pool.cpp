@@ -4,7 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/x509v3.h>
+#include "deepgate/net/tls_client.hpp"
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
@@ -27,26 +27,11 @@ bool still_open(connection& c) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
 }  // namespace
 
 std::shared_ptr<asio::ssl::context> make_client_tls(const config::backend_config& backend) {
   if (!backend.url.tls) return nullptr;
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
-  if (backend.verify_tls) {
-    ctx->set_verify_mode(asio::ssl::verify_peer);
-    if (backend.ca_file.empty()) ctx->set_default_verify_paths();
-    else ctx->load_verify_file(backend.ca_file);
-  } else {
-    ctx->set_verify_mode(asio::ssl::verify_none);
-  }
-  return ctx;
+  return net::make_tls_client_context(backend.verify_tls, backend.ca_file);
 }
 
 connection_pool::connection_pool(asio::any_io_executor ex, const config::backend_config& backend,
@@ -133,13 +118,7 @@ asio::awaitable<acquired> connection_pool::impl::connect() {
   if (!tls) co_return acquired{failure::none, std::make_unique<connection>(net::flex_stream(std::move(tcp)))};
 
   auto c = std::make_unique<connection>(net::flex_stream(std::move(tcp), *tls));
-  SSL* ssl = c->stream.tls().native_handle();
-  if (is_ip_literal(u.host)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
-  } else {
-    SSL_set_tlsext_host_name(ssl, u.host.c_str());  // SNI is for names only (RFC 6066)
-    SSL_set1_host(ssl, u.host.c_str());
-  }
+  net::expect_peer(c->stream.tls().native_handle(), u.host);
   c->stream.tcp().expires_after(backend.tls_timeout);
   auto [hec] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
   if (hec) {

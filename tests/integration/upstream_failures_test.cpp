@@ -3,27 +3,10 @@
 
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 using namespace deepgate::test;
 using json = nlohmann::json;
 
-namespace {
-// A port with nothing listening on it.
-std::uint16_t dead_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-}  // namespace
 
 class upstream_failures : public shared_gateway<upstream_failures> {
  public:
@@ -104,7 +87,7 @@ TEST_F(upstream_failures, client_disconnect_abandons_the_upstream_request) {
 }
 
 TEST(upstream_unreachable, refused_connection_is_502_and_gateway_stays_up) {
-  auto gw = gateway_server::start(gateway_yaml(dead_port()));
+  auto gw = gateway_server::start(gateway_yaml(free_port()));
   auto r = post_json(gw->port, "/v1/chat/completions", chat_body("x"));
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_unavailable");

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +99,18 @@ std::uint16_t port_from_line(const std::string& line, const std::string& needle)
   auto from = at + needle.size();
   auto token = line.substr(from, line.find(' ', from) - from);  // host:port
   return static_cast<std::uint16_t>(std::stoi(token.substr(token.rfind(':') + 1)));
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 std::string make_temp_dir(const std::string& prefix) {

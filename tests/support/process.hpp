@@ -38,6 +38,9 @@ class child_process {
 // "… listening on 127.0.0.1:43210 …" → 43210 (or after another `needle`, e.g. "admin API on ")
 std::uint16_t port_from_line(const std::string& line, const std::string& needle = "listening on ");
 
+// A loopback port nothing listens on (bound and released at once).
+std::uint16_t free_port();
+
 // A fresh directory under the test temp dir.
 std::string make_temp_dir(const std::string& prefix);
 void write_file(const std::string& path, const std::string& content);

@@ -20,6 +20,4 @@ struct redis_server {
   std::string cli(const std::string& args, const std::string& password = {}) const;
 };
 
-std::uint16_t free_port();
-
 }  // namespace deepgate::test

@@ -1,0 +1,18 @@
+#pragma once
+// Client-side TLS shared by the backend pool and the Redis client: one context per peer
+// (TLS >= 1.2, verification against a CA file or the system store) and, per connection, SNI
+// and host-name (or IP address) verification. Heavy header: .cpp files only.
+#include <boost/asio/ssl/context.hpp>
+
+#include <memory>
+#include <string>
+
+namespace deepgate::net {
+
+std::shared_ptr<boost::asio::ssl::context> make_tls_client_context(bool verify, const std::string& ca_file);
+
+// Before the handshake: SNI for names (never for IP literals, RFC 6066) and the name or address
+// the peer's certificate must carry.
+void expect_peer(SSL* ssl, const std::string& host);
+
+}  // namespace deepgate::net
