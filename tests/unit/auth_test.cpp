@@ -132,3 +132,32 @@ TEST(authenticator, all_refusals_look_the_same) {
   authenticator none(false, nullptr);
   EXPECT_EQ(none.authenticate({}, 0).who.owner, "anonymous");
 }
+
+#include "deepgate/auth/key_admin.hpp"
+
+TEST(key_admin, rotation_grants_the_old_key_its_grace_and_no_more) {
+  auto made = create_key(create_params{"team", {"deepseek-*"}, std::nullopt, {{"env", "prod"}}}, 1000);
+  EXPECT_EQ(made.record.sha256, sha256(made.value));
+  auto old = made.record;
+  auto fresh = rotate_key(old, std::chrono::seconds(3600), 5000);
+  EXPECT_EQ(old.expires, 5000 + 3600);
+  EXPECT_EQ(state_at(old, 5000 + 3599), key_state::valid);
+  EXPECT_EQ(state_at(old, 5000 + 3600), key_state::expired);
+  EXPECT_EQ(fresh.record.owner, "team");
+  EXPECT_EQ(fresh.record.models, old.models);
+  EXPECT_EQ(fresh.record.metadata.at("rotated_from"), old.id);
+  EXPECT_NE(fresh.record.id, old.id);
+  EXPECT_NE(fresh.value, made.value);
+  EXPECT_FALSE(fresh.record.expires);
+  // A key that already expires sooner keeps its earlier expiry.
+  auto soon = made.record;
+  soon.expires = 5100;
+  rotate_key(soon, std::chrono::seconds(3600), 5000);
+  EXPECT_EQ(soon.expires, 5100);
+  revoke_key(soon);
+  EXPECT_EQ(state_at(soon, 5000), key_state::disabled);
+  auto parsed = parse_record(record_json(fresh.record));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->sha256, fresh.record.sha256);
+  EXPECT_EQ(record_json(fresh.record).find(fresh.value), std::string::npos);
+}
