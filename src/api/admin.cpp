@@ -158,8 +158,12 @@ admin_api::admin_api(gateway_services& services, boost::asio::any_io_executor ex
   }
 }
 
+// Runs after the admin server stopped but before its io_context is destroyed; the handler (and
+// with it `state_`) lives on inside the server until then, so the Redis connection, whose timers
+// belong to that io_context, must go now.
 admin_api::~admin_api() {
   if (state_->redis) state_->redis->close();
+  state_->redis.reset();
 }
 
 http::handler admin_api::handler() {
