@@ -47,6 +47,7 @@ cat >"$work/deepgate.yaml" <<YAML
 server: {host: 127.0.0.1, port: 0, workers: 1}
 backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
 models: [{name: deepseek-chat, backend: mock}]
+auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
 log: {level: info}
 YAML
 "$BIN/deepgate" --config "$work/deepgate.yaml" >"$work/deepgate.log" 2>&1 & pids+=($!)
@@ -58,10 +59,11 @@ nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 ttfb_ms() {  # median time to first byte over PROBES sequential stream requests
   local port=$1
   for _ in $(seq "$PROBES"); do
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' "http://127.0.0.1:$port/v1/chat/completions" \
-      -H 'Content-Type: application/json' \
+    curl -s -o /dev/null -w '%{http_code} %{time_starttransfer}\n' "http://127.0.0.1:$port/v1/chat/completions" \
+      -H 'Content-Type: application/json' -H 'Authorization: Bearer dg-bench-key-0000000000000000' \
       -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"ttfb"}]}'
-  done | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
+  done | awk '$1 != 200 {bad++} {print $2} END {if (bad) {print "bench: " bad " TTFB probes were not 200" > "/dev/stderr"; exit 1}}' |
+    sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
 }
 
 row() {  # name port pid mode
@@ -70,6 +72,11 @@ row() {  # name port pid mode
   out=$(BENCH_STREAM=$([[ $mode == stream ]] && echo 1 || echo 0) \
         wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/v1/chat/completions")
   after=$( [[ -n "$pid" ]] && cpu_ticks "$pid" || echo 0)
+  if grep -q "Non-2xx" <<<"$out"; then  # a benchmark of error answers is no benchmark
+    echo "bench: $name ($mode) answered non-2xx responses:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   reqs=$(awk '/requests in/{print $1}' <<<"$out")
   p50=$(awk '$1=="50%"{print $2}' <<<"$out")

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <memory>
 #include <stdexcept>
 
 namespace deepgate::auth {
@@ -38,9 +39,16 @@ std::string generate_key_id() {
 }
 
 digest sha256(std::string_view data) {
+  // OpenSSL 3 looks an algorithm up (locks, a property query) each time EVP_sha256() is used
+  // implicitly; this runs on every request, so the algorithm is fetched once and each thread
+  // keeps its own context.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   digest d{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  if (!md || !ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), d.data(), &len) != 1)
+    throw std::runtime_error("SHA-256 failed");
   return d;
 }
 

@@ -10,15 +10,17 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 namespace deepgate::auth {
 
 // The credential a request presents; empty when none.
 std::string_view presented_key(const http::header_list& headers);
 
+// Views into the key record, which the authentication result keeps alive (`table`).
 struct identity {
-  std::string key_id;  // "" when auth is off
-  std::string owner;   // "anonymous" when auth is off
+  std::string_view key_id;               // "" when auth is off
+  std::string_view owner = "anonymous";  // "anonymous" when auth is off
   const client_key* key = nullptr;
 };
 
