@@ -5,7 +5,9 @@ if(DEEPGATE_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 elseif(DEEPGATE_SANITIZE STREQUAL "thread")
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  # -Wno-tsan: GCC notes that Asio's atomic_thread_fence is not modelled; the fences sit next to
+  # atomics TSan does model, and the suite runs clean under TSan.
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan)
   add_link_options(-fsanitize=thread)
 elseif(NOT DEEPGATE_SANITIZE STREQUAL "")
   message(FATAL_ERROR "DEEPGATE_SANITIZE must be empty, 'address' or 'thread'")

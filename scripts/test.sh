@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds, and runs every test: unit, integration (real deepgate
 # and deepgate-mock processes on loopback) and the openai npm SDK compatibility test.
-# Then the same suite again under AddressSanitizer + UBSan (skip with SANITIZE_PASS=0).
+# Then the same suite again under AddressSanitizer + UBSan, and under ThreadSanitizer (skip the
+# sanitizer passes with SANITIZE_PASS=0). Test fixtures require every deepgate and mock process
+# to exit 0, so a sanitizer report in any of them fails the test that started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +24,10 @@ if [[ "${SANITIZE_PASS:-1}" == 1 ]]; then
   echo "== tests (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure --parallel 2 --timeout 300 -E compat_openai_sdk
+
+  echo "== build (TSan)"
+  BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo SANITIZE=thread ./scripts/build.sh
+  echo "== tests (TSan)"
+  TSAN_OPTIONS=halt_on_error=0 \
+    ctest --test-dir build-tsan --output-on-failure --parallel 2 --timeout 300 -E compat_openai_sdk
 fi

@@ -37,7 +37,15 @@ http::api_error auth_unavailable() {
 authenticator::authenticator(bool enabled, std::shared_ptr<const key_table> table)
     : enabled_(enabled), table_(table ? std::move(table) : std::make_shared<const key_table>()) {}
 
-void authenticator::replace(std::shared_ptr<const key_table> table) { table_.store(std::move(table)); }
+void authenticator::replace(std::shared_ptr<const key_table> table) {
+  std::lock_guard lock(table_mutex_);
+  table_.swap(table);
+}  // the old table is released here, after the lock (the parameter now holds it)
+
+std::shared_ptr<const key_table> authenticator::table() const {
+  std::lock_guard lock(table_mutex_);
+  return table_;
+}
 
 authenticator::result authenticator::authenticate(const http::header_list& headers, std::int64_t now) const {
   result r;
@@ -49,7 +57,7 @@ authenticator::result authenticator::authenticate(const http::header_list& heade
     r.error = std::move(e);
     return r;
   }
-  r.table = table_.load();
+  r.table = table();
   auto found = r.table->find(presented, now);
   if (!found.key && !store_available_.load(std::memory_order_relaxed)) {
     r.error = auth_unavailable();

@@ -8,6 +8,7 @@
 #include "deepgate/http/header.hpp"
 
 #include <atomic>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -35,7 +36,7 @@ class authenticator {
   // unknown key cannot be told from one created meanwhile, so it gets 503 auth_unavailable.
   void set_store_available(bool available) { store_available_.store(available); }
   bool store_available() const { return store_available_.load(); }
-  std::shared_ptr<const key_table> table() const { return table_.load(); }
+  std::shared_ptr<const key_table> table() const;
   bool enabled() const { return enabled_; }
 
   struct result {
@@ -47,7 +48,11 @@ class authenticator {
 
  private:
   bool enabled_;
-  std::atomic<std::shared_ptr<const key_table>> table_;
+  // A mutex, not std::atomic<std::shared_ptr>: libstdc++ 12's atomic shared_ptr unlocks with
+  // relaxed order in load(), which ThreadSanitizer reports as a race. One uncontended lock per
+  // request costs nothing measurable.
+  mutable std::mutex table_mutex_;
+  std::shared_ptr<const key_table> table_;
   std::atomic<bool> store_available_{true};
 };
 
