@@ -2,6 +2,9 @@
 
 #include "deepgate/app/application.hpp"
 #include "deepgate/auth/key_admin.hpp"
+#include "deepgate/redis/connection.hpp"
+
+#include <boost/asio/this_coro.hpp>
 #include "deepgate/auth/key_loader.hpp"
 #include "deepgate/auth/keys_file.hpp"
 #include "deepgate/auth/redis_key_store.hpp"
@@ -17,7 +20,8 @@ using json = nlohmann::json;
 struct admin_state {
   gateway_services* services = nullptr;
   auth::digest token{};
-  std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks)
+  redis::options redis_options;
+  std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks), made on first use
 };
 
 namespace {
@@ -37,9 +41,21 @@ json public_record(const auth::client_key& k, const std::string& value = {}) {
 }
 
 // Loads every record from the configured store; nullopt when it cannot be read.
+// The admin listener's one worker makes the connection, so it lives on that worker's executor.
+boost::asio::awaitable<redis::connection*> redis_of(admin_state& s) {
+  if (!s.redis) {
+    auto ex = co_await boost::asio::this_coro::executor;
+    s.redis = std::make_unique<redis::connection>(ex, s.redis_options);
+  }
+  co_return s.redis.get();
+}
+
 boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> load(admin_state& s) {
   const auto& cfg = *s.services->config;
-  if (cfg.auth.redis_store) co_return co_await auth::redis_store::load_all(*s.redis);
+  if (cfg.auth.redis_store) {
+    auto* redis = co_await redis_of(s);
+    co_return co_await auth::redis_store::load_all(*redis);
+  }
   auto r = auth::read_keys_file(cfg.auth.keys_file);
   if (!r.error.empty()) co_return std::nullopt;
   co_return std::move(r.keys);
@@ -49,7 +65,8 @@ boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> load(admin_
 boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> all, std::vector<auth::client_key> changed) {
   const auto& cfg = *s.services->config;
   if (cfg.auth.redis_store) {
-    bool ok = co_await auth::redis_store::put(*s.redis, std::move(changed));
+    auto* redis = co_await redis_of(s);
+    bool ok = co_await auth::redis_store::put(*redis, std::move(changed));
     if (ok) s.services->auth->replace(auth::make_key_table(std::move(all), cfg.auth));
     co_return ok;
   }
@@ -57,8 +74,6 @@ boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> 
   s.services->auth->replace(auth::make_key_table(std::move(all), cfg.auth));
   co_return true;
 }
-
-std::int64_t now_s() { return unix_now(); }
 
 boost::asio::awaitable<http::response> handle(admin_state& s, const http::request& req) {
   auto presented = auth::presented_key(req.headers);
@@ -93,7 +108,7 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
     if (auto md = body.find("metadata"); md != body.end() && md->is_object())
       for (auto it = md->begin(); it != md->end(); ++it)
         if (it->is_string()) p.metadata[it.key()] = it->get<std::string>();
-    auto made = auth::create_key(p, now_s());
+    auto made = auth::create_key(p, unix_now());
     keys->push_back(made.record);
     std::vector<auth::client_key> changed{made.record};
     if (!co_await save(s, std::move(*keys), std::move(changed)))
@@ -129,7 +144,7 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
     if (body.is_object() && body.contains("grace") && body["grace"].is_string()) grace = body["grace"].get<std::string>();
     auto g = config::parse_duration(grace);
     if (!g) co_return error(400, "\"grace\" takes a duration such as 24h.", "invalid_request");
-    auto made = auth::rotate_key(*it, std::chrono::duration_cast<std::chrono::seconds>(*g), now_s());
+    auto made = auth::rotate_key(*it, std::chrono::duration_cast<std::chrono::seconds>(*g), unix_now());
     std::vector<auth::client_key> changed{*it, made.record};
     keys->push_back(made.record);
     if (!co_await save(s, std::move(*keys), std::move(changed)))
@@ -147,15 +162,11 @@ boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request
 
 }  // namespace
 
-admin_api::admin_api(gateway_services& services, boost::asio::any_io_executor ex)
-    : state_(std::make_shared<admin_state>()) {
+admin_api::admin_api(gateway_services& services) : state_(std::make_shared<admin_state>()) {
   state_->services = &services;
   state_->token = auth::sha256(services.config->admin.token);
-  if (services.config->auth.redis_store) {
-    auto opts = app::redis_options(services.config->redis, "redis (admin)");
-    opts.command_timeout = std::max(opts.command_timeout, std::chrono::milliseconds(1000));
-    state_->redis = std::make_unique<redis::connection>(std::move(ex), opts);
-  }
+  state_->redis_options = app::redis_options(services.config->redis, "redis (admin)");
+  state_->redis_options.command_timeout = std::max(state_->redis_options.command_timeout, std::chrono::milliseconds(1000));
 }
 
 // Runs after the admin server stopped but before its io_context is destroyed; the handler (and

@@ -22,11 +22,7 @@ boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_er
 // out: one error event, then the connection closes without [DONE] so SDKs raise instead of
 // returning half an answer.
 boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e) {
-  if (!out.committed()) {
-    auto res = http::error_response(e);
-    co_await out.send(std::move(res));
-    co_return;
-  }
+  if (!out.committed()) co_return co_await fail(out, e);
   const auto event = http::render_error_event(e);
   co_await out.write(event);
   out.abort(false);

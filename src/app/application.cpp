@@ -92,7 +92,7 @@ asio::awaitable<void> sync_keys_from_redis(redis::connection& redis, auth::authe
 redis::options redis_options(const config::redis_config& rc, std::string name) {
   redis::options o;
   std::string err;
-  if (auto u = redis::parse_url(rc.url, err)) o.address = *u;
+  if (auto u = redis::parse_url(rc.url, err)) o.address = *u;  // validated when the config was loaded
   o.name = std::move(name);
   o.ca_file = rc.ca_file;
   o.command_timeout = rc.command_timeout;
@@ -161,11 +161,6 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   bool sync_stopping = false, first_sync_done = false;
   std::unique_ptr<redis::connection> key_redis;
   if (config->auth.enabled && config->auth.redis_store) {
-    std::string err;
-    if (!redis::parse_url(config->redis.url, err)) {
-      spdlog::error("redis.url {}", err);
-      return 1;
-    }
     key_redis = std::make_unique<redis::connection>(control.get_executor(), redis_options(config->redis, "redis (keys)"));
     asio::co_spawn(control,
                    sync_keys_from_redis(*key_redis, *services.auth, config->auth, sync_pause, first_sync_done,
@@ -189,12 +184,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     admin_options.port = config->admin.port;
     admin_options.workers = 1;
     admin_options.tls = {};
-    auto handler = std::make_shared<http::handler>();
-    admin_server = std::make_unique<http::server>(admin_options, [handler](http::request& r, http::response_writer& w) {
-      return (*handler)(r, w);
-    });
-    admin = std::make_unique<api::admin_api>(services, admin_server->worker_executor(0));
-    *handler = admin->handler();
+    admin = std::make_unique<api::admin_api>(services);
+    admin_server = std::make_unique<http::server>(admin_options, admin->handler());
   }
 
   try {

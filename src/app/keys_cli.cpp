@@ -1,5 +1,6 @@
 #include "deepgate/app/keys_cli.hpp"
 
+#include "deepgate/api/services.hpp"
 #include "deepgate/app/application.hpp"
 #include "deepgate/auth/key_admin.hpp"
 #include "deepgate/auth/keys_file.hpp"
@@ -37,10 +38,6 @@ constexpr const char* usage =
     "./deepgate-keys.json. A key's value is printed once, by create and rotate; only its SHA-256\n"
     "digest is stored.\n";
 
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -54,12 +51,8 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-nlohmann::json record(const auth::client_key& k) {
-  nlohmann::json j = {{"id", k.id},           {"owner", k.owner},         {"enabled", k.enabled},
-                      {"created", k.created}, {"models", k.models},       {"metadata", k.metadata},
-                      {"sha256", auth::to_hex(k.sha256)}};
-  j["expires"] = k.expires ? nlohmann::json(*k.expires) : nlohmann::json(nullptr);
-  return j;
+nlohmann::json record(const auth::client_key& k, const std::string& value = {}) {
+  return nlohmann::json::parse(auth::record_json(k, value));
 }
 
 int fail(const std::string& message) {
@@ -70,9 +63,7 @@ int fail(const std::string& message) {
 // Prints a new key; its value appears here and nowhere else.
 void announce(const auth::client_key& k, const std::string& value, bool json) {
   if (json) {
-    auto j = record(k);
-    j["key"] = value;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", auth::record_json(k, value).c_str());
   } else {
     std::printf("id:    %s\nowner: %s\nkey:   %s\n(the key is shown once; store it now)\n", k.id.c_str(),
                 k.owner.c_str(), value.c_str());
@@ -223,7 +214,7 @@ int keys_main(int argc, char** argv) {
       if (!d) return fail("--expires-in takes a duration such as 30d or 12h");
       p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
-    auto made = auth::create_key(p, now_s());
+    auto made = auth::create_key(p, api::unix_now());
     keys.push_back(made.record);
     if (auto err = save({made.record}); !err.empty()) return fail(err);
     announce(made.record, made.value, json);
@@ -246,7 +237,7 @@ int keys_main(int argc, char** argv) {
   if (command == "rotate") {
     auto g = config::parse_duration(grace);
     if (!g) return fail("--grace takes a duration such as 24h");
-    auto made = auth::rotate_key(*k, std::chrono::duration_cast<std::chrono::seconds>(*g), now_s());
+    auto made = auth::rotate_key(*k, std::chrono::duration_cast<std::chrono::seconds>(*g), api::unix_now());
     auto old_record = *k;
     keys.push_back(made.record);
     if (auto err = save({old_record, made.record}); !err.empty()) return fail(err);

@@ -1,8 +1,5 @@
 #include "deepgate/auth/key_admin.hpp"
 
-#include "deepgate/auth/keys_file.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace deepgate::auth {
 
@@ -35,17 +32,5 @@ new_key rotate_key(client_key& old, std::chrono::seconds grace, std::int64_t now
 }
 
 void revoke_key(client_key& k) { k.enabled = false; }
-
-std::string record_json(const client_key& k, const std::string& value) {
-  auto j = nlohmann::json::parse(serialize_keys({k}))["keys"][0];
-  if (!value.empty()) j["key"] = value;
-  return j.dump();
-}
-
-std::optional<client_key> parse_record(std::string_view json_text) {
-  auto r = parse_keys("{\"keys\":[" + std::string(json_text) + "]}");
-  if (!r.error.empty() || r.keys.size() != 1) return std::nullopt;
-  return std::move(r.keys[0]);
-}
 
 }  // namespace deepgate::auth

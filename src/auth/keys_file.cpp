@@ -14,17 +14,33 @@ namespace deepgate::auth {
 
 using json = nlohmann::json;
 
+namespace {
+json to_json(const client_key& k) {
+  json j = {{"id", k.id},          {"owner", k.owner},     {"sha256", to_hex(k.sha256)},
+            {"enabled", k.enabled}, {"created", k.created}, {"models", k.models},
+            {"metadata", k.metadata}};
+  j["expires"] = k.expires ? json(*k.expires) : json(nullptr);
+  if (!k.limits.empty()) j["limits"] = k.limits;
+  return j;
+}
+}  // namespace
+
 std::string serialize_keys(const std::vector<client_key>& keys) {
   json list = json::array();
-  for (auto& k : keys) {
-    json j = {{"id", k.id},          {"owner", k.owner},     {"sha256", to_hex(k.sha256)},
-              {"enabled", k.enabled}, {"created", k.created}, {"models", k.models},
-              {"metadata", k.metadata}};
-    j["expires"] = k.expires ? json(*k.expires) : json(nullptr);
-    if (!k.limits.empty()) j["limits"] = k.limits;
-    list.push_back(std::move(j));
-  }
+  for (auto& k : keys) list.push_back(to_json(k));
   return json{{"version", 1}, {"keys", list}}.dump(2) + "\n";
+}
+
+std::string record_json(const client_key& k, const std::string& value) {
+  auto j = to_json(k);
+  if (!value.empty()) j["key"] = value;
+  return j.dump();
+}
+
+std::optional<client_key> parse_record(std::string_view json_text) {
+  auto r = parse_keys("{\"keys\":[" + std::string(json_text) + "]}");
+  if (!r.error.empty() || r.keys.size() != 1) return std::nullopt;
+  return std::move(r.keys[0]);
 }
 
 keys_file_result parse_keys(std::string_view text) {

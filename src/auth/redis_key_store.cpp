@@ -1,6 +1,6 @@
 #include "deepgate/auth/redis_key_store.hpp"
 
-#include "deepgate/auth/key_admin.hpp"
+#include "deepgate/auth/keys_file.hpp"
 
 namespace deepgate::auth::redis_store {
 namespace {

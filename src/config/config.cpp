@@ -1,6 +1,7 @@
 #include "deepgate/config/config.hpp"
 
 #include "deepgate/config/duration.hpp"
+#include "deepgate/redis/url.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -150,15 +151,6 @@ class reader {
 
 bool readable(const std::string& file) { return std::ifstream(file).good(); }
 
-// redis:// or rediss:// (the full parser lives with the Redis client; this keeps config light).
-bool redis_url_ok(const std::string& url, std::string& err) {
-  if (!url.starts_with("redis://") && !url.starts_with("rediss://")) {
-    err = "must start with redis:// or rediss://";
-    return false;
-  }
-  return true;
-}
-
 bool read_server(reader& r, const YAML::Node& n, server_config& s) {
   const std::string p = "server";
   if (!r.mapping(n, p,
@@ -290,7 +282,7 @@ bool validate(reader& r, gateway_config& c) {
   if (c.auth.redis_store && c.redis.url.empty()) return r.fail("redis.url", "is required when auth.store is redis");
   if (!c.redis.url.empty()) {
     std::string err;
-    if (!redis_url_ok(c.redis.url, err)) return r.fail("redis.url", err);
+    if (!redis::parse_url(c.redis.url, err)) return r.fail("redis.url", err);
   }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log.level)) return r.fail("log.level", "must be one of trace, debug, info, warn, error, off");
@@ -375,7 +367,5 @@ load_result load_file(const std::string& path, const env_lookup& env) {
 }
 
 load_result load_defaults(const env_lookup& env) { return load_string(embedded_defaults, env, "defaults"); }
-
-std::string_view default_yaml() { return embedded_defaults; }
 
 }  // namespace deepgate::config

@@ -33,13 +33,12 @@ class session_writer final : public response_writer {
       : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive) {}
 
   bool keep_alive() const { return keep_alive_ && !aborted_; }
-  bool aborted() const { return aborted_; }
   void force_close() { keep_alive_ = false; }
 
   asio::awaitable<bool> send(response r) override {
     if (started_) co_return false;
     started_ = true;
-    std::string& head = pending_head_;
+    std::string head;
     head_writer w(head);
     w.status_line(version_, r.status, bhttp::obsolete_reason(static_cast<bhttp::status>(r.status)));
     w.field("Server", "deepgate");
@@ -51,9 +50,7 @@ class session_writer final : public response_writer {
     else if (version_ < 11) w.field("Connection", "keep-alive");
     w.end();
     const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
-    bool ok = co_await write_raw(parts);
-    head.clear();
-    co_return ok;
+    co_return co_await write_raw(parts);
   }
 
   asio::awaitable<bool> begin_stream(unsigned status, header_list headers, std::string_view content_type) override {
@@ -88,8 +85,8 @@ class session_writer final : public response_writer {
     co_return co_await write_stream(last_bytes, true);
   }
 
+  // A stream's head waits in pending_head_ until the first write takes it out.
   bool committed() const override { return started_ && (!streaming_ || pending_head_.empty()); }
-  // (send() uses pending_head_ only for the duration of its write)
 
   void abort(bool reset) override {
     aborted_ = true;

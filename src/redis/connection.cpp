@@ -225,8 +225,6 @@ connection::~connection() { impl_->close(); }
 
 bool connection::connected() const { return impl_->st == impl::state::ready; }
 
-void connection::start() { impl_->start_connect(); }
-
 void connection::close() { impl_->close(); }
 
 asio::awaitable<result> connection::command(std::vector<std::string> args) {

@@ -44,8 +44,6 @@ void connection_pool::shutdown() {
   impl_->open -= impl_->idle.size();
   impl_->idle.clear();
 }
-std::size_t connection_pool::idle_count() const { return impl_->idle.size(); }
-std::size_t connection_pool::open_count() const { return impl_->open; }
 
 asio::awaitable<acquired> connection_pool::impl::acquire() {
   const auto deadline = std::chrono::steady_clock::now() + backend.connect_timeout;

@@ -18,7 +18,7 @@ struct admin_state;
 
 class admin_api {
  public:
-  admin_api(gateway_services& services, boost::asio::any_io_executor ex);
+  explicit admin_api(gateway_services& services);
   ~admin_api();
   http::handler handler();
 

@@ -28,8 +28,4 @@ new_key create_key(const create_params& p, std::int64_t now);
 new_key rotate_key(client_key& old, std::chrono::seconds grace, std::int64_t now);
 void revoke_key(client_key& k);
 
-// One record as JSON text (for the Redis store and the admin API), digest included, never a value.
-std::string record_json(const client_key& k, const std::string& value = {});
-std::optional<client_key> parse_record(std::string_view json_text);
-
 }  // namespace deepgate::auth

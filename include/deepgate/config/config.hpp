@@ -122,6 +122,5 @@ load_result load_file(const std::string& path, const env_lookup& env);
 load_result load_string(std::string_view yaml, const env_lookup& env, std::string origin);
 // The embedded defaults: DeepSeek from the environment alone (PORT, DEEPSEEK_API_KEY, ...).
 load_result load_defaults(const env_lookup& env);
-std::string_view default_yaml();
 
 }  // namespace deepgate::config

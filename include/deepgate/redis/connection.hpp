@@ -45,8 +45,6 @@ class connection {
 
   boost::asio::awaitable<result> command(std::vector<std::string> args);
   bool connected() const;
-  // Starts connecting now instead of at the first command.
-  void start();
   // Closes for good: waiting commands complete with `unavailable`, no reconnect.
   void close();
 

@@ -1,6 +1,8 @@
 #pragma once
 // RESP for the Redis client, on hiredis's reader and command formatter (no hand-written
 // protocol parser). hiredis types stay in resp.cpp; callers see `reply`. Sans-io.
+#include "deepgate/redis/url.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -39,16 +41,6 @@ class reply_reader {
   std::unique_ptr<impl> impl_;
 };
 
-struct url {
-  bool tls = false;
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
-  std::string user;      // ACL user (Redis 6+); empty: the default user
-  std::string password;  // secret
-  int db = 0;
-};
 
-// redis://[[user]:password@]host[:port][/db] and rediss://... (TLS).
-std::optional<url> parse_url(std::string_view text, std::string& error);
 
 }  // namespace deepgate::redis

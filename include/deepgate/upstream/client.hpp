@@ -54,8 +54,6 @@ class connection_pool {
   // At exit, after the worker stopped but before its io_context is destroyed: closes idle
   // connections; connections released later are closed instead of kept.
   void shutdown();
-  std::size_t idle_count() const;
-  std::size_t open_count() const;
 
   struct impl;
   impl& get() { return *impl_; }
