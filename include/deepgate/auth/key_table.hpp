@@ -25,8 +25,12 @@ class key_table {
   const std::vector<client_key>& keys() const { return keys_; }
 
  private:
+  // A SHA-256 digest is already uniformly distributed: its first 8 bytes are a good hash.
+  struct digest_hash {
+    std::size_t operator()(const digest& d) const noexcept;
+  };
   std::vector<client_key> keys_;
-  std::unordered_map<std::string, std::size_t> by_digest_;  // raw 32-byte digest → index
+  std::unordered_map<digest, std::size_t, digest_hash> by_digest_;  // no allocation per lookup
 };
 
 }  // namespace deepgate::auth
