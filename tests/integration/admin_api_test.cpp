@@ -10,12 +10,7 @@ using json = nlohmann::json;
 namespace {
 const std::string admin_token = "admin-token-canary-55121-xyz";
 
-std::string base_yaml(std::uint16_t mock_port) {
-  auto y = gateway_yaml(mock_port);
-  return y.substr(0, y.find("auth:\n"));
-}
-
-std::string admin_yaml() { return "admin:\n  port: 0\n  token: " + admin_token + "\nlog: {level: info}\n"; }
+std::string admin_yaml() { return "admin:\n  port: 0\n  token: " + admin_token + "\n"; }
 
 std::uint16_t admin_port(gateway_server& gw) {
   auto line = gw.process->wait_for_log("admin API on", std::chrono::seconds(5));
@@ -35,7 +30,7 @@ int chat_with(std::uint16_t port, const std::string& key) {
 
 TEST(admin_api, manages_keys_in_the_keys_file) {
   auto mock = mock_server::start();
-  auto gw = gateway_server::start(base_yaml(mock->port) + "auth: {keys_file: keys.json}\n" + admin_yaml());
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "", "auth: {keys_file: keys.json}\n" + admin_yaml()));
   auto port = admin_port(*gw);
   ASSERT_NE(port, 0);
   EXPECT_NE(gw->process->log().find("admin API on 127.0.0.1:"), std::string::npos);  // loopback by default
@@ -78,8 +73,9 @@ TEST(admin_api, is_off_without_a_token) {
 TEST(admin_api, create_and_revoke_on_one_replica_reach_the_other_through_redis) {
   auto redis = redis_server::start();
   auto mock = mock_server::start();
-  auto yaml = base_yaml(mock->port) + "auth: {store: redis}\nredis: {url: 'redis://127.0.0.1:" +
-              std::to_string(redis->port) + "'}\n" + admin_yaml();
+  auto yaml = gateway_yaml(mock->port, "", "",
+                           "auth: {store: redis}\nredis: {url: 'redis://127.0.0.1:" + std::to_string(redis->port) +
+                               "'}\n" + admin_yaml());
   auto a = gateway_server::start(yaml);
   auto b = gateway_server::start(yaml);
   auto a_admin = admin_port(*a);

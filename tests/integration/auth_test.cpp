@@ -32,9 +32,7 @@ class auth_keys : public ::testing::Test {
     write_file(dir_ + "/deepgate.yaml", config());
   }
   std::string config(const std::string& auth_extra = {}) const {
-    auto y = gateway_yaml(mock_->port);
-    y = y.substr(0, y.find("auth:\n"));  // replace the test key section with a keys file
-    return y + "auth:\n  keys_file: " + keys_file_ + "\n" + auth_extra + "log: {level: info}\n";
+    return gateway_yaml(mock_->port, "", "", "auth:\n  keys_file: " + keys_file_ + "\n" + auth_extra);
   }
   std::unique_ptr<gateway_server> start_gateway() { return gateway_server::start(config()); }
   std::string create(const std::string& extra = {}) {
@@ -168,9 +166,8 @@ TEST(auth_config, config_keys_are_hashed_at_load_and_can_come_from_files) {
   auto mock = mock_server::start();
   auto dir = make_temp_dir("deepgate-auth");
   write_file(dir + "/team-b.key", "dg-from-a-file-000000000000\n");
-  auto y = gateway_yaml(mock->port);
-  y = y.substr(0, y.find("auth:\n")) + "auth:\n  keys:\n    - {owner: team-b, key_file: " + dir +
-      "/team-b.key, models: ['deepseek-*']}\nlog: {level: info}\n";
+  auto y = gateway_yaml(mock->port, "", "",
+                        "auth:\n  keys:\n    - {owner: team-b, key_file: " + dir + "/team-b.key, models: ['deepseek-*']}\n");
   auto gw = gateway_server::start(y);
   EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("x"), bearer("dg-from-a-file-000000000000")).status, 200);
   EXPECT_EQ(gw->process->log().find("dg-from-a-file"), std::string::npos);

@@ -9,10 +9,9 @@ using json = nlohmann::json;
 
 namespace {
 std::string replica_yaml(std::uint16_t mock_port, std::uint16_t redis_port) {
-  auto y = gateway_yaml(mock_port);
-  y = y.substr(0, y.find("auth:\n"));
-  return y + "auth:\n  store: redis\n  sync_interval: 200ms\n" + "redis:\n  url: redis://127.0.0.1:" +
-         std::to_string(redis_port) + "\n  command_timeout: 100ms\nlog: {level: info}\n";
+  return gateway_yaml(mock_port, "", "",
+                      "auth:\n  store: redis\n  sync_interval: 200ms\nredis:\n  url: redis://127.0.0.1:" +
+                          std::to_string(redis_port) + "\n  command_timeout: 100ms\n");
 }
 
 json keys_cli(std::uint16_t redis_port, const std::string& args) {

@@ -81,13 +81,14 @@ std::string test_auth_yaml() {
   return std::string("auth:\n  keys:\n    - {id: test, owner: tests, key: ") + test_key + "}\n";
 }
 
-std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra, const std::string& backend_extra) {
+std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra, const std::string& backend_extra,
+                         const std::string& sections) {
   return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n" + server_extra +
          "backends:\n  - name: mock\n    url: http://127.0.0.1:" + std::to_string(mock_port) + "\n" + backend_extra +
          "models:\n"
          "  - name: deepseek-chat\n    backend: mock\n    aliases: [gpt-4o-mini]\n"
          "  - name: deepseek-reasoner\n    backend: mock\n" +
-         test_auth_yaml() + "log:\n  level: info\n";
+         sections + "log:\n  level: info\n";
 }
 
 std::string chat_body(const std::string& content, bool stream, const std::string& model, const std::string& extra) {

@@ -60,14 +60,15 @@ class shared_gateway : public ::testing::Test {
   static inline gateway_server* gw_ = nullptr;
 };
 
-// A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
-// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat). `server_extra` and
-// `backend_extra` are YAML lines added under server: and the backend.
-std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra = {},
-                         const std::string& backend_extra = {});
-
 // The auth: section accepting `test_key` (owner "tests").
 std::string test_auth_yaml();
+
+// A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
+// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat). `server_extra` and
+// `backend_extra` are YAML lines added under server: and the backend; `sections` are the top-level
+// sections after models: (auth:, admin:, redis:), by default the test key's auth: section.
+std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra = {},
+                         const std::string& backend_extra = {}, const std::string& sections = test_auth_yaml());
 
 // A chat request body with `content` as the user message.
 std::string chat_body(const std::string& content, bool stream = false, const std::string& model = "deepseek-chat",
