@@ -17,8 +17,10 @@ constexpr const char* usage =
     "       deepgate --check-config FILE validate a config file and exit\n"
     "       deepgate --version\n"
     "       deepgate keys create|list|show|revoke|rotate ...   manage client keys (deepgate keys for help)\n"
-    "Environment without a file: PORT, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL, DEEPGATE_UPSTREAM_CA_FILE,\n"
-    "DEEPGATE_HOST. DEEPGATE_CONFIG names a config file when --config is not given.\n";
+    "Environment without a file: PORT, DEEPGATE_HOST, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL,\n"
+    "DEEPGATE_UPSTREAM_CA_FILE, DEEPGATE_KEYS_FILE, DEEPGATE_AUTH_STORE (file|redis), REDIS_URL,\n"
+    "DEEPGATE_ADMIN_TOKEN, DEEPGATE_ADMIN_HOST, DEEPGATE_ADMIN_PORT. DEEPGATE_CONFIG names a config\n"
+    "file when --config is not given.\n";
 }
 
 int main(int argc, char** argv) {
