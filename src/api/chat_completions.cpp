@@ -3,6 +3,7 @@
 #include "deepgate/api/chat_request.hpp"
 #include "deepgate/api/upstream_errors.hpp"
 #include "deepgate/http/sse_parser.hpp"
+#include "deepgate/limits/limiter.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -28,11 +29,30 @@ boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http:
   out.abort(false);
 }
 
+// What the relay learns about usage. The gateway may have asked for the usage chunk the client
+// did not ask for (`strip`): it is read, then removed from what the client sees.
+struct usage_watch {
+  bool wanted = false;
+  bool strip = false;
+  std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
+  limits::ticket* ticket = nullptr;
+  // False: the event is not for the client.
+  bool see(http::sse_event& e) {
+    if (e.type != http::sse_event::kind::data) return true;
+    ++chunks;
+    if (!wanted) return true;
+    auto u = limits::take_chunk_usage(e.data, strip);
+    if (u.found) ticket->record(*u.found);
+    if (u.rewritten) e.data = std::move(*u.rewritten);
+    return !u.drop;
+  }
+};
+
 // Relays an event stream: each read from upstream is parsed into events, and the events it
 // completed go to the client in one write. Comments (": keep-alive") pass through so the
 // client's idle timers stay fed while DeepSeek queues the request.
 boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response_writer& out,
-                                          const config::backend_config& backend) {
+                                          const config::backend_config& backend, usage_watch& usage) {
   if (!co_await out.begin_stream(200, {})) co_return;
   http::sse_parser parser;
   std::vector<http::sse_event> events;
@@ -54,11 +74,15 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
     if (events.empty()) continue;
     wire.clear();
     for (auto& e : events) {
-      http::append_sse_event(wire, e);
-      if ((saw_done = e.is_done())) break;  // nothing after [DONE] belongs to this answer
+      if ((saw_done = e.is_done())) {
+        http::append_sse_event(wire, e);
+        break;  // nothing after [DONE] belongs to this answer
+      }
+      if (usage.see(e)) http::append_sse_event(wire, e);
     }
     events.clear();
     if (saw_done) break;
+    if (wire.empty()) continue;
     if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
   }
   if (!saw_done) {
@@ -104,7 +128,31 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   auto& pool = *services.pools.at(req.worker).at(model->backend_index);
   const auto& backend = pool.backend();
 
-  // 4. forward
+  // 4. admit: the caller's limits, then the backend's concurrency budget
+  auto& limiter = *services.limits;
+  limits::admission admitted;
+  if (limiter.enabled()) {
+    limits::request_info info{caller.who.owner, caller.who.key, chat.model(), model->upstream_model, 0, 0};
+    if (limiter.tracks_usage()) {
+      info.prompt_estimate = chat.prompt_token_estimate();
+      const auto max_out = chat.max_output_tokens();
+      info.completion_reserve =
+          (max_out ? max_out : static_cast<std::int64_t>(config->limits.default_max_tokens)) * chat.choices();
+    }
+    admitted = co_await limiter.admit(req.worker, info);
+    for (auto& h : admitted.headers) out.add_header(h.name, h.value);
+    if (admitted.error) co_return co_await fail(out, *admitted.error);
+  }
+  limits::backend_slot slot;
+  if (auto busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot))
+    co_return co_await fail(out, *busy);
+  usage_watch usage{limiter.tracks_usage(), false, 0, &admitted.held};
+  if (usage.wanted && chat.stream() && !chat.include_usage()) {
+    chat.request_usage();  // settles the token reservation; removed before the client sees it
+    usage.strip = true;
+  }
+
+  // 5. forward
   upstream::outgoing_request up;
   up.path = backend.url.path("/chat/completions");
   up.body = chat.upstream_body(model->upstream_model);
@@ -116,12 +164,14 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   upstream::exchange ex(pool);
   upstream::response_head head;
   if (auto f = co_await ex.start(up, head); f != upstream::failure::none) {
+    admitted.held.refund();  // nothing reached the model
     spdlog::warn("backend {}: request {} failed: {}", backend.name, request_id, upstream::to_string(f));
     const auto e = error_from_failure(f, backend.name);
     co_return co_await fail(out, e);
   }
 
   if (head.status != 200) {
+    admitted.held.refund();  // refused: no tokens were generated
     std::string body;
     co_await ex.read_all(body, max_error_body);  // best effort: a partial body still has a status
     if (head.status == 401 || head.status == 402 || head.status == 403)
@@ -130,9 +180,10 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_return co_await fail(out, e);
   }
 
-  // 5. relay
+  // 6. relay; settling runs when `admitted` and `slot` go out of scope, on every path
   if (head.event_stream()) {
-    co_await relay_stream(ex, out, backend);
+    co_await relay_stream(ex, out, backend, usage);
+    admitted.held.record_estimate(usage.chunks);  // no-op when the usage chunk came
     co_return;
   }
 
@@ -144,6 +195,8 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_return co_await fail(out, e);
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
+  if (usage.wanted)
+    if (auto u = limits::find_usage(body)) admitted.held.record(*u);
   http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
 }

@@ -275,6 +275,41 @@ const std::string& chat_request::model() const { return impl_->model; }
 bool chat_request::stream() const { return impl_->stream; }
 bool chat_request::include_usage() const { return impl_->include_usage; }
 
+std::int64_t chat_request::max_output_tokens() const {
+  const auto& b = impl_->body;
+  for (auto name : {"max_completion_tokens", "max_tokens"})
+    if (auto it = b.find(name); it != b.end() && it->is_number_integer()) return it->get<std::int64_t>();
+  return 0;
+}
+
+std::int64_t chat_request::choices() const {
+  auto it = impl_->body.find("n");
+  return it != impl_->body.end() && it->is_number_integer() ? it->get<std::int64_t>() : 1;
+}
+
+std::int64_t chat_request::prompt_token_estimate() const {
+  // DeepSeek documents about 0.3 tokens per English character and 0.6 per Chinese one (3 bytes
+  // in UTF-8): 0.3 per byte covers both. A few tokens per message for the chat template.
+  std::size_t bytes = 0, messages = 0;
+  for (const auto& m : impl_->body.at("messages")) {
+    ++messages;
+    auto c = m.find("content");
+    if (c == m.end()) continue;
+    if (c->is_string()) {
+      bytes += c->get_ref<const std::string&>().size();
+    } else if (c->is_array()) {
+      for (const auto& part : *c)
+        if (auto t = part.find("text"); t != part.end() && t->is_string()) bytes += t->get_ref<const std::string&>().size();
+    }
+  }
+  if (auto t = impl_->body.find("tools"); t != impl_->body.end() && !t->is_null()) bytes += t->dump().size();
+  return static_cast<std::int64_t>(bytes * 3 / 10 + 4 * messages + 3);
+}
+
+void chat_request::request_usage() {
+  if (impl_->stream) impl_->body["stream_options"]["include_usage"] = true;
+}
+
 std::string chat_request::upstream_body(std::string_view upstream_model) {
   impl_->body["model"] = upstream_model;
   return impl_->body.dump(-1, ' ', false, json::error_handler_t::replace);

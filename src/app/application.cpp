@@ -149,6 +149,12 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     spdlog::error("backend TLS setup failed: {}", e.what());
     return 1;
   }
+  std::vector<asio::any_io_executor> worker_executors;
+  for (unsigned w = 0; w < server.workers(); ++w) worker_executors.push_back(server.worker_executor(w));
+  services.limits = std::make_unique<limits::limiter>(config, worker_executors);
+  if (services.limits->enabled())
+    spdlog::info("limits: {} store{}", config->limits.redis ? "redis" : "memory",
+                 config->limits.redis ? (config->limits.fail_open ? " (fail open)" : " (fail closed)") : "");
   services.pools.resize(server.workers());
   for (unsigned w = 0; w < server.workers(); ++w)
     for (std::size_t b = 0; b < config->backends.size(); ++b)
@@ -293,6 +299,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   // server (and with it every io_context and parked coroutine) goes before `services`.
   for (auto& worker_pools : services.pools)
     for (auto& pool : worker_pools) pool->shutdown();
+  services.limits->shutdown();
+  services.limits.reset();
   spdlog::info("deepgate stopped");
   spdlog::shutdown();
   return 0;

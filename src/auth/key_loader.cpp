@@ -24,6 +24,7 @@ std::shared_ptr<const key_table> make_key_table(std::vector<client_key> keys, co
     k.owner = ck.owner;
     k.sha256 = ck.sha256;
     k.models = ck.models;
+    k.limits = ck.limits;
     k.metadata["source"] = "config";
     keys.push_back(std::move(k));
   }

@@ -1,6 +1,7 @@
 #include "deepgate/config/config.hpp"
 
 #include "deepgate/config/duration.hpp"
+#include "reader.hpp"
 #include "deepgate/redis/url.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -38,118 +39,15 @@ admin:
   token: ${DEEPGATE_ADMIN_TOKEN:-}
 redis:
   url: ${REDIS_URL:-}
+limits:
+  store: ${DEEPGATE_LIMITS_STORE:-memory}
+# USD per 1M tokens as listed on api-docs.deepseek.com (Models & Pricing) when this was written.
+# Prices change: set your own in a config file before relying on budgets.
+prices:
+  deepseek-chat: {input_cache_hit: 0.07, input_cache_miss: 0.27, output: 1.10}
+  deepseek-reasoner: {input_cache_hit: 0.14, input_cache_miss: 0.55, output: 2.19}
 )";
 
-// Walks the YAML tree, expanding ${ENV} in scalars and remembering the first error with its path.
-class reader {
- public:
-  explicit reader(const env_lookup& env) : env_(env) {}
-
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-
-  bool fail(const std::string& path, const std::string& what) {
-    if (error_.empty()) error_ = (path.empty() ? std::string("(root)") : path) + ": " + what;
-    return false;
-  }
-
-  // A mapping whose keys are all in `allowed`. A missing (null) node is an empty mapping.
-  bool mapping(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> allowed) {
-    if (!n || n.IsNull()) return true;
-    if (!n.IsMap()) return fail(path, "must be a mapping");
-    for (const auto& kv : n) {
-      auto key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-        return fail(join(path, key), "unknown key");
-    }
-    return true;
-  }
-
-  static std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-
-  // Reads a scalar child if present; returns false only on error.
-  bool scalar(const YAML::Node& parent, std::string_view key, const std::string& path, std::optional<std::string>& out) {
-    if (!parent || !parent.IsMap()) return true;
-    auto n = parent[std::string(key)];
-    if (!n || n.IsNull()) return true;
-    auto p = join(path, key);
-    if (!n.IsScalar()) return fail(p, "must be a single value");
-    auto r = expand_env(n.Scalar(), env_);
-    if (!r.error.empty()) return fail(p, r.error);
-    out = std::move(r.value);
-    return true;
-  }
-
-  bool string(const YAML::Node& parent, std::string_view key, const std::string& path, std::string& out) {
-    std::optional<std::string> v;
-    if (!scalar(parent, key, path, v)) return false;
-    if (v) out = *v;
-    return true;
-  }
-
-  template <class Int>
-  bool integer(const YAML::Node& parent, std::string_view key, const std::string& path, Int& out, Int lo, Int hi) {
-    std::optional<std::string> v;
-    if (!scalar(parent, key, path, v)) return false;
-    if (!v) return true;
-    unsigned long long x = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-    if (ec != std::errc{} || end != v->data() + v->size() || x < static_cast<unsigned long long>(lo) ||
-        x > static_cast<unsigned long long>(hi))
-      return fail(join(path, key), "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                                       ", got '" + *v + "'");
-    out = static_cast<Int>(x);
-    return true;
-  }
-
-  bool boolean(const YAML::Node& parent, std::string_view key, const std::string& path, bool& out) {
-    std::optional<std::string> v;
-    if (!scalar(parent, key, path, v)) return false;
-    if (!v) return true;
-    if (*v == "true" || *v == "yes" || *v == "on") out = true;
-    else if (*v == "false" || *v == "no" || *v == "off") out = false;
-    else return fail(join(path, key), "must be true or false, got '" + *v + "'");
-    return true;
-  }
-
-  bool duration(const YAML::Node& parent, std::string_view key, const std::string& path, milliseconds& out) {
-    std::optional<std::string> v;
-    if (!scalar(parent, key, path, v)) return false;
-    if (!v) return true;
-    auto d = parse_duration(*v);
-    if (!d) return fail(join(path, key), "must be a duration such as 500ms, 30s or 5m, got '" + *v + "'");
-    out = *d;
-    return true;
-  }
-
-  // `key` inline or `key_file` (a mounted secret); both at once is an error.
-  bool secret(const YAML::Node& parent, std::string_view key, const std::string& path, std::string& out) {
-    std::optional<std::string> inline_value, file;
-    std::string file_key = std::string(key) + "_file";
-    if (!scalar(parent, key, path, inline_value) || !scalar(parent, file_key, path, file)) return false;
-    if (inline_value && !inline_value->empty() && file && !file->empty())
-      return fail(join(path, key), "give either " + std::string(key) + " or " + file_key + ", not both");
-    if (file && !file->empty()) {
-      std::ifstream in(*file, std::ios::binary);
-      if (!in) return fail(join(path, file_key), "cannot read " + *file);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      out = ss.str();
-      while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
-      return true;
-    }
-    if (inline_value) out = *inline_value;
-    return true;
-  }
-
- private:
-  const env_lookup& env_;
-  std::string error_;
-};
-
-bool readable(const std::string& file) { return std::ifstream(file).good(); }
 
 bool read_server(reader& r, const YAML::Node& n, server_config& s) {
   const std::string p = "server";
@@ -175,7 +73,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
   if (!r.mapping(n, p,
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
-                  "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file"}))
+                  "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
+                  "max_concurrent_requests", "queue_size", "queue_timeout"}))
     return false;
   auto tls = n["tls"];
   std::string url_text;
@@ -186,7 +85,10 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
         r.duration(n, "read_timeout", p, b.read_timeout) &&
         r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
-        r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32)))
+        r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
+        r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
+        r.integer<std::uint32_t>(n, "queue_size", p, b.queue_size, 0, 1'000'000) &&
+        r.duration(n, "queue_timeout", p, b.queue_timeout)))
     return false;
   std::string tls_ca;
   if (!r.string(tls, "ca_file", p + ".tls", tls_ca)) return false;
@@ -238,10 +140,11 @@ bool read_auth(reader& r, const YAML::Node& n, auth_config& a) {
     auto p = "auth.keys[" + std::to_string(i) + "]";
     auto k = keys[i];
     if (!k.IsMap()) return r.fail(p, "must be a mapping");
-    if (!r.mapping(k, p, {"id", "owner", "key", "key_file", "models"})) return false;
+    if (!r.mapping(k, p, {"id", "owner", "key", "key_file", "models", "limits"})) return false;
     config_key ck;
     std::string value;
-    if (!r.string(k, "id", p, ck.id) || !r.string(k, "owner", p, ck.owner) || !r.secret(k, "key", p, value))
+    if (!r.string(k, "id", p, ck.id) || !r.string(k, "owner", p, ck.owner) || !r.secret(k, "key", p, value) ||
+        !r.string(k, "limits", p, ck.limits))
       return false;
     if (ck.owner.empty()) return r.fail(p + ".owner", "is required");
     if (value.size() < 16) return r.fail(p + ".key", "is required and must be at least 16 characters");
@@ -284,6 +187,16 @@ bool validate(reader& r, gateway_config& c) {
     std::string err;
     if (!redis::parse_url(c.redis.url, err)) return r.fail("redis.url", err);
   }
+  if (c.limits.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when limits.store is redis");
+  for (std::size_t i = 0; i < c.auth.keys.size(); ++i)
+    if (auto& l = c.auth.keys[i].limits; !l.empty() && !c.limits.profiles.contains(l))
+      return r.fail("auth.keys[" + std::to_string(i) + "].limits", "no profile named '" + l + "' in limits.profiles");
+  auto budgets = c.limits.defaults.daily_budget || c.limits.defaults.monthly_budget;
+  for (auto& [_, prof] : c.limits.profiles) budgets = budgets || prof.daily_budget || prof.monthly_budget;
+  if (budgets)
+    for (auto& m : c.models)
+      if (!c.prices.contains(m.upstream_model))
+        return r.fail("prices", "budgets are set but model '" + m.upstream_model + "' has no price");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log.level)) return r.fail("log.level", "must be one of trace, debug, info, warn, error, off");
   if (c.log.format != "text" && c.log.format != "json") return r.fail("log.format", "must be text or json");
@@ -312,7 +225,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "prices", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -338,6 +251,8 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
           r.duration(redis, "command_timeout", "redis", c->redis.command_timeout) &&
           r.duration(redis, "connect_timeout", "redis", c->redis.connect_timeout);
     }
+    if (r.ok()) read_limits(r, root["limits"], c->limits);
+    if (r.ok()) read_prices(r, root["prices"], c->prices);
     auto log = root["log"];
     if (r.ok() && r.mapping(log, "log", {"level", "format"})) {
       r.string(log, "level", "log", c->log.level);

@@ -8,6 +8,7 @@
 
 #include <boost/system/result.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,13 @@ class chat_request {
   const std::string& model() const;
   bool stream() const;
   bool include_usage() const;  // stream_options.include_usage as the client sent it
+  std::int64_t max_output_tokens() const;  // max_completion_tokens or max_tokens; 0 when absent
+  std::int64_t choices() const;            // n (default 1)
+  // Prompt tokens, estimated from the text's size; the token limit reserves this up front and
+  // settles on the backend's real count.
+  std::int64_t prompt_token_estimate() const;
+  // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
+  void request_usage();
 
   // The body for the backend: same fields, `model` replaced by the backend's name.
   std::string upstream_body(std::string_view upstream_model);

@@ -1,9 +1,10 @@
 #pragma once
 // What the handlers share: the config snapshot, the authenticator (its key table swaps on
-// reload) and, per worker, one connection pool per backend. Built once by the application
+// reload), the limiter and, per worker, one connection pool per backend. Built once by the application
 // before the server starts.
 #include "deepgate/auth/authenticator.hpp"
 #include "deepgate/config/config.hpp"
+#include "deepgate/limits/limiter.hpp"
 #include "deepgate/upstream/client.hpp"
 
 #include <atomic>
@@ -17,6 +18,7 @@ struct gateway_services {
   // pools[worker][backend index]
   std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
   std::unique_ptr<auth::authenticator> auth;
+  std::unique_ptr<limits::limiter> limits;
   std::atomic<bool> ready{false};
 };
 

@@ -5,6 +5,7 @@
 // config/deepgate.example.yaml; unknown keys are rejected with their path.
 #include "deepgate/auth/key.hpp"
 #include "deepgate/config/env_expand.hpp"
+#include "deepgate/config/limits_config.hpp"
 #include "deepgate/upstream/url.hpp"
 
 #include <chrono>
@@ -52,6 +53,11 @@ struct backend_config {
   milliseconds read_timeout{300'000};  // idle time between body bytes (keep-alives count)
   std::size_t max_connections = 512;   // per worker
   std::size_t max_response_bytes = 32 * 1024 * 1024;
+  // The backend's own concurrency budget (DeepSeek limits concurrency per account, whatever the
+  // key): requests beyond it wait in a bounded queue, then get 429. 0: unlimited.
+  std::uint32_t max_concurrent_requests = 0;
+  std::uint32_t queue_size = 256;
+  milliseconds queue_timeout{30'000};
 };
 
 struct model_config {
@@ -68,6 +74,7 @@ struct config_key {
   std::string owner;
   auth::digest sha256{};
   std::vector<std::string> models;
+  std::string limits;  // profile name
 };
 
 struct auth_config {
@@ -86,7 +93,7 @@ struct admin_config {
   bool enabled() const { return !token.empty(); }
 };
 
-// The Redis server shared by replicas (the key store now; limits and cache later).
+// The Redis server shared by replicas (the key store, limits; the cache later).
 struct redis_config {
   std::string url;  // redis://[[user]:password@]host[:port][/db] or rediss://...; secret (may hold a password)
   std::string ca_file;
@@ -106,6 +113,8 @@ struct gateway_config {
   auth_config auth;
   admin_config admin;
   redis_config redis;
+  limits_config limits;
+  price_table prices;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"
 

@@ -1,0 +1,110 @@
+#pragma once
+// Stage 3 of a chat request: admit it against the caller's limits (requests, tokens, concurrency,
+// spend) and the backend's concurrency budget, and settle when it ends. The store is in memory
+// (the default) or Redis (exact across replicas); while Redis is unreachable each replica falls
+// back to its own memory store with every limit divided by `limits.replicas` (or answers 503 when
+// `on_redis_failure: closed`), logging one line per change of state.
+//
+// Settling is RAII: a `ticket` releases its concurrency slot, reconciles the token reservation to
+// the real usage and charges the spend when it is destroyed, on every path (success, error,
+// client gone, upstream reset).
+#include "deepgate/auth/key.hpp"
+#include "deepgate/config/config.hpp"
+#include "deepgate/http/api_error.hpp"
+#include "deepgate/http/header.hpp"
+#include "deepgate/limits/usage.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace deepgate::limits {
+
+class limiter;
+class memory_store;
+
+class ticket {
+ public:
+  ticket();
+  ticket(ticket&&) noexcept;
+  ticket& operator=(ticket&&) noexcept;
+  ~ticket();
+
+  // The backend reported what the request used.
+  void record(const usage& u);
+  // No usage came back (the client left mid-stream): charge the prompt estimate plus the
+  // completion tokens relayed so far, flagged as estimated.
+  void record_estimate(std::int64_t completion_tokens);
+  // The backend did no work (it refused the request): give the token reservation back.
+  void refund();
+  // The usage settled, or to be settled (estimated when nothing was recorded).
+  const usage& used() const;
+
+  struct state;
+
+ private:
+  friend class limiter;
+  explicit ticket(std::unique_ptr<state> s);
+  std::unique_ptr<state> s_;
+};
+
+struct admission {
+  std::optional<http::api_error> error;
+  http::header_list headers;  // x-ratelimit-*: on every response, not only on 429
+  ticket held;
+};
+
+// A backend concurrency slot, released when destroyed.
+class backend_slot {
+ public:
+  backend_slot();
+  backend_slot(backend_slot&&) noexcept;
+  backend_slot& operator=(backend_slot&&) noexcept;
+  ~backend_slot();
+  struct state;
+
+ private:
+  friend class limiter;
+  explicit backend_slot(std::unique_ptr<state> s);
+  std::unique_ptr<state> s_;
+};
+
+struct request_info {
+  std::string_view owner;
+  const auth::client_key* key = nullptr;  // null when auth is off
+  std::string_view model;                 // client-facing
+  std::string_view upstream_model;        // what the price table is keyed by
+  std::int64_t prompt_estimate = 0;
+  std::int64_t completion_reserve = 0;    // max_tokens × n, or limits.default_max_tokens
+};
+
+class limiter {
+ public:
+  limiter(std::shared_ptr<const config::gateway_config> config, std::vector<boost::asio::any_io_executor> workers);
+  ~limiter();
+  limiter(const limiter&) = delete;
+  limiter& operator=(const limiter&) = delete;
+
+  // Whether any per-owner limit or backend budget is configured (nothing to do otherwise).
+  bool enabled() const;
+  bool tracks_usage() const;  // token limits or budgets need the real usage of every answer
+
+  boost::asio::awaitable<admission> admit(unsigned worker, request_info r);
+  // Waits (bounded queue, deadline) for a slot of the backend's concurrency budget.
+  boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, std::size_t backend,
+                                                                       backend_slot& slot);
+
+  // Closes the Redis connections; call before the workers' io_contexts go away.
+  void shutdown();
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace deepgate::limits

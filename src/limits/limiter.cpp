@@ -1,0 +1,457 @@
+#include "deepgate/limits/limiter.hpp"
+
+#include "deepgate/auth/key.hpp"
+#include "deepgate/limits/backend_gate.hpp"
+#include "deepgate/limits/memory_store.hpp"
+#include "deepgate/limits/redis_store.hpp"
+#include "deepgate/redis/connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <unordered_map>
+
+namespace deepgate::limits {
+
+namespace asio = boost::asio;
+
+namespace {
+
+micros steady_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// OpenAI's duration format for x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
+std::string reset_text(micros us) {
+  char buf[48];
+  if (us < 1'000'000) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>((us + 999) / 1000));
+  } else if (us < 60'000'000) {
+    std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(us) / 1e6);
+  } else {
+    auto s = (us + 999'999) / 1'000'000;
+    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+std::chrono::seconds retry_seconds(micros us) {
+  return std::chrono::seconds(std::max<micros>(1, (us + 999'999) / 1'000'000));
+}
+
+std::string random_hex(std::size_t n) {
+  auto v = auth::generate_key_id();  // "key_" + 16 hex from the CSPRNG
+  return v.substr(4, n);
+}
+
+}  // namespace
+
+struct limiter::impl : std::enable_shared_from_this<limiter::impl> {
+  struct worker {
+    std::unique_ptr<redis::connection> conn;
+    std::unique_ptr<redis_store> store;
+    std::unordered_map<std::string, std::string> leases;  // live Redis leases: id → sorted-set key
+    std::unique_ptr<asio::steady_timer> renew_timer;
+    std::uint64_t counter = 0;
+  };
+
+  std::shared_ptr<const config::gateway_config> config;
+  const config::limits_config& cfg;
+  std::vector<asio::any_io_executor> executors;
+  memory_store primary;   // limits.store: memory
+  memory_store fallback;  // limits.store: redis, while Redis is unreachable
+  std::vector<worker> workers;
+  std::vector<std::unique_ptr<backend_gate>> gates;  // per backend; null when unlimited
+  std::string replica_id = random_hex(8);
+  std::atomic<int> redis_state{-1};  // -1 not yet known, 0 unreachable, 1 reachable
+  std::atomic<bool> stopping{false};
+  bool enabled = false;
+  bool tracks_usage = false;
+
+  impl(std::shared_ptr<const config::gateway_config> c, std::vector<asio::any_io_executor> ex)
+      : config(std::move(c)), cfg(config->limits), executors(std::move(ex)), workers(executors.size()) {
+    enabled = cfg.any();
+    tracks_usage = false;
+    auto count = [&](const config::limits_profile& p) {
+      if (p.values.tokens_per_minute || p.daily_budget || p.monthly_budget) tracks_usage = true;
+      for (auto& [_, v] : p.models)
+        if (v.tokens_per_minute) tracks_usage = true;
+    };
+    count(cfg.defaults);
+    for (auto& [_, p] : cfg.profiles) count(p);
+    for (auto& b : config->backends)
+      gates.push_back(b.max_concurrent_requests ? std::make_unique<backend_gate>(b, cfg.replicas) : nullptr);
+  }
+
+  bool uses_redis() const { return cfg.redis; }
+
+  void start_redis(const redis::options& opts) {
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      auto o = opts;
+      o.name = "redis (limits)";
+      workers[w].conn = std::make_unique<redis::connection>(executors[w], o);
+      workers[w].store = std::make_unique<redis_store>(*workers[w].conn, cfg.lease_ttl);
+      workers[w].renew_timer = std::make_unique<asio::steady_timer>(executors[w]);
+      asio::co_spawn(executors[w], renew_loop(shared_from_this(), static_cast<unsigned>(w)), asio::detached);
+    }
+  }
+
+  // Keeps this replica's live leases alive in Redis; a killed replica's leases expire after lease_ttl.
+  static asio::awaitable<void> renew_loop(std::shared_ptr<impl> self, unsigned w) {
+    auto& wk = self->workers[w];
+    while (!self->stopping) {
+      wk.renew_timer->expires_after(self->cfg.lease_ttl / 3);
+      auto [ec] = co_await wk.renew_timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec || self->stopping) break;
+      if (wk.leases.empty()) continue;
+      std::vector<std::pair<std::string, std::string>> live;
+      for (auto& [id, key] : wk.leases) live.emplace_back(key, id);
+      co_await wk.store->renew(std::move(live));
+    }
+  }
+
+  void note_redis(bool ok) {
+    int now = ok ? 1 : 0;
+    int before = redis_state.exchange(now);
+    if (before == now) return;
+    if (ok && before == 0) spdlog::info("limits: redis reachable again, shared limits resume");
+    else if (!ok && cfg.fail_open)
+      spdlog::warn("limits: redis unreachable, each replica enforces its share (limit / {}) on its own", cfg.replicas);
+    else if (!ok)
+      spdlog::error("limits: redis unreachable and limits.on_redis_failure is closed: requests get 503");
+  }
+
+  std::string next_lease_id(unsigned w) {
+    return replica_id + ":" + std::to_string(w) + ":" + std::to_string(++workers[w].counter);
+  }
+};
+
+// ---------------------------------------------------------------- ticket
+
+struct ticket::state {
+  std::shared_ptr<limiter::impl> lim;
+  unsigned worker = 0;
+  enum class where { memory, fallback, redis } store = where::memory;
+  std::string owner, bucket;
+  bucket_limits limits;
+  redis_keys keys;
+  std::string lease_id;
+  bool lease = false;
+  std::int64_t reserved = 0;
+  std::int64_t prompt_estimate = 0;
+  price unit_price;
+  usage used;
+  bool recorded = false, refunded = false, estimated = false;
+  std::int64_t estimated_completion = 0;
+};
+
+ticket::ticket() = default;
+ticket::ticket(std::unique_ptr<state> s) : s_(std::move(s)) {}
+ticket::ticket(ticket&&) noexcept = default;
+ticket& ticket::operator=(ticket&&) noexcept = default;
+
+void ticket::record(const usage& u) {
+  if (!s_) return;
+  s_->used = u;
+  s_->recorded = true;
+}
+
+void ticket::record_estimate(std::int64_t completion_tokens) {
+  if (!s_ || s_->recorded) return;
+  s_->estimated = true;
+  s_->estimated_completion = completion_tokens;
+}
+
+void ticket::refund() {
+  if (s_) s_->refunded = true;
+}
+
+const usage& ticket::used() const {
+  static const usage none;
+  return s_ ? s_->used : none;
+}
+
+ticket::~ticket() {
+  if (!s_) return;
+  auto& s = *s_;
+  std::int64_t delta = 0;
+  if (s.refunded) {
+    delta = -s.reserved;
+    s.used = {};
+  } else {
+    if (!s.recorded) {
+      // Charged without a report: the prompt estimate plus what was relayed, or the whole
+      // reservation when even that is unknown.
+      s.used = {};
+      s.used.prompt = s.prompt_estimate;
+      s.used.cache_miss = s.prompt_estimate;
+      s.used.completion = s.estimated ? s.estimated_completion : std::max<std::int64_t>(0, s.reserved - s.prompt_estimate);
+      s.used.estimated = true;
+    }
+    delta = s.used.total() - s.reserved;
+  }
+  const nano_usd spent = cost(s.used, s.unit_price);
+  auto& lim = *s.lim;
+  if (s.store != state::where::redis) {
+    auto& store = s.store == state::where::memory ? lim.primary : lim.fallback;
+    settle_request r{s.bucket, s.owner, &s.limits, delta, s.lease, spent, s.keys.when};
+    store.settle(r, steady_now());
+    return;
+  }
+  auto& wk = lim.workers[s.worker];
+  if (s.lease) wk.leases.erase(s.lease_id);
+  auto self = std::move(s_);
+  asio::co_spawn(
+      lim.executors[s.worker],
+      [st = std::move(self), delta, spent]() -> asio::awaitable<void> {
+        auto& w = st->lim->workers[st->worker];
+        if (!w.store || st->lim->stopping) co_return;
+        // A failed settle is not retried: the lease expires with its TTL, the tokens with the window.
+        co_await w.store->settle(st->keys, st->limits, delta, st->lease ? st->lease_id : std::string(), spent);
+      },
+      asio::detached);
+}
+
+// ---------------------------------------------------------------- backend slot
+
+struct backend_slot::state {
+  std::shared_ptr<limiter::impl> lim;
+  unsigned worker = 0;
+  std::size_t backend = 0;
+  bool redis = false;
+  std::string lease_id;
+};
+
+backend_slot::backend_slot() = default;
+backend_slot::backend_slot(std::unique_ptr<state> s) : s_(std::move(s)) {}
+backend_slot::backend_slot(backend_slot&&) noexcept = default;
+backend_slot& backend_slot::operator=(backend_slot&&) noexcept = default;
+backend_slot::~backend_slot() {
+  if (!s_) return;
+  auto& lim = *s_->lim;
+  if (!s_->redis) {
+    lim.gates[s_->backend]->release();
+    return;
+  }
+  auto& wk = lim.workers[s_->worker];
+  wk.leases.erase(s_->lease_id);
+  lim.gates[s_->backend]->notify_one();  // a local waiter may now win the shared slot
+  auto key = backend_lease_key(lim.config->backends[s_->backend].name);
+  asio::co_spawn(
+      lim.executors[s_->worker],
+      [self = s_->lim, w = s_->worker, key = std::move(key), id = std::move(s_->lease_id)]() -> asio::awaitable<void> {
+        if (self->stopping || !self->workers[w].store) co_return;
+        auto k = key;
+        auto i = id;
+        co_await self->workers[w].store->release(std::move(k), std::move(i));
+      },
+      asio::detached);
+}
+
+// ---------------------------------------------------------------- limiter
+
+limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vector<asio::any_io_executor> workers)
+    : impl_(std::make_shared<impl>(std::move(config), std::move(workers))) {
+  if (impl_->cfg.redis) {
+    redis::options o;
+    std::string err;
+    const auto& rc = impl_->config->redis;
+    if (auto u = redis::parse_url(rc.url, err)) o.address = *u;
+    o.ca_file = rc.ca_file;
+    o.command_timeout = rc.command_timeout;
+    o.connect_timeout = rc.connect_timeout;
+    impl_->start_redis(o);
+  }
+}
+
+limiter::~limiter() { shutdown(); }
+
+bool limiter::enabled() const { return impl_->enabled; }
+bool limiter::tracks_usage() const { return impl_->tracks_usage; }
+
+void limiter::shutdown() {
+  if (impl_->stopping.exchange(true)) return;
+  for (auto& w : impl_->workers) {
+    if (w.renew_timer) w.renew_timer->cancel();
+    if (w.conn) w.conn->close();
+  }
+}
+
+asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
+  admission out;
+  auto& lim = *impl_;
+  if (!lim.enabled) co_return out;
+  const auto& profile = lim.cfg.profile(r.key ? r.key->limits : std::string());
+  auto per_model = profile.models.find(std::string(r.model));
+  const bool own_bucket = per_model != profile.models.end();
+  auto limits = resolve(own_bucket ? per_model->second : profile.values, profile);
+  if (!limits.any()) co_return out;
+
+  auto s = std::make_unique<ticket::state>();
+  s->lim = impl_;
+  s->worker = worker;
+  s->owner = r.owner;
+  s->bucket = own_bucket ? s->owner + '\x1f' + std::string(r.model) : s->owner;
+  s->prompt_estimate = r.prompt_estimate;
+  s->reserved = limits.tokens.interval > 0 ? r.prompt_estimate + r.completion_reserve : 0;
+  if (auto p = lim.config->prices.find(std::string(r.upstream_model)); p != lim.config->prices.end())
+    s->unit_price = p->second;
+  s->keys.when = periods_at(unix_seconds());
+  s->lease = limits.concurrency > 0;
+
+  decision d;
+  bool decided = false;
+  if (lim.uses_redis()) {
+    s->keys = keys_for(r.owner, own_bucket ? r.model : std::string_view(), s->keys.when);
+    if (s->lease) s->lease_id = lim.next_lease_id(worker);
+    auto& store = *lim.workers[worker].store;
+    auto got = co_await store.admit(s->keys, limits, s->reserved, s->lease_id);
+    lim.note_redis(got.has_value());
+    if (got) {
+      d = *got;
+      decided = true;
+      s->store = ticket::state::where::redis;
+      if (d.allowed() && s->lease) lim.workers[worker].leases.emplace(s->lease_id, s->keys.conc);
+    } else if (!lim.cfg.fail_open) {
+      d.refused = refusal::unavailable;
+      decided = true;
+    } else {
+      limits = divided(limits, lim.cfg.replicas);
+      s->store = ticket::state::where::fallback;
+    }
+  }
+  if (!decided) {
+    auto& store = s->store == ticket::state::where::fallback ? lim.fallback : lim.primary;
+    admit_request a{s->bucket, s->owner, &limits, s->reserved, s->keys.when};
+    d = store.admit(a, steady_now());
+  }
+  s->limits = limits;
+
+  // x-ratelimit-* describe the limits this request was checked against.
+  const auto& values = own_bucket ? per_model->second : profile.values;
+  if (limits.requests.interval > 0) {
+    out.headers.push_back({"x-ratelimit-limit-requests", std::to_string(values.requests_per_minute)});
+    out.headers.push_back({"x-ratelimit-remaining-requests", std::to_string(d.requests_remaining)});
+    out.headers.push_back({"x-ratelimit-reset-requests", reset_text(d.requests_reset)});
+  }
+  if (limits.tokens.interval > 0) {
+    out.headers.push_back({"x-ratelimit-limit-tokens", std::to_string(values.tokens_per_minute)});
+    out.headers.push_back({"x-ratelimit-remaining-tokens", std::to_string(d.tokens_remaining)});
+    out.headers.push_back({"x-ratelimit-reset-tokens", reset_text(d.tokens_reset)});
+  }
+
+  if (d.allowed()) {
+    out.held = ticket(std::move(s));
+    co_return out;
+  }
+  http::api_error e;
+  e.status = 429;
+  e.type = "rate_limit_error";
+  e.retry_after = retry_seconds(d.retry_after);
+  auto wait = " Please try again in " + reset_text(d.retry_after) + ".";
+  switch (d.refused) {
+    case refusal::requests:
+      e.code = "rate_limit_exceeded";
+      e.message = "Rate limit reached for requests per minute: limit " + std::to_string(values.requests_per_minute) + "." + wait;
+      break;
+    case refusal::tokens:
+      e.code = "tokens_limit_exceeded";
+      e.message = "Rate limit reached for tokens per minute: limit " + std::to_string(values.tokens_per_minute) +
+                  ", requested " + std::to_string(s->reserved) + " (prompt estimate + max_tokens)." + wait;
+      break;
+    case refusal::tokens_too_large:
+      e.code = "tokens_limit_exceeded";
+      e.retry_after.reset();
+      e.message = "Request too large: it may use " + std::to_string(s->reserved) +
+                  " tokens (prompt estimate + max_tokens) but the limit is " + std::to_string(values.tokens_per_minute) +
+                  " tokens per minute. Lower max_tokens or shorten the prompt.";
+      break;
+    case refusal::concurrency:
+      e.code = "concurrency_limit_exceeded";
+      e.message = "Too many concurrent requests: limit " + std::to_string(values.concurrent_requests) +
+                  ". Wait for a request to finish.";
+      break;
+    case refusal::daily_budget:
+    case refusal::monthly_budget:
+      e.status = 402;
+      e.type = "insufficient_quota";
+      e.code = "insufficient_quota";
+      e.message = std::string("You exceeded your ") + (d.refused == refusal::daily_budget ? "daily" : "monthly") +
+                  " spend budget. It resets at the start of the next UTC " +
+                  (d.refused == refusal::daily_budget ? "day." : "month.");
+      break;
+    default:
+      e.status = 503;
+      e.type = "api_error";
+      e.code = "rate_limiter_unavailable";
+      e.message = "The rate limiter's store is unreachable. Please retry shortly.";
+      e.retry_after = std::chrono::seconds(1);
+      break;
+  }
+  out.error = std::move(e);
+  co_return out;
+}
+
+asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned worker, std::size_t backend,
+                                                                       backend_slot& slot) {
+  auto& lim = *impl_;
+  auto* gate = lim.gates[backend].get();
+  if (!gate) co_return std::nullopt;
+  const auto& b = lim.config->backends[backend];
+  auto busy = [&] {
+    http::api_error e;
+    e.status = 429;
+    e.type = "rate_limit_error";
+    e.code = "backend_busy";
+    e.message = "Backend '" + b.name + "' is at its concurrency limit and its queue is full or the wait timed out.";
+    e.retry_after = std::chrono::seconds(1);
+    return e;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + b.queue_timeout;
+  auto s = std::make_unique<backend_slot::state>();
+  s->lim = impl_;
+  s->worker = worker;
+  s->backend = backend;
+
+  if (lim.uses_redis() && lim.redis_state.load() != 0) {
+    auto& store = *lim.workers[worker].store;
+    auto key = backend_lease_key(b.name);
+    s->lease_id = lim.next_lease_id(worker);
+    // Polls the shared budget; a local release wakes a waiter early. The local queue bound holds.
+    auto ticket_in_queue = gate->join_queue();
+    if (!ticket_in_queue) co_return busy();
+    for (;;) {
+      auto k = key;
+      auto id = s->lease_id;
+      auto got = co_await store.acquire(std::move(k), b.max_concurrent_requests, std::move(id));
+      lim.note_redis(got.has_value());
+      if (!got) break;  // Redis failed: the local gate below decides
+      if (*got) {
+        lim.workers[worker].leases.emplace(s->lease_id, key);
+        s->redis = true;
+        slot = backend_slot(std::move(s));
+        co_return std::nullopt;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) co_return busy();
+      co_await gate->wait_for_release(lim.executors[worker], deadline, std::chrono::milliseconds(25));
+    }
+  }
+  auto t = co_await gate->acquire(lim.executors[worker], deadline, lim.uses_redis());
+  if (!t) co_return busy();
+  slot = backend_slot(std::move(s));
+  co_return std::nullopt;
+}
+
+}  // namespace deepgate::limits

@@ -1,0 +1,228 @@
+#include "deepgate/limits/redis_store.hpp"
+
+#include <openssl/sha.h>
+
+#include <cstdio>
+
+namespace deepgate::limits {
+namespace {
+
+// The same arithmetic as gcra.hpp and memory_store.cpp, on Redis's clock. Numbers are Lua
+// doubles: microseconds since 1970 fit exactly (< 2^53). A missing key reads as TAT 0.
+constexpr std::string_view admit_lua = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local req_iv, req_cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tok_iv, tok_cap, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local conc, lease, ttl = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local day_budget, month_budget = tonumber(ARGV[9]), tonumber(ARGV[10])
+local day_left, month_left = tonumber(ARGV[11]), tonumber(ARGV[12])
+
+local function check(key, iv, cap, cost)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  local base = math.max(tat, now)
+  local nxt = base + math.floor(cost * iv + 0.5)
+  local allow_at = nxt - cap * iv
+  if cost > cap then return false, -1, tat end
+  if allow_at > now then return false, math.ceil(allow_at - now), tat end
+  return true, 0, nxt
+end
+local function state(tat, iv, cap)
+  local ahead = math.max(0, tat - now)
+  return math.max(0, math.floor((cap * iv - ahead) / iv + 1e-9)), ahead
+end
+
+local refused, retry = 0, 0
+if day_budget > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= day_budget then
+  refused, retry = 5, day_left
+elseif month_budget > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= month_budget then
+  refused, retry = 6, month_left
+end
+if refused == 0 and conc > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= conc then refused, retry = 4, 1000000 end
+end
+local req_ok, req_retry, req_tat = true, 0, 0
+if req_iv > 0 then req_ok, req_retry, req_tat = check(KEYS[1], req_iv, req_cap, 1) end
+local tok_ok, tok_retry, tok_tat = true, 0, 0
+if tok_iv > 0 then tok_ok, tok_retry, tok_tat = check(KEYS[2], tok_iv, tok_cap, tokens) end
+if refused == 0 and not req_ok then refused, retry = 1, req_retry end
+if refused == 0 and not tok_ok then
+  if tok_retry < 0 then refused, retry = 3, 0 else refused, retry = 2, tok_retry end
+end
+if refused == 0 then
+  if req_iv > 0 then redis.call('SET', KEYS[1], req_tat, 'PX', math.ceil((req_tat - now) / 1000) + 1000) end
+  if tok_iv > 0 then redis.call('SET', KEYS[2], tok_tat, 'PX', math.ceil((tok_tat - now) / 1000) + 1000) end
+  if conc > 0 then
+    redis.call('ZADD', KEYS[3], now + ttl, lease)
+    redis.call('PEXPIRE', KEYS[3], math.ceil(ttl / 1000) + 1000)
+  end
+else
+  if req_iv > 0 then req_tat = tonumber(redis.call('GET', KEYS[1]) or '0') end
+  if tok_iv > 0 then tok_tat = tonumber(redis.call('GET', KEYS[2]) or '0') end
+end
+local rr, rt, tr, tt = 0, 0, 0, 0
+if req_iv > 0 then rr, rt = state(req_tat, req_iv, req_cap) end
+if tok_iv > 0 then tr, tt = state(tok_tat, tok_iv, tok_cap) end
+return {refused, retry, rr, rt, tr, tt}
+)lua";
+
+constexpr std::string_view settle_lua = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tok_iv, delta, lease, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+if tok_iv > 0 and delta ~= 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local moved = math.max(tat + math.floor(delta * tok_iv + 0.5), math.min(tat, now))
+  if moved > now then
+    redis.call('SET', KEYS[1], moved, 'PX', math.ceil((moved - now) / 1000) + 1000)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+if lease ~= '' then redis.call('ZREM', KEYS[2], lease) end
+if cost > 0 then
+  redis.call('INCRBY', KEYS[3], cost)
+  redis.call('PEXPIRE', KEYS[3], 2 * 86400 * 1000)
+  redis.call('INCRBY', KEYS[4], cost)
+  redis.call('PEXPIRE', KEYS[4], 32 * 86400 * 1000)
+end
+return 1
+)lua";
+
+constexpr std::string_view acquire_lua = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit, lease, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now + ttl, lease)
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000) + 1000)
+return 1
+)lua";
+
+constexpr std::string_view renew_lua = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(ttl / 1000) + 1000)
+end
+return 1
+)lua";
+
+std::string sha1_hex(std::string_view text) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  std::string hex;
+  char buf[3];
+  for (auto c : d) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  return hex;
+}
+
+std::string num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+}  // namespace
+
+struct redis_store::script {
+  std::string_view text;
+  std::string sha = sha1_hex(text);
+};
+
+redis_keys keys_for(std::string_view owner, std::string_view model, const periods& when) {
+  std::string base = "deepgate:lim:{" + std::string(owner) + "}";
+  std::string bucket = model.empty() ? base : base + ":" + std::string(model);
+  return {bucket + ":req", bucket + ":tok", bucket + ":conc", base + ":spend:d:" + std::to_string(when.day),
+          base + ":spend:m:" + std::to_string(when.month), when};
+}
+
+std::string backend_lease_key(std::string_view backend) { return "deepgate:backend:{" + std::string(backend) + "}:conc"; }
+
+redis_store::redis_store(redis::connection& conn, std::chrono::milliseconds lease_ttl) : conn_(conn), lease_ttl_(lease_ttl) {}
+
+boost::asio::awaitable<redis::result> redis_store::eval(const script& s, std::vector<std::string> keys,
+                                                        std::vector<std::string> args) {
+  std::vector<std::string> cmd{"EVALSHA", s.sha, std::to_string(keys.size())};
+  cmd.insert(cmd.end(), keys.begin(), keys.end());
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  auto first = cmd;  // kept for the EVAL retry
+  auto r = co_await conn_.command(std::move(first));
+  if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
+    // A Redis that restarted or failed over has no scripts: EVAL sends it (and caches it).
+    cmd[0] = "EVAL";
+    cmd[1] = std::string(s.text);
+    r = co_await conn_.command(std::move(cmd));
+  }
+  co_return r;
+}
+
+boost::asio::awaitable<std::optional<decision>> redis_store::admit(const redis_keys& keys, const bucket_limits& l,
+                                                                    std::int64_t tokens, std::string lease_id) {
+  static const script s{admit_lua};
+  const double ttl_us = static_cast<double>(lease_ttl_.count()) * 1000.0;
+  std::vector<std::string> k{keys.req, keys.tok, keys.conc, keys.day, keys.month};
+  std::vector<std::string> a{num(l.requests.interval), num(l.requests.capacity), num(l.tokens.interval),
+                             num(l.tokens.capacity),   std::to_string(tokens),   std::to_string(l.concurrency),
+                             std::move(lease_id),      num(ttl_us),              std::to_string(l.daily_budget),
+                             std::to_string(l.monthly_budget),
+                             std::to_string(keys.when.seconds_to_day_end * 1'000'000),
+                             std::to_string(keys.when.seconds_to_month_end * 1'000'000)};
+  auto r = co_await eval(s, std::move(k), std::move(a));
+  if (!r.ok() || r.value.type != redis::reply::kind::array || r.value.elements.size() != 6) co_return std::nullopt;
+  auto& e = r.value.elements;
+  decision d;
+  d.refused = static_cast<refusal>(e[0].integer);
+  d.retry_after = e[1].integer;
+  d.requests_remaining = e[2].integer;
+  d.requests_reset = e[3].integer;
+  d.tokens_remaining = e[4].integer;
+  d.tokens_reset = e[5].integer;
+  co_return d;
+}
+
+boost::asio::awaitable<bool> redis_store::settle(const redis_keys& keys, const bucket_limits& l, std::int64_t token_delta,
+                                                 std::string lease_id, nano_usd cost) {
+  static const script s{settle_lua};
+  std::vector<std::string> k{keys.tok, keys.conc, keys.day, keys.month};
+  std::vector<std::string> a{num(l.tokens.interval), std::to_string(token_delta), std::move(lease_id),
+                             std::to_string(l.daily_budget || l.monthly_budget ? cost : 0)};
+  auto r = co_await eval(s, std::move(k), std::move(a));
+  co_return r.ok() && !r.value.is_error();
+}
+
+boost::asio::awaitable<std::optional<bool>> redis_store::acquire(std::string key, std::uint32_t limit,
+                                                                 std::string lease_id) {
+  static const script s{acquire_lua};
+  std::vector<std::string> k{std::move(key)};
+  std::vector<std::string> a{std::to_string(limit), std::move(lease_id), std::to_string(lease_ttl_.count() * 1000)};
+  auto r = co_await eval(s, std::move(k), std::move(a));
+  if (!r.ok() || r.value.type != redis::reply::kind::integer) co_return std::nullopt;
+  co_return r.value.integer == 1;
+}
+
+boost::asio::awaitable<bool> redis_store::release(std::string key, std::string lease_id) {
+  std::vector<std::string> cmd{"ZREM", std::move(key), std::move(lease_id)};
+  auto r = co_await conn_.command(std::move(cmd));
+  co_return r.ok() && !r.value.is_error();
+}
+
+boost::asio::awaitable<bool> redis_store::renew(std::vector<std::pair<std::string, std::string>> leases) {
+  static const script s{renew_lua};
+  std::vector<std::string> k, a{std::to_string(lease_ttl_.count() * 1000)};
+  for (auto& [key, id] : leases) {
+    k.push_back(std::move(key));
+    a.push_back(std::move(id));
+  }
+  auto r = co_await eval(s, std::move(k), std::move(a));
+  co_return r.ok() && !r.value.is_error();
+}
+
+}  // namespace deepgate::limits

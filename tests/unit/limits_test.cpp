@@ -1,0 +1,223 @@
+// GCRA and token arithmetic with a manual clock, the in-memory store's all-or-nothing decisions,
+// usage extraction and cost, UTC budget periods.
+#include "deepgate/limits/decision.hpp"
+#include "deepgate/limits/gcra.hpp"
+#include "deepgate/limits/memory_store.hpp"
+#include "deepgate/limits/usage.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace deepgate::limits;
+
+namespace {
+constexpr micros second = 1'000'000;
+}
+
+TEST(gcra, burst_passes_at_once_then_the_steady_rate) {
+  auto rate = per_minute(60, 10);  // one per second, ten at once
+  micros tat = 0, now = 1000 * second;
+  for (int i = 0; i < 10; ++i) {
+    auto r = gcra_check(tat, now, rate, 1);
+    ASSERT_TRUE(r.allowed) << i;
+    EXPECT_EQ(r.remaining, 9 - i);
+    tat = r.tat;
+  }
+  auto refused = gcra_check(tat, now, rate, 1);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, second);
+  EXPECT_EQ(refused.remaining, 0);
+  EXPECT_EQ(refused.reset, 10 * second);  // empty → full again in ten intervals
+  EXPECT_EQ(refused.tat, tat);             // a refusal changes nothing
+
+  // One interval later exactly one more passes, and not two.
+  now += second;
+  auto one = gcra_check(tat, now, rate, 1);
+  ASSERT_TRUE(one.allowed);
+  tat = one.tat;
+  EXPECT_FALSE(gcra_check(tat, now, rate, 1).allowed);
+  EXPECT_FALSE(gcra_check(tat, now + second - 1, rate, 1).allowed);
+  EXPECT_TRUE(gcra_check(tat, now + second, rate, 1).allowed);
+}
+
+TEST(gcra, idle_time_refills_up_to_the_burst_and_no_further) {
+  auto rate = per_minute(60, 5);
+  micros tat = 0, now = 50 * second;
+  for (int i = 0; i < 5; ++i) tat = gcra_check(tat, now, rate, 1).tat;
+  now += 3 * second;
+  auto r = gcra_check(tat, now, rate, 0);
+  EXPECT_EQ(r.remaining, 3);
+  EXPECT_EQ(r.reset, 2 * second);
+  now += 3600 * second;  // long idle: still only the burst
+  r = gcra_check(tat, now, rate, 0);
+  EXPECT_EQ(r.remaining, 5);
+  EXPECT_EQ(r.reset, 0);
+}
+
+TEST(gcra, default_burst_is_one_minutes_worth) {
+  auto rate = per_minute(120);
+  EXPECT_DOUBLE_EQ(rate.capacity, 120);
+  EXPECT_DOUBLE_EQ(rate.interval, 500'000);
+}
+
+TEST(gcra, token_reservation_and_reconciliation_up_and_down) {
+  auto rate = per_minute(6000);  // 100 tokens per second, 6000 at once
+  micros now = 10 * second, tat = 0;
+  auto r = gcra_check(tat, now, rate, 1000);  // reserve 1000
+  ASSERT_TRUE(r.allowed);
+  EXPECT_EQ(r.remaining, 5000);
+  tat = r.tat;
+  // The answer used 400: 600 come back.
+  tat = gcra_adjust(tat, now, rate, -600);
+  EXPECT_EQ(gcra_check(tat, now, rate, 0).remaining, 5600);
+  // Another used 1500 against a reservation of 1000: 500 more are charged.
+  tat = gcra_check(tat, now, rate, 1000).tat;
+  tat = gcra_adjust(tat, now, rate, 500);
+  EXPECT_EQ(gcra_check(tat, now, rate, 0).remaining, 4100);  // 400 + 1500 used
+  // A refund never banks more than a full bucket.
+  tat = gcra_adjust(tat, now, rate, -100'000);
+  EXPECT_EQ(gcra_check(tat, now, rate, 0).remaining, 6000);
+  EXPECT_EQ(tat, now);
+}
+
+TEST(gcra, a_cost_larger_than_the_capacity_can_never_pass) {
+  auto rate = per_minute(1000);
+  auto r = gcra_check(0, 5 * second, rate, 1001);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_LT(r.retry_after, 0);
+}
+
+TEST(gcra, a_refused_cost_says_when_it_would_pass) {
+  auto rate = per_minute(600);  // 10 tokens per second
+  micros now = 100 * second;
+  auto tat = gcra_check(0, now, rate, 600).tat;  // bucket empty
+  auto r = gcra_check(tat, now, rate, 50);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.retry_after, 5 * second);
+  EXPECT_TRUE(gcra_check(tat, now + 5 * second, rate, 50).allowed);
+}
+
+TEST(memory_store, refusal_by_one_limit_consumes_nothing_from_the_others) {
+  memory_store store;
+  bucket_limits l;
+  l.requests = per_minute(60, 2);
+  l.tokens = per_minute(100);
+  l.concurrency = 5;
+  micros now = 1000 * second;
+  admit_request big{"alice", "alice", &l, 80, {}};
+  EXPECT_TRUE(store.admit(big, now).allowed());
+  auto d = store.admit(big, now);  // 80 more tokens do not fit
+  EXPECT_EQ(d.refused, refusal::tokens);
+  EXPECT_EQ(d.requests_remaining, 1);  // the request slot was not used
+  EXPECT_EQ(store.in_flight("alice"), 1u);
+  admit_request small{"alice", "alice", &l, 10, {}};
+  EXPECT_TRUE(store.admit(small, now).allowed());
+  EXPECT_EQ(store.admit(small, now).refused, refusal::requests);
+  EXPECT_EQ(store.in_flight("alice"), 2u);
+}
+
+TEST(memory_store, concurrency_slots_are_released_by_settle) {
+  memory_store store;
+  bucket_limits l;
+  l.concurrency = 2;
+  admit_request a{"bob", "bob", &l, 0, {}};
+  EXPECT_TRUE(store.admit(a, 0).allowed());
+  EXPECT_TRUE(store.admit(a, 0).allowed());
+  auto d = store.admit(a, 0);
+  EXPECT_EQ(d.refused, refusal::concurrency);
+  EXPECT_GT(d.retry_after, 0);
+  store.settle({"bob", "bob", &l, 0, true, 0, {}}, 0);
+  EXPECT_EQ(store.in_flight("bob"), 1u);
+  EXPECT_TRUE(store.admit(a, 0).allowed());
+}
+
+TEST(memory_store, budgets_stop_an_owner_once_spend_reaches_them_and_reset_next_period) {
+  memory_store store;
+  bucket_limits l;
+  l.daily_budget = to_nano(0.01);
+  auto day = periods_at(1'700'000'000);
+  admit_request a{"carol", "carol", &l, 0, day};
+  EXPECT_TRUE(store.admit(a, 0).allowed());
+  store.settle({"carol", "carol", &l, 0, false, to_nano(0.006), day}, 0);
+  EXPECT_TRUE(store.admit(a, 0).allowed());
+  store.settle({"carol", "carol", &l, 0, false, to_nano(0.006), day}, 0);
+  auto d = store.admit(a, 0);
+  EXPECT_EQ(d.refused, refusal::daily_budget);
+  EXPECT_EQ(d.retry_after, day.seconds_to_day_end * second);
+  auto next = periods_at(1'700'000'000 + 86400);
+  admit_request tomorrow{"carol", "carol", &l, 0, next};
+  EXPECT_TRUE(store.admit(tomorrow, 0).allowed());
+}
+
+TEST(memory_store, each_replica_enforces_its_share_while_redis_is_down) {
+  bucket_limits l;
+  l.requests = per_minute(60, 9);
+  l.tokens = per_minute(9000);
+  l.concurrency = 10;
+  auto d = divided(l, 3);
+  EXPECT_DOUBLE_EQ(d.requests.interval, 3 * second);
+  EXPECT_DOUBLE_EQ(d.requests.capacity, 3);
+  EXPECT_DOUBLE_EQ(d.tokens.capacity, 3000);
+  EXPECT_EQ(d.concurrency, 3u);
+}
+
+TEST(periods, utc_days_and_months) {
+  // 2024-02-29T23:59:30Z, a leap day.
+  auto p = periods_at(1709251170);
+  EXPECT_EQ(p.seconds_to_day_end, 30);
+  EXPECT_EQ(p.seconds_to_month_end, 30);
+  EXPECT_EQ(p.month, (2024 - 1970) * 12 + 1);
+  auto next = periods_at(1709251170 + 30);  // 2024-03-01T00:00:00Z
+  EXPECT_EQ(next.day, p.day + 1);
+  EXPECT_EQ(next.month, p.month + 1);
+  EXPECT_EQ(next.seconds_to_month_end, 31 * 86400);
+}
+
+TEST(usage, deepseek_fields_and_cost) {
+  auto u = find_usage(R"({"id":"x","choices":[{"message":{"content":"the \"usage\": {\"prompt_tokens\": 99}"}}],
+    "usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,
+             "completion_tokens_details":{"reasoning_tokens":200},
+             "prompt_cache_hit_tokens":640,"prompt_cache_miss_tokens":360}})");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->prompt, 1000);
+  EXPECT_EQ(u->completion, 500);
+  EXPECT_EQ(u->reasoning, 200);
+  EXPECT_EQ(u->cache_hit, 640);
+  EXPECT_EQ(u->cache_miss, 360);
+  price p{0.07, 0.27, 1.10};
+  // 640 × 0.07 + 360 × 0.27 + 500 × 1.10 = 44.8 + 97.2 + 550 = 692 µUSD
+  EXPECT_EQ(cost(*u, p), 692'000);
+}
+
+TEST(usage, openai_cached_tokens_and_missing_usage) {
+  auto u = find_usage(R"({"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":64}}})");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->cache_hit, 64);
+  EXPECT_EQ(u->cache_miss, 36);
+  EXPECT_FALSE(find_usage(R"({"choices":[],"usage":null})"));
+  EXPECT_FALSE(find_usage(R"({"choices":[]})"));
+  EXPECT_FALSE(find_usage(R"({"usage":{"prompt_tokens":1)"));
+}
+
+TEST(usage, the_usage_chunk_is_dropped_and_inline_usage_removed_when_stripping) {
+  auto dedicated = take_chunk_usage(R"({"id":"a","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})", true);
+  ASSERT_TRUE(dedicated.found);
+  EXPECT_EQ(dedicated.found->total(), 10);
+  EXPECT_TRUE(dedicated.drop);
+
+  auto inline_usage = take_chunk_usage(
+      R"({"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":3}})",
+      true);
+  ASSERT_TRUE(inline_usage.found);
+  EXPECT_FALSE(inline_usage.drop);
+  ASSERT_TRUE(inline_usage.rewritten);
+  EXPECT_EQ(inline_usage.rewritten->find("usage"), std::string::npos);
+  EXPECT_NE(inline_usage.rewritten->find("finish_reason"), std::string::npos);
+
+  auto kept = take_chunk_usage(R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})", false);
+  EXPECT_TRUE(kept.found);
+  EXPECT_FALSE(kept.drop);
+  EXPECT_FALSE(kept.rewritten);
+  auto plain = take_chunk_usage(R"({"choices":[{"delta":{"content":"hi"}}]})", true);
+  EXPECT_FALSE(plain.found);
+  EXPECT_FALSE(plain.drop);
+}
