@@ -219,7 +219,8 @@ ticket::~ticket() {
         auto& w = st->lim->workers[st->worker];
         if (!w.store || st->lim->stopping) co_return;
         // A failed settle is not retried: the lease expires with its TTL, the tokens with the window.
-        co_await w.store->settle(st->keys, st->limits, delta, st->lease ? st->lease_id : std::string(), spent);
+        std::string lease = st->lease ? st->lease_id : std::string();
+        co_await w.store->settle(st->keys, st->limits, delta, std::move(lease), spent);
       },
       asio::detached);
 }
@@ -317,7 +318,8 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
     s->keys = keys_for(r.owner, own_bucket ? r.model : std::string_view(), s->keys.when);
     if (s->lease) s->lease_id = lim.next_lease_id(worker);
     auto& store = *lim.workers[worker].store;
-    auto got = co_await store.admit(s->keys, limits, s->reserved, s->lease_id);
+    std::string lease = s->lease_id;
+    auto got = co_await store.admit(s->keys, limits, s->reserved, std::move(lease));
     lim.note_redis(got.has_value());
     if (got) {
       d = *got;

@@ -13,7 +13,7 @@ namespace asio = boost::asio;
 
 struct mock_state {
   options opts;
-  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, stream_requests{0}, active{0};
+  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, stream_requests{0}, active{0}, max_active{0};
   std::mutex last_mutex;
   std::string last_headers_json = "{}", last_body = "null";
 };
@@ -43,15 +43,20 @@ http::response json_response(unsigned status, std::string body) {
   return http::response{status, "application/json", {}, std::move(body)};
 }
 
+// Counts chat requests in progress and remembers the peak (what a concurrency budget must bound).
 struct active_guard {
-  explicit active_guard(std::atomic<std::uint64_t>& a) : a_(a) { ++a_; }
+  active_guard(std::atomic<std::uint64_t>& a, std::atomic<std::uint64_t>& peak) : a_(a) {
+    auto now = ++a_;
+    for (auto p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+  }
   ~active_guard() { --a_; }
   std::atomic<std::uint64_t>& a_;
 };
 
 asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out) {
   s.chat_requests.fetch_add(1, std::memory_order_relaxed);
-  active_guard guard(s.active);
+  active_guard guard(s.active, s.max_active);
   {
     std::string headers = "{";
     for (auto& h : req.headers) {
@@ -129,11 +134,13 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
     res = json_response(200, "{\"requests\":" + std::to_string(s.requests.load()) + ",\"chat_requests\":" +
                                  std::to_string(s.chat_requests.load()) + ",\"stream_requests\":" +
                                  std::to_string(s.stream_requests.load()) + ",\"active\":" +
-                                 std::to_string(s.active.load()) + "}");
+                                 std::to_string(s.active.load()) + ",\"max_active\":" +
+                                 std::to_string(s.max_active.load()) + "}");
   } else if (p == "/mock/reset" && req.method == "POST") {
     s.requests = 0;
     s.chat_requests = 0;
     s.stream_requests = 0;
+    s.max_active = s.active.load();
     res = json_response(200, "{\"ok\":true}");
   } else if (p == "/mock/last_request") {
     std::lock_guard lock(s.last_mutex);

@@ -1,0 +1,396 @@
+// Per-key limits end to end: requests (GCRA with a burst), tokens (reserved, then settled to the
+// backend's usage, streams included), concurrency leases, spend budgets, the backend's own
+// concurrency budget, in memory and in a real redis-server shared by replicas, and Redis failures.
+#include "fixture.hpp"
+#include "redis_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string redis_section(std::uint16_t redis_port) {
+  return "redis:\n  url: redis://127.0.0.1:" + std::to_string(redis_port) + "\n  command_timeout: 100ms\n";
+}
+
+// The test key (owner "tests") and a second key "other" (owner "others") for comparisons.
+constexpr const char* other_key = "dg-other-key-for-integration-02";
+std::string two_keys() {
+  return std::string("auth:\n  keys:\n    - {id: test, owner: tests, key: ") + test_key +
+         "}\n    - {id: other, owner: others, key: " + other_key + "}\n";
+}
+
+std::string limits_yaml(std::uint16_t mock_port, const std::string& limits, const std::string& more = {},
+                        const std::string& backend_extra = {}) {
+  return gateway_yaml(mock_port, "", backend_extra, two_keys() + "limits:\n" + limits + more);
+}
+
+long header_long(const http_response& r, const std::string& name) {
+  auto v = r.header(name);
+  return v.empty() ? -1 : std::stol(v);
+}
+
+http_response chat(std::uint16_t port, const std::string& content = "hi", const std::string& key = test_key,
+                   bool stream = false, const std::string& extra = {}) {
+  return post_json(port, "/v1/chat/completions", chat_body(content, stream, "deepseek-chat", extra),
+                   {{"Authorization", std::string("Bearer ") + key}});
+}
+
+std::string error_code(const http_response& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
+}
+
+}  // namespace
+
+class request_limit : public ::testing::TestWithParam<bool> {};
+
+// RPM 60 with a burst of 10: exactly ten pass at once, then one per second; the headers agree.
+TEST_P(request_limit, burst_passes_at_once_then_the_steady_rate) {
+  const bool use_redis = GetParam();
+  auto redis = use_redis ? redis_server::start() : nullptr;
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port,
+      std::string("  store: ") + (use_redis ? "redis" : "memory") +
+          "\n  default:\n    requests_per_minute: 60\n    request_burst: 10\n",
+      use_redis ? redis_section(redis->port) : ""));
+  http_connection c(gw->port);
+  auto send = [&] {
+    return c.request("POST", "/v1/chat/completions", chat_body("hi"), {{"Content-Type", "application/json"}});
+  };
+  for (int i = 0; i < 10; ++i) {
+    auto r = send();
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.body;
+    EXPECT_EQ(r.header("x-ratelimit-limit-requests"), "60");
+    EXPECT_EQ(header_long(r, "x-ratelimit-remaining-requests"), 9 - i);
+    EXPECT_FALSE(r.header("x-ratelimit-reset-requests").empty());
+    EXPECT_TRUE(r.header("x-ratelimit-limit-tokens").empty());  // no token limit configured
+  }
+  auto refused = send();
+  ASSERT_EQ(refused.status, 429);
+  EXPECT_EQ(error_code(refused), "rate_limit_exceeded");
+  EXPECT_EQ(json::parse(refused.body)["error"]["type"], "rate_limit_error");
+  EXPECT_EQ(refused.header("retry-after"), "1");
+  EXPECT_EQ(header_long(refused, "x-ratelimit-remaining-requests"), 0);
+  EXPECT_EQ(refused.header("x-ratelimit-limit-requests"), "60");
+  // Someone else's limit is their own.
+  EXPECT_EQ(chat(gw->port, "hi", other_key).status, 200);
+
+  // The steady rate: one more about every second, never two at a time.
+  for (int i = 0; i < 2; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    http_response ok;
+    ASSERT_TRUE(eventually([&] { return (ok = send()).status == 200; }, 3s));
+    EXPECT_GT(std::chrono::steady_clock::now() - t0, 200ms);
+    EXPECT_EQ(header_long(ok, "x-ratelimit-remaining-requests"), 0);
+    EXPECT_EQ(send().status, 429);
+  }
+  EXPECT_EQ(mock->chat_requests(), 13u);  // refused requests never reached the backend
+}
+
+INSTANTIATE_TEST_SUITE_P(store, request_limit, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? std::string("redis") : std::string("memory"); });
+
+// 3 replicas sharing Redis, offered 3× the limit for 10 s round-robin, allow what one would.
+TEST(shared_limits, three_replicas_allow_what_one_instance_allows) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  const auto yaml = limits_yaml(mock->port,
+                                "  store: redis\n  default:\n    requests_per_minute: 1200\n    request_burst: 20\n",
+                                redis_section(redis->port));
+  std::vector<std::unique_ptr<gateway_server>> gws;
+  for (int i = 0; i < 3; ++i) gws.push_back(gateway_server::start(yaml));
+
+  // 60 requests per second for 10 s, paced from one thread, spread over `ports`.
+  auto offer = [&](const std::vector<std::uint16_t>& ports, const char* key) {
+    std::vector<std::unique_ptr<http_connection>> conns;
+    for (auto p : ports) conns.push_back(std::make_unique<http_connection>(p));
+    int allowed = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 600; ++i) {
+      std::this_thread::sleep_until(start + i * 1000ms / 60);  // the offered load's schedule
+      auto r = conns[i % conns.size()]->request("POST", "/v1/chat/completions", chat_body("hi"),
+                                                {{"Content-Type", "application/json"},
+                                                 {"Authorization", std::string("Bearer ") + key}});
+      EXPECT_TRUE(r.status == 200 || r.status == 429) << r.status;
+      allowed += r.status == 200;
+    }
+    return allowed;
+  };
+  const int single = offer({gws[0]->port}, other_key);
+  const int shared = offer({gws[0]->port, gws[1]->port, gws[2]->port}, test_key);
+  // Expected: the burst plus 20 per second for 10 s, about 220.
+  EXPECT_NEAR(single, 220, 220 * 0.1);
+  EXPECT_NEAR(shared, single, single * 0.03) << "single " << single << ", three replicas " << shared;
+}
+
+// TPM through a stream: the reservation settles to the mock's usage, and the usage chunk the
+// gateway asked for on the client's behalf never reaches the client.
+TEST(token_limit, streams_settle_to_the_reported_usage_and_hide_the_usage_chunk) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default:\n    tokens_per_minute: 6000\n"));
+  http_connection c(gw->port);
+  auto send = [&](bool stream, const std::string& more = {}) {
+    return c.request("POST", "/v1/chat/completions",
+                     chat_body("count the tokens", stream, "deepseek-chat", R"({"max_tokens": 1000)" + more + "}"),
+                     {{"Content-Type", "application/json"}});
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  auto a = send(false);
+  ASSERT_EQ(a.status, 200) << a.body;
+  const long used = json::parse(a.body)["usage"]["total_tokens"].get<long>();
+  const long after_a = header_long(a, "x-ratelimit-remaining-tokens");
+  EXPECT_EQ(a.header("x-ratelimit-limit-tokens"), "6000");
+  ASSERT_GT(6000 - after_a, 1000);  // the reservation covers max_tokens
+
+  auto b = send(true);  // stream, no include_usage
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(b.body.find("\"usage\""), std::string::npos) << b.body;
+  auto items = sse_items(b.body);
+  ASSERT_FALSE(items.empty());
+  EXPECT_EQ(items.back(), "[DONE]");
+  EXPECT_EQ(mock->last_request()["body"]["stream_options"]["include_usage"], true);
+  const long after_b = header_long(b, "x-ratelimit-remaining-tokens");
+
+  auto c3 = send(false);
+  const long after_c = header_long(c3, "x-ratelimit-remaining-tokens");
+  // Between two admissions the bucket moves by what the previous answer really used (plus the
+  // refill of the elapsed time: 100 tokens per second), not by its reservation.
+  const long slack = 2 + std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() / 10;
+  EXPECT_NEAR(after_a - after_b, used, slack) << "non-stream answer settled";
+  EXPECT_NEAR(after_b - after_c, used, slack) << "streamed answer settled";
+
+  // A client that asked for usage gets it.
+  auto d = send(true, R"(, "stream_options": {"include_usage": true})");
+  ASSERT_EQ(d.status, 200);
+  EXPECT_NE(d.body.find("\"usage\""), std::string::npos);
+}
+
+TEST(token_limit, a_request_larger_than_the_limit_is_refused_without_retry_after) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default:\n    tokens_per_minute: 500\n"));
+  auto r = chat(gw->port, "hi", test_key, false, R"({"max_tokens": 1000})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(error_code(r), "tokens_limit_exceeded");
+  EXPECT_TRUE(r.header("retry-after").empty());
+  EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find("Request too large"), std::string::npos);
+  EXPECT_EQ(mock->chat_requests(), 0u);
+}
+
+// Concurrency leases come back on every path: 200 streams hung up at random points.
+TEST(concurrency_limit, leases_return_after_streams_aborted_at_random_points) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  store: redis\n  default:\n    concurrent_requests: 8\n",
+                                              redis_section(redis->port)));
+  std::atomic<int> started{0}, refused{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 5; ++t)
+    clients.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int i = 0; i < 40; ++i) {
+        http_connection c(gw->port);
+        std::size_t stop_after = std::uniform_int_distribution<std::size_t>(1, 1500)(rng), seen = 0;
+        auto r = c.request("POST", "/v1/chat/completions",
+                           chat_body("go [mock tokens=200 tps=400]", true), {{"Content-Type", "application/json"}},
+                           [&](std::string_view bytes) { return (seen += bytes.size()) < stop_after; });
+        if (r.status == 200) ++started;
+        if (r.status == 429) ++refused;
+      }
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(started + refused, 200);
+  EXPECT_GT(started.load(), 100);  // a slot frees when the gateway notices the hang-up: a few 429s are fine
+  // Every lease is released: none left in Redis, and eight new streams fit again at once.
+  EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:lim:{tests}:conc\"").find('0') == 0; }, 5s))
+      << redis->cli("ZRANGE \"deepgate:lim:{tests}:conc\" 0 -1 WITHSCORES");
+  std::vector<std::unique_ptr<http_connection>> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(std::make_unique<http_connection>(gw->port));
+    ASSERT_TRUE(held.back()->send_raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
+        std::string(test_key) + "\r\nContent-Length: " +
+        std::to_string(chat_body("hold [mock ttft_ms=3000]", true).size()) + "\r\n\r\n" +
+        chat_body("hold [mock ttft_ms=3000]", true)));
+  }
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 8; }, 5s));
+  auto ninth = chat(gw->port);
+  EXPECT_EQ(ninth.status, 429);
+  EXPECT_EQ(error_code(ninth), "concurrency_limit_exceeded");
+  EXPECT_FALSE(ninth.header("retry-after").empty());
+}
+
+TEST(concurrency_limit, memory_store_releases_leases_of_aborted_streams) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default:\n    concurrent_requests: 4\n"));
+  for (int i = 0; i < 40; ++i) {
+    http_connection c(gw->port);
+    std::size_t seen = 0, stop_after = 50 + static_cast<std::size_t>(i) * 37;
+    c.request("POST", "/v1/chat/completions", chat_body("go [mock tokens=100 tps=500]", true),
+              {{"Content-Type", "application/json"}},
+              [&](std::string_view bytes) { return (seen += bytes.size()) < stop_after; });
+  }
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 0; }, 5s));
+  // All four slots are free again: four concurrent slow requests pass, a fifth does not.
+  std::vector<std::thread> holders;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i)
+    holders.emplace_back([&] { ok += chat(gw->port, "slow [mock latency_ms=1500]").status == 200; });
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 4; }, 5s));
+  EXPECT_EQ(error_code(chat(gw->port)), "concurrency_limit_exceeded");
+  for (auto& t : holders) t.join();
+  EXPECT_EQ(ok.load(), 4);
+}
+
+// Redis dies under load: requests keep flowing on local limits and none waits on the dead Redis
+// longer than its command timeout (+50 ms); when it returns, limits are shared again.
+TEST(redis_failure, fail_open_during_an_outage_and_shared_limits_resume) {
+  auto redis = redis_server::start();
+  const auto redis_port = redis->port;
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port, "  store: redis\n  replicas: 2\n  default:\n    requests_per_minute: 100000\n",
+      redis_section(redis_port)));
+  ASSERT_EQ(chat(gw->port).status, 200);
+  EXPECT_NE(redis->cli("EXISTS \"deepgate:lim:{tests}:req\"").find('1'), std::string::npos);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> served{0}, failed{0};
+  std::atomic<long> slowest_ms{0};
+  std::thread load([&] {
+    http_connection c(gw->port);
+    while (!stop) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto r = c.request("POST", "/v1/chat/completions", chat_body("hi"), {{"Content-Type", "application/json"}});
+      long ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      slowest_ms = std::max(slowest_ms.load(), ms);
+      (r.status == 200 ? served : failed)++;
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return served > 20; }));
+  redis->process->signal(SIGSTOP);  // hung: every command meets its 100 ms deadline
+  ASSERT_TRUE(gw->process->wait_for_log("limits: redis unreachable", 5s));
+  const int before_kill = served;
+  ASSERT_TRUE(eventually([&] { return served > before_kill + 10; }));
+  redis->process->signal(SIGCONT);
+  redis.reset();  // killed: connections refused
+  const int after_kill = served;
+  ASSERT_TRUE(eventually([&] { return served > after_kill + 20; }));
+  stop = true;
+  load.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_LE(slowest_ms.load(), 150) << "a request waited on the dead Redis longer than its timeout + 50 ms";
+
+  redis = redis_server::start({}, redis_port);
+  EXPECT_TRUE(eventually([&] {
+    chat(gw->port);
+    return redis->cli("EXISTS \"deepgate:lim:{tests}:req\"").find('1') != std::string::npos;
+  }));
+  EXPECT_TRUE(gw->process->wait_for_log("limits: redis reachable again", 1s));
+  auto log = gw->process->log();
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("limits: redis unreachable"), 1u) << "one log line per state change, not per request";
+}
+
+TEST(redis_failure, fail_closed_answers_503) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port, "  store: redis\n  on_redis_failure: closed\n  default:\n    requests_per_minute: 100\n",
+      redis_section(free_port())));
+  auto r = chat(gw->port);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(error_code(r), "rate_limiter_unavailable");
+  EXPECT_EQ(mock->chat_requests(), 0u);
+}
+
+// A $0.01 daily budget stops the owner with 402 once the mock's usage has cost that much.
+TEST(budget, daily_budget_stops_the_owner_with_402_once_spent) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port, "  default:\n    daily_budget_usd: 0.01\n",
+      "prices:\n  deepseek-chat: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"
+      "  deepseek-reasoner: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"));
+  double spent = 0;
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto r = chat(gw->port, "what does this cost?");
+    if (r.status == 200) EXPECT_LT(spent, 0.01) << "admitted although the budget was already spent";
+    if (r.status == 402) {
+      EXPECT_EQ(error_code(r), "insufficient_quota");
+      EXPECT_EQ(json::parse(r.body)["error"]["type"], "insufficient_quota");
+      EXPECT_FALSE(r.header("retry-after").empty());
+      break;
+    }
+    ASSERT_EQ(r.status, 200) << r.body;
+    ++allowed;
+    auto u = json::parse(r.body)["usage"];
+    spent += (u["prompt_cache_hit_tokens"].get<double>() * 10 + u["prompt_cache_miss_tokens"].get<double>() * 100 +
+              u["completion_tokens"].get<double>() * 200) / 1e6;
+  }
+  EXPECT_GE(spent, 0.01);  // stopped only once the budget was reached
+  EXPECT_GT(allowed, 1);
+  EXPECT_EQ(chat(gw->port, "again").status, 402);
+  EXPECT_EQ(chat(gw->port, "someone else", other_key).status, 200);  // owners have their own budgets
+}
+
+TEST(budget, budgets_without_a_price_are_a_config_error) {
+  auto dir = make_temp_dir("budget-config");
+  write_file(dir + "/c.yaml", "backends: [{name: b, url: 'http://127.0.0.1:9'}]\nmodels: [{name: m, backend: b}]\n"
+                              "limits:\n  default: {daily_budget_usd: 1}\n");
+  auto out = capture(std::string(DEEPGATE_BIN) + " --check-config " + dir + "/c.yaml 2>&1");
+  EXPECT_NE(out.find("prices: budgets are set but model 'm' has no price"), std::string::npos) << out;
+}
+
+// The backend's own budget: at most N in flight upstream, the rest queue, a full queue is 429.
+TEST(backend_budget, bounds_in_flight_requests_and_queues_the_rest) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default: {}\n", "",
+                                              "    max_concurrent_requests: 2\n    queue_size: 8\n    queue_timeout: 10s\n"));
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i)
+    clients.emplace_back([&] { ok += chat(gw->port, "slow [mock latency_ms=300]").status == 200; });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 6);  // the queue absorbed what the budget could not take at once
+  EXPECT_EQ(mock->stats()["max_active"].get<int>(), 2);
+}
+
+TEST(backend_budget, a_full_queue_is_429_at_once) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default: {}\n", "",
+                                              "    max_concurrent_requests: 1\n    queue_size: 0\n"));
+  std::thread holder([&] { chat(gw->port, "slow [mock latency_ms=1000]"); });
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 1; }, 5s));
+  auto r = chat(gw->port, "no room");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(error_code(r), "backend_busy");
+  EXPECT_EQ(r.header("retry-after"), "1");
+  holder.join();
+  EXPECT_EQ(mock->stats()["max_active"].get<int>(), 1);
+}
+
+TEST(backend_budget, a_queued_request_times_out_with_429) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default: {}\n", "",
+                                              "    max_concurrent_requests: 1\n    queue_timeout: 200ms\n"));
+  std::thread holder([&] { chat(gw->port, "slow [mock latency_ms=1500]"); });
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 1; }, 5s));
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = chat(gw->port, "waits");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(error_code(r), "backend_busy");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+  holder.join();
+}
