@@ -105,6 +105,11 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
       if (!d) co_return error(400, "\"expires_in\" takes a duration such as 30d or 12h.", "invalid_request");
       p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
+    if (auto l = body.find("limits"); l != body.end() && !l->is_null()) {
+      if (!l->is_string() || !s.services->config->limits.profiles.contains(l->get<std::string>()))
+        co_return error(400, "\"limits\" must name a profile under limits.profiles in the config.", "invalid_request");
+      p.limits = l->get<std::string>();
+    }
     if (auto md = body.find("metadata"); md != body.end() && md->is_object())
       for (auto it = md->begin(); it != md->end(); ++it)
         if (it->is_string()) p.metadata[it.key()] = it->get<std::string>();

@@ -28,7 +28,7 @@ namespace deepgate::app {
 namespace {
 
 constexpr const char* usage =
-    "usage: deepgate keys create --owner NAME [--models a,b*] [--expires-in 30d] [--meta k=v]... [--json]\n"
+    "usage: deepgate keys create --owner NAME [--models a,b*] [--limits PROFILE] [--expires-in 30d] [--meta k=v]... [--json]\n"
     "       deepgate keys list [--json]\n"
     "       deepgate keys show ID\n"
     "       deepgate keys revoke ID\n"
@@ -139,7 +139,7 @@ int keys_main(int argc, char** argv) {
     std::fputs(usage, stderr);
     return 2;
   }
-  std::string command = argv[1], id, owner, models, expires_in, grace = "24h", keys_file, config_path, redis_url;
+  std::string command = argv[1], id, owner, models, limits_profile, expires_in, grace = "24h", keys_file, config_path, redis_url;
   std::map<std::string, std::string> meta;
   bool json = false;
   for (int i = 2; i < argc; ++i) {
@@ -147,6 +147,7 @@ int keys_main(int argc, char** argv) {
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
     if (a == "--owner") owner = value();
     else if (a == "--models") models = value();
+    else if (a == "--limits") limits_profile = value();
     else if (a == "--expires-in") expires_in = value();
     else if (a == "--grace") grace = value();
     else if (a == "--keys-file") keys_file = value();
@@ -208,7 +209,7 @@ int keys_main(int argc, char** argv) {
   }
   if (command == "create") {
     if (owner.empty()) return fail("create needs --owner");
-    auth::create_params p{owner, split(models), std::nullopt, meta};
+    auth::create_params p{owner, split(models), std::nullopt, meta, limits_profile};
     if (!expires_in.empty()) {
       auto d = config::parse_duration(expires_in);
       if (!d) return fail("--expires-in takes a duration such as 30d or 12h");

@@ -9,6 +9,7 @@ new_key create_key(const create_params& p, std::int64_t now) {
   n.record.owner = p.owner;
   n.record.created = now;
   n.record.models = p.models;
+  n.record.limits = p.limits;
   n.record.metadata = p.metadata;
   if (p.expires_in) n.record.expires = now + p.expires_in->count();
   n.value = generate_key_value();

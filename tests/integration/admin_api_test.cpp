@@ -38,6 +38,7 @@ TEST(admin_api, manages_keys_in_the_keys_file) {
   EXPECT_EQ(admin(port, "GET", "/admin/keys", {}, "wrong-token-000000000").status, 401);
   EXPECT_EQ(http_call(port, "GET", "/admin/keys", {}, {{"x-api-key", "nope"}}).status, 401);
   EXPECT_EQ(admin(port, "POST", "/admin/keys", R"({"models":["x"]})").status, 400);  // owner missing
+  EXPECT_EQ(admin(port, "POST", "/admin/keys", R"({"owner":"o","limits":"no-such-profile"})").status, 400);
 
   auto created = admin(port, "POST", "/admin/keys", R"({"owner":"team-admin","models":["deepseek-*"],"metadata":{"env":"test"}})");
   ASSERT_EQ(created.status, 201) << created.body;

@@ -394,3 +394,46 @@ TEST(backend_budget, a_queued_request_times_out_with_429) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
   holder.join();
 }
+
+// A key's profile picks its limits; a model listed in the profile has its own bucket; keys made
+// with `deepgate keys create --limits` carry the profile too.
+TEST(profiles, a_keys_profile_and_a_models_own_bucket) {
+  auto mock = mock_server::start();
+  auto yaml = gateway_yaml(
+      mock->port, "", "",
+      std::string("auth:\n  keys:\n    - {id: test, owner: tests, limits: gold, key: ") + test_key +
+          "}\n    - {id: other, owner: others, key: " + other_key +
+          "}\nlimits:\n  default: {requests_per_minute: 60, request_burst: 1}\n  profiles:\n    gold:\n"
+          "      requests_per_minute: 60\n      request_burst: 3\n"
+          "      models:\n        deepseek-reasoner: {requests_per_minute: 120, request_burst: 2}\n");
+  auto gw = gateway_server::start(yaml);
+  auto send = [&](const std::string& key, const std::string& model) {
+    return post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, model),
+                     {{"Authorization", "Bearer " + key}});
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(send(test_key, "deepseek-chat").status, 200) << i;
+  EXPECT_EQ(send(test_key, "deepseek-chat").status, 429);
+  auto r = send(test_key, "deepseek-reasoner");  // its own bucket, its own limit
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-ratelimit-limit-requests"), "120");
+  EXPECT_EQ(send(test_key, "deepseek-reasoner").status, 200);
+  EXPECT_EQ(send(test_key, "deepseek-reasoner").status, 429);
+  EXPECT_EQ(send(other_key, "deepseek-chat").status, 200);  // the default profile: a burst of one
+  EXPECT_EQ(send(other_key, "deepseek-chat").status, 429);
+
+  auto made = json::parse(capture(std::string(DEEPGATE_BIN) + " keys create --owner cli-owner --limits gold --keys-file " +
+                                  gw->dir + "/deepgate-keys.json --json 2>&1"));
+  EXPECT_EQ(made["limits"], "gold");
+  auto key = made["key"].get<std::string>();
+  ASSERT_TRUE(eventually([&] { return send(key, "deepseek-chat").status == 200; }, 5s));
+  EXPECT_EQ(send(key, "deepseek-chat").status, 200);
+  EXPECT_EQ(send(key, "deepseek-chat").status, 200);
+  EXPECT_EQ(send(key, "deepseek-chat").status, 429);
+
+  // The config refuses a key naming a profile that does not exist.
+  auto dir = make_temp_dir("profiles");
+  write_file(dir + "/c.yaml", "backends: [{name: b, url: 'http://127.0.0.1:9'}]\nmodels: [{name: m, backend: b}]\n"
+                              "auth:\n  keys:\n    - {owner: o, limits: silver, key: dg-0123456789abcdef0123}\n");
+  auto out = capture(std::string(DEEPGATE_BIN) + " --check-config " + dir + "/c.yaml 2>&1");
+  EXPECT_NE(out.find("auth.keys[0].limits: no profile named 'silver'"), std::string::npos) << out;
+}

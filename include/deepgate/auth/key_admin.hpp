@@ -16,6 +16,7 @@ struct create_params {
   std::vector<std::string> models;
   std::optional<std::chrono::seconds> expires_in;
   std::map<std::string, std::string> metadata;
+  std::string limits;  // limits profile name; empty: limits.default
 };
 
 struct new_key {
