@@ -144,8 +144,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     if (admitted.error) co_return co_await fail(out, *admitted.error);
   }
   limits::backend_slot slot;
-  if (auto busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot))
-    co_return co_await fail(out, *busy);
+  if (limiter.gated(model->backend_index))
+    if (auto busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot))
+      co_return co_await fail(out, *busy);
   usage_watch usage{limiter.tracks_usage(), false, 0, &admitted.held};
   if (usage.wanted && chat.stream() && !chat.include_usage()) {
     chat.request_usage();  // settles the token reservation; removed before the client sees it

@@ -18,7 +18,8 @@ constexpr const char* usage =
     "       deepgate --version\n"
     "       deepgate keys create|list|show|revoke|rotate ...   manage client keys (deepgate keys for help)\n"
     "Environment without a file: PORT, DEEPGATE_HOST, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL,\n"
-    "DEEPGATE_UPSTREAM_CA_FILE, DEEPGATE_KEYS_FILE, DEEPGATE_AUTH_STORE (file|redis), REDIS_URL,\n"
+    "DEEPGATE_UPSTREAM_CA_FILE, DEEPGATE_KEYS_FILE, DEEPGATE_AUTH_STORE (file|redis), DEEPGATE_LIMITS_STORE (memory|redis),\n"
+    "REDIS_URL, "
     "DEEPGATE_ADMIN_TOKEN, DEEPGATE_ADMIN_HOST, DEEPGATE_ADMIN_PORT. DEEPGATE_CONFIG names a config\n"
     "file when --config is not given.\n";
 }

@@ -281,6 +281,7 @@ limiter::~limiter() { shutdown(); }
 
 bool limiter::enabled() const { return impl_->enabled; }
 bool limiter::tracks_usage() const { return impl_->tracks_usage; }
+bool limiter::gated(std::size_t backend) const { return impl_->gates[backend] != nullptr; }
 
 void limiter::shutdown() {
   if (impl_->stopping.exchange(true)) return;

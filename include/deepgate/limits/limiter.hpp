@@ -94,6 +94,7 @@ class limiter {
   bool tracks_usage() const;  // token limits or budgets need the real usage of every answer
 
   boost::asio::awaitable<admission> admit(unsigned worker, request_info r);
+  bool gated(std::size_t backend) const;  // the backend has a concurrency budget
   // Waits (bounded queue, deadline) for a slot of the backend's concurrency budget.
   boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, std::size_t backend,
                                                                        backend_slot& slot);
