@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: wrk on loopback against (a) deepgate-mock directly, (b) nginx proxying to it,
-# (c) deepgate proxying to it, non-stream and stream, in one run on one machine. Prints
+# (c) deepgate proxying to it, (d) deepgate with per-key limits in memory and (e) in a local
+# redis-server (limits set high enough never to refuse: the cost of checking them), non-stream
+# and stream, in one run on one machine. Prints
 # req/s, p50/p99, time to first byte, gateway CPU µs per request and RSS, and deepgate/nginx
 # ratios as a markdown table. Not a test: nothing here passes or fails.
 #   DURATION (default 10s)  CONNECTIONS (default 32)  PROBES (TTFB samples, default 200)
@@ -43,16 +45,34 @@ sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mo
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
 nginx_master=$!
 
-cat >"$work/deepgate.yaml" <<YAML
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+
+start_deepgate() {  # $1 name, $2 extra YAML → sets dg_pid and dg_port
+  cat >"$work/$1.yaml" <<YAML
 server: {host: 127.0.0.1, port: 0, workers: 1}
 backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
 models: [{name: deepseek-chat, backend: mock}]
 auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
 log: {level: info}
+$2
 YAML
-"$BIN/deepgate" --config "$work/deepgate.yaml" >"$work/deepgate.log" 2>&1 & pids+=($!)
-deepgate_pid=$!
-deepgate_port=$(wait_port "$work/deepgate.log")
+  "$BIN/deepgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 & pids+=($!)
+  dg_pid=$!
+  dg_port=$(wait_port "$work/$1.log")
+}
+high_limits="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
+start_deepgate plain ""
+deepgate_pid=$dg_pid deepgate_port=$dg_port
+start_deepgate memory "limits:
+$high_limits"
+memory_pid=$dg_pid memory_port=$dg_port
+start_deepgate redis "limits:
+  store: redis
+$high_limits
+redis: {url: \"redis://127.0.0.1:$redis_port\"}"
+redis_pid=$dg_pid redis_port_dg=$dg_port
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
@@ -95,6 +115,8 @@ for mode in non-stream stream; do
   results+=("$(row "mock direct" "$mock_port" "" "$mode")")
   results+=("$(row "nginx → mock" "$nginx_port" "$nginx_worker" "$mode")")
   results+=("$(row "deepgate → mock" "$deepgate_port" "$deepgate_pid" "$mode")")
+  results+=("$(row "deepgate + limits (memory)" "$memory_port" "$memory_pid" "$mode")")
+  results+=("$(row "deepgate + limits (redis)" "$redis_port_dg" "$redis_pid" "$mode")")
 done
 
 echo "## $(date -u +%Y-%m-%d) — $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, 1 worker each"
@@ -109,5 +131,9 @@ for mode in non-stream stream; do
   nt=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="nginx → mock" && $2==m {print $6}')
   dt=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" '$1=="deepgate → mock" && $2==m {print $6}')
   awk -v m="$mode" -v n="$n" -v d="$d" 'BEGIN{printf "- %s: deepgate/nginx throughput ratio **%.2f×**\n", m, d/n}'
+  for l in memory redis; do
+    x=$(printf '%s\n' "${results[@]}" | awk -F'|' -v m="$mode" -v t="deepgate + limits ($l)" '$1==t && $2==m {print $3}')
+    awk -v m="$mode" -v l="$l" -v n="$n" -v x="$x" 'BEGIN{printf "- %s: deepgate with limits in %s / nginx **%.2f×**\n", m, l, x/n}'
+  done
   [[ $mode == stream ]] && awk -v a="$dt" -v b="$nt" 'BEGIN{printf "- stream: TTFB deepgate − nginx = **%+.3f ms**\n", a-b}'
 done

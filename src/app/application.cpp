@@ -201,6 +201,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     spdlog::error("cannot listen on {}:{} (or the admin port {}): {}", config->server.host, config->server.port,
                   config->admin.port, e.what());
     stop_background();
+    services.limits->shutdown();  // its Redis connections go before the io_contexts
     return 1;
   }
   if (admin_server) spdlog::info("admin API on {}:{}", config->admin.host, admin_server->port());
@@ -300,7 +301,6 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   for (auto& worker_pools : services.pools)
     for (auto& pool : worker_pools) pool->shutdown();
   services.limits->shutdown();
-  services.limits.reset();
   spdlog::info("deepgate stopped");
   spdlog::shutdown();
   return 0;

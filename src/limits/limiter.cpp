@@ -58,7 +58,11 @@ std::string random_hex(std::size_t n) {
 
 }  // namespace
 
-struct limiter::impl : std::enable_shared_from_this<limiter::impl> {
+// Ownership at shutdown: coroutine frames parked in a worker's io_context may outlive the server's
+// threads, so they hold plain pointers to this object, which the application keeps alive until
+// every io_context is gone; the io objects (Redis connections, timers) are destroyed in shutdown(),
+// after the worker threads stopped and before their io_contexts go.
+struct limiter::impl {
   struct worker {
     std::unique_ptr<redis::connection> conn;
     std::unique_ptr<redis_store> store;
@@ -104,12 +108,12 @@ struct limiter::impl : std::enable_shared_from_this<limiter::impl> {
       workers[w].conn = std::make_unique<redis::connection>(executors[w], o);
       workers[w].store = std::make_unique<redis_store>(*workers[w].conn, cfg.lease_ttl);
       workers[w].renew_timer = std::make_unique<asio::steady_timer>(executors[w]);
-      asio::co_spawn(executors[w], renew_loop(shared_from_this(), static_cast<unsigned>(w)), asio::detached);
+      asio::co_spawn(executors[w], renew_loop(this, static_cast<unsigned>(w)), asio::detached);
     }
   }
 
   // Keeps this replica's live leases alive in Redis; a killed replica's leases expire after lease_ttl.
-  static asio::awaitable<void> renew_loop(std::shared_ptr<impl> self, unsigned w) {
+  static asio::awaitable<void> renew_loop(impl* self, unsigned w) {
     auto& wk = self->workers[w];
     while (!self->stopping) {
       wk.renew_timer->expires_after(self->cfg.lease_ttl / 3);
@@ -141,7 +145,7 @@ struct limiter::impl : std::enable_shared_from_this<limiter::impl> {
 // ---------------------------------------------------------------- ticket
 
 struct ticket::state {
-  std::shared_ptr<limiter::impl> lim;
+  limiter::impl* lim = nullptr;
   unsigned worker = 0;
   enum class where { memory, fallback, redis } store = where::memory;
   std::string owner, bucket;
@@ -212,6 +216,7 @@ ticket::~ticket() {
   }
   auto& wk = lim.workers[s.worker];
   if (s.lease) wk.leases.erase(s.lease_id);
+  if (lim.stopping || !wk.store) return;  // shutting down: the leases expire with their TTL
   auto self = std::move(s_);
   asio::co_spawn(
       lim.executors[s.worker],
@@ -228,7 +233,7 @@ ticket::~ticket() {
 // ---------------------------------------------------------------- backend slot
 
 struct backend_slot::state {
-  std::shared_ptr<limiter::impl> lim;
+  limiter::impl* lim = nullptr;
   unsigned worker = 0;
   std::size_t backend = 0;
   bool redis = false;
@@ -249,6 +254,7 @@ backend_slot::~backend_slot() {
   auto& wk = lim.workers[s_->worker];
   wk.leases.erase(s_->lease_id);
   lim.gates[s_->backend]->notify_one();  // a local waiter may now win the shared slot
+  if (lim.stopping || !wk.store) return;
   auto key = backend_lease_key(lim.config->backends[s_->backend].name);
   asio::co_spawn(
       lim.executors[s_->worker],
@@ -264,7 +270,7 @@ backend_slot::~backend_slot() {
 // ---------------------------------------------------------------- limiter
 
 limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vector<asio::any_io_executor> workers)
-    : impl_(std::make_shared<impl>(std::move(config), std::move(workers))) {
+    : impl_(std::make_unique<impl>(std::move(config), std::move(workers))) {
   if (impl_->cfg.redis) {
     redis::options o;
     std::string err;
@@ -286,8 +292,10 @@ bool limiter::gated(std::size_t backend) const { return impl_->gates[backend] !=
 void limiter::shutdown() {
   if (impl_->stopping.exchange(true)) return;
   for (auto& w : impl_->workers) {
-    if (w.renew_timer) w.renew_timer->cancel();
     if (w.conn) w.conn->close();
+    w.store.reset();
+    w.conn.reset();
+    w.renew_timer.reset();
   }
 }
 
@@ -302,7 +310,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
   if (!limits.any()) co_return out;
 
   auto s = std::make_unique<ticket::state>();
-  s->lim = impl_;
+  s->lim = impl_.get();
   s->worker = worker;
   s->owner = r.owner;
   s->bucket = own_bucket ? s->owner + '\x1f' + std::string(r.model) : s->owner;
@@ -424,7 +432,7 @@ asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned 
   };
   const auto deadline = std::chrono::steady_clock::now() + b.queue_timeout;
   auto s = std::make_unique<backend_slot::state>();
-  s->lim = impl_;
+  s->lim = impl_.get();
   s->worker = worker;
   s->backend = backend;
 

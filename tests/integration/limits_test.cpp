@@ -437,3 +437,38 @@ TEST(profiles, a_keys_profile_and_a_models_own_bucket) {
   auto out = capture(std::string(DEEPGATE_BIN) + " --check-config " + dir + "/c.yaml 2>&1");
   EXPECT_NE(out.find("auth.keys[0].limits: no profile named 'silver'"), std::string::npos) << out;
 }
+
+// Two replicas share one backend budget through Redis: the backend never sees more than it allows.
+TEST(backend_budget, is_shared_by_replicas_through_redis) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  auto yaml = limits_yaml(mock->port, "  store: redis\n", redis_section(redis->port),
+                          "    max_concurrent_requests: 2\n    queue_timeout: 20s\n");
+  auto a = gateway_server::start(yaml);
+  auto b = gateway_server::start(yaml);
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] { ok += chat(i % 2 ? a->port : b->port, "slow [mock latency_ms=200]").status == 200; });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(mock->stats()["max_active"].get<int>(), 2);
+  EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:backend:{mock}:conc\"").find('0') == 0; }));
+}
+
+// A Redis that lost its scripts (restart, failover, SCRIPT FLUSH) gets them again on NOSCRIPT.
+TEST(redis_scripts, are_sent_again_after_script_flush) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port, "  store: redis\n  default:\n    requests_per_minute: 60\n    request_burst: 3\n",
+      redis_section(redis->port)));
+  EXPECT_EQ(chat(gw->port).status, 200);
+  redis->cli("SCRIPT FLUSH");
+  auto r = chat(gw->port);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), "1");  // decided in Redis, not by a fallback
+  EXPECT_EQ(chat(gw->port).status, 200);
+  EXPECT_EQ(chat(gw->port).status, 429);
+  EXPECT_EQ(gw->process->log().find("redis unreachable"), std::string::npos);
+}

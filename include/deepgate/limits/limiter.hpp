@@ -99,13 +99,15 @@ class limiter {
   boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, std::size_t backend,
                                                                        backend_slot& slot);
 
-  // Closes the Redis connections; call before the workers' io_contexts go away.
+  // Closes and destroys the Redis connections and timers. Call after the worker threads stopped
+  // and before their io_contexts are destroyed; keep the limiter itself until after that, since
+  // parked coroutines refer to it.
   void shutdown();
 
   struct impl;
 
  private:
-  std::shared_ptr<impl> impl_;
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace deepgate::limits
