@@ -301,7 +301,10 @@ TEST(redis_failure, fail_open_during_an_outage_and_shared_limits_resume) {
     for (auto p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++n;
     return n;
   };
-  EXPECT_EQ(count("limits: redis unreachable"), 1u) << "one log line per state change, not per request";
+  // One line per change of state, not per request. Between SIGCONT and the kill a request may
+  // get through, so the outage can be seen as two.
+  EXPECT_LE(count("limits: redis unreachable"), 2u) << log;
+  EXPECT_EQ(count("limits: redis unreachable"), count("limits: redis reachable again")) << log;
 }
 
 TEST(redis_failure, fail_closed_answers_503) {
