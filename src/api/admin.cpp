@@ -1,6 +1,5 @@
 #include "deepgate/api/admin.hpp"
 
-#include "deepgate/app/application.hpp"
 #include "deepgate/auth/key_admin.hpp"
 #include "deepgate/redis/connection.hpp"
 
@@ -170,7 +169,7 @@ boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request
 admin_api::admin_api(gateway_services& services) : state_(std::make_shared<admin_state>()) {
   state_->services = &services;
   state_->token = auth::sha256(services.config->admin.token);
-  state_->redis_options = app::redis_options(services.config->redis, "redis (admin)");
+  state_->redis_options = redis::options_from(services.config->redis, "redis (admin)");
   state_->redis_options.command_timeout = std::max(state_->redis_options.command_timeout, std::chrono::milliseconds(1000));
 }
 

@@ -89,17 +89,6 @@ asio::awaitable<void> sync_keys_from_redis(redis::connection& redis, auth::authe
 
 }  // namespace
 
-redis::options redis_options(const config::redis_config& rc, std::string name) {
-  redis::options o;
-  std::string err;
-  if (auto u = redis::parse_url(rc.url, err)) o.address = *u;  // validated when the config was loaded
-  o.name = std::move(name);
-  o.ca_file = rc.ca_file;
-  o.command_timeout = rc.command_timeout;
-  o.connect_timeout = rc.connect_timeout;
-  return o;
-}
-
 void setup_logging(const config::log_config& log) {
   auto logger = spdlog::stderr_logger_mt("deepgate");
   if (log.format == "json") {
@@ -167,7 +156,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   bool sync_stopping = false, first_sync_done = false;
   std::unique_ptr<redis::connection> key_redis;
   if (config->auth.enabled && config->auth.redis_store) {
-    key_redis = std::make_unique<redis::connection>(control.get_executor(), redis_options(config->redis, "redis (keys)"));
+    key_redis = std::make_unique<redis::connection>(control.get_executor(), redis::options_from(config->redis, "redis (keys)"));
     asio::co_spawn(control,
                    sync_keys_from_redis(*key_redis, *services.auth, config->auth, sync_pause, first_sync_done,
                                         sync_stopping),

@@ -1,10 +1,10 @@
 #include "deepgate/app/keys_cli.hpp"
 
 #include "deepgate/api/services.hpp"
-#include "deepgate/app/application.hpp"
 #include "deepgate/auth/key_admin.hpp"
 #include "deepgate/auth/keys_file.hpp"
 #include "deepgate/auth/redis_key_store.hpp"
+#include "deepgate/redis/connection.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/config/duration.hpp"
 
@@ -101,7 +101,7 @@ T run_sync(const std::function<boost::asio::awaitable<T>()>& f) {
 }
 
 store redis_key_store(const config::redis_config& rc) {
-  auto opts = redis_options(rc, "redis");
+  auto opts = redis::options_from(rc, "redis");
   opts.command_timeout = std::max(opts.command_timeout, std::chrono::milliseconds(2000));  // a CLI can wait
   return {[opts](std::string& err) -> std::optional<std::vector<auth::client_key>> {
             auto r = run_sync<std::optional<std::vector<auth::client_key>>>(

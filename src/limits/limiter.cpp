@@ -103,9 +103,7 @@ struct limiter::impl {
 
   void start_redis(const redis::options& opts) {
     for (std::size_t w = 0; w < workers.size(); ++w) {
-      auto o = opts;
-      o.name = "redis (limits)";
-      workers[w].conn = std::make_unique<redis::connection>(executors[w], o);
+      workers[w].conn = std::make_unique<redis::connection>(executors[w], opts);
       workers[w].store = std::make_unique<redis_store>(*workers[w].conn, cfg.lease_ttl);
       workers[w].renew_timer = std::make_unique<asio::steady_timer>(executors[w]);
       asio::co_spawn(executors[w], renew_loop(this, static_cast<unsigned>(w)), asio::detached);
@@ -271,16 +269,7 @@ backend_slot::~backend_slot() {
 
 limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vector<asio::any_io_executor> workers)
     : impl_(std::make_unique<impl>(std::move(config), std::move(workers))) {
-  if (impl_->cfg.redis) {
-    redis::options o;
-    std::string err;
-    const auto& rc = impl_->config->redis;
-    if (auto u = redis::parse_url(rc.url, err)) o.address = *u;
-    o.ca_file = rc.ca_file;
-    o.command_timeout = rc.command_timeout;
-    o.connect_timeout = rc.connect_timeout;
-    impl_->start_redis(o);
-  }
+  if (impl_->cfg.redis) impl_->start_redis(redis::options_from(impl_->config->redis, "redis (limits)"));
 }
 
 limiter::~limiter() { shutdown(); }

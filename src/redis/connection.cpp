@@ -221,6 +221,17 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 connection::connection(asio::any_io_executor ex, options opts)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(opts))) {}
 
+options options_from(const config::redis_config& rc, std::string name) {
+  options o;
+  std::string err;
+  if (auto u = parse_url(rc.url, err)) o.address = *u;
+  o.name = std::move(name);
+  o.ca_file = rc.ca_file;
+  o.command_timeout = rc.command_timeout;
+  o.connect_timeout = rc.connect_timeout;
+  return o;
+}
+
 connection::~connection() { impl_->close(); }
 
 bool connection::connected() const { return impl_->st == impl::state::ready; }

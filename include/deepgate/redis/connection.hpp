@@ -6,6 +6,7 @@
 // The connection (re)connects by itself with capped exponential backoff; while it is down,
 // commands fail at once with `unavailable`. It logs one line per state change, not per command.
 // redis:// and rediss:// (TLS), AUTH with user + password, SELECT db.
+#include "deepgate/config/config.hpp"
 #include "deepgate/redis/resp.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -26,6 +27,9 @@ struct options {
   std::chrono::milliseconds max_backoff{5000};
   std::string ca_file;  // rediss://: PEM bundle to trust; empty = the system store
 };
+
+// The options for the config's `redis:` section (its URL was validated when the config loaded).
+options options_from(const config::redis_config& rc, std::string name);
 
 enum class error { none, timeout, unavailable, protocol };
 std::string_view to_string(error e);
