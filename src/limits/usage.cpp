@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
 
 namespace deepgate::limits {
@@ -9,27 +10,6 @@ namespace deepgate::limits {
 using json = nlohmann::json;
 
 namespace {
-
-std::int64_t int_field(const json& o, const char* name) {
-  auto it = o.find(name);
-  return it != o.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
-usage from_json(const json& u) {
-  usage r;
-  r.prompt = int_field(u, "prompt_tokens");
-  r.completion = int_field(u, "completion_tokens");
-  if (auto d = u.find("completion_tokens_details"); d != u.end() && d->is_object())
-    r.reasoning = int_field(*d, "reasoning_tokens");
-  if (u.contains("prompt_cache_hit_tokens") || u.contains("prompt_cache_miss_tokens")) {
-    r.cache_hit = int_field(u, "prompt_cache_hit_tokens");
-    r.cache_miss = int_field(u, "prompt_cache_miss_tokens");
-  } else {
-    if (auto d = u.find("prompt_tokens_details"); d != u.end() && d->is_object()) r.cache_hit = int_field(*d, "cached_tokens");
-    r.cache_miss = std::max<std::int64_t>(0, r.prompt - r.cache_hit);
-  }
-  return r;
-}
 
 // The end of the JSON value starting at text[from] ('{'), honouring strings; npos if unbalanced.
 std::size_t object_end(std::string_view text, std::size_t from) {
@@ -51,6 +31,43 @@ std::size_t object_end(std::string_view text, std::size_t from) {
   return std::string_view::npos;
 }
 
+bool blank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// The integer value of `"name": <n>` anywhere in a usage object's text; nullopt when absent or
+// not a number. A usage object holds only keys, numbers and nested objects, and each key name
+// occurs once, so a plain search is exact without building a DOM.
+std::optional<std::int64_t> scan_int(std::string_view obj, std::string_view name) {
+  for (auto pos = obj.find(name); pos != std::string_view::npos; pos = obj.find(name, pos + 1)) {
+    if (pos == 0 || obj[pos - 1] != '"' || pos + name.size() >= obj.size() || obj[pos + name.size()] != '"') continue;
+    auto i = pos + name.size() + 1;
+    while (i < obj.size() && blank(obj[i])) ++i;
+    if (i >= obj.size() || obj[i] != ':') continue;
+    ++i;
+    while (i < obj.size() && blank(obj[i])) ++i;
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(obj.data() + i, obj.data() + obj.size(), v);
+    if (ec != std::errc{}) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+usage from_text(std::string_view obj) {
+  usage r;
+  r.prompt = scan_int(obj, "prompt_tokens").value_or(0);
+  r.completion = scan_int(obj, "completion_tokens").value_or(0);
+  r.reasoning = scan_int(obj, "reasoning_tokens").value_or(0);
+  auto hit = scan_int(obj, "prompt_cache_hit_tokens"), miss = scan_int(obj, "prompt_cache_miss_tokens");
+  if (hit || miss) {
+    r.cache_hit = hit.value_or(0);
+    r.cache_miss = miss.value_or(0);
+  } else {
+    r.cache_hit = scan_int(obj, "cached_tokens").value_or(0);
+    r.cache_miss = std::max<std::int64_t>(0, r.prompt - r.cache_hit);
+  }
+  return r;
+}
+
 }  // namespace
 
 nano_usd to_nano(double usd) { return static_cast<nano_usd>(std::llround(usd * nano_per_usd)); }
@@ -69,16 +86,14 @@ std::optional<usage> find_usage(std::string_view text) {
        pos = pos == 0 ? std::string_view::npos : text.rfind("\"usage\"", pos - 1)) {
     if (pos > 0 && text[pos - 1] == '\\') continue;
     auto i = pos + 7;
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+    while (i < text.size() && blank(text[i])) ++i;
     if (i >= text.size() || text[i] != ':') continue;
     ++i;
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+    while (i < text.size() && blank(text[i])) ++i;
     if (i >= text.size() || text[i] != '{') return std::nullopt;  // null: no usage reported
     auto end = object_end(text, i);
     if (end == std::string_view::npos) return std::nullopt;
-    auto u = json::parse(text.substr(i, end - i), nullptr, false);
-    if (!u.is_object()) return std::nullopt;
-    return from_json(u);
+    return from_text(text.substr(i, end - i));
   }
   return std::nullopt;
 }
@@ -94,7 +109,7 @@ chunk_usage take_chunk_usage(std::string_view data, bool strip) {
   if (!chunk.is_object()) return r;
   auto u = chunk.find("usage");
   if (u == chunk.end()) return r;
-  if (u->is_object()) r.found = from_json(*u);
+  r.found = find_usage(data);
   auto choices = chunk.find("choices");
   if (choices == chunk.end() || (choices->is_array() && choices->empty())) {
     r.drop = true;

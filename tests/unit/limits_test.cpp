@@ -193,6 +193,11 @@ TEST(usage, openai_cached_tokens_and_missing_usage) {
   ASSERT_TRUE(u);
   EXPECT_EQ(u->cache_hit, 64);
   EXPECT_EQ(u->cache_miss, 36);
+  auto pretty = find_usage("{\n  \"usage\" : {\n    \"prompt_tokens\" : 12,\n    \"completion_tokens\":\t3\n  }\n}");
+  ASSERT_TRUE(pretty);
+  EXPECT_EQ(pretty->prompt, 12);
+  EXPECT_EQ(pretty->completion, 3);
+  EXPECT_EQ(pretty->cache_miss, 12);
   EXPECT_FALSE(find_usage(R"({"choices":[],"usage":null})"));
   EXPECT_FALSE(find_usage(R"({"choices":[]})"));
   EXPECT_FALSE(find_usage(R"({"usage":{"prompt_tokens":1)"));
