@@ -61,6 +61,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   while (!ex.done()) {
     in.clear();
     auto f = co_await ex.read_some(in);
+    if (f == upstream::failure::abandoned) co_return;  // the client hung up before the first event
     if (f != upstream::failure::none) {
       spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
       const auto e = error_from_failure(f, backend.name);
@@ -164,7 +165,14 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
 
   upstream::exchange ex(pool);
   upstream::response_head head;
+  // A client that hangs up while the backend thinks (DeepSeek may queue for minutes) frees its
+  // concurrency slot and the backend connection at once, not when the answer would have come.
+  out.watch_hangup([&ex] { ex.abort(); });
   if (auto f = co_await ex.start(up, head); f != upstream::failure::none) {
+    if (f == upstream::failure::abandoned) {
+      if (!ex.sent()) admitted.held.refund();
+      co_return;  // nobody is there to answer
+    }
     admitted.held.refund();  // nothing reached the model
     spdlog::warn("backend {}: request {} failed: {}", backend.name, request_id, upstream::to_string(f));
     const auto e = error_from_failure(f, backend.name);
@@ -190,6 +198,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
 
   std::string body;
   auto f = co_await ex.read_all(body, backend.max_response_bytes);
+  if (f == upstream::failure::abandoned) co_return;
   if (f == upstream::failure::none && !is_json_object(body)) f = upstream::failure::bad_response;
   if (f != upstream::failure::none) {
     const auto e = error_from_failure(f, backend.name);

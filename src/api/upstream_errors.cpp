@@ -35,6 +35,8 @@ api_error error_from_failure(failure f, std::string_view backend) {
     case failure::too_large:
       return http::server_error(502, "Backend '" + b + "' sent a response larger than the gateway accepts.",
                                 "upstream_response_too_large");
+    case failure::abandoned:  // nobody reads this answer; 499 as nginx logs it
+      return http::server_error(499, "The client closed the connection before the answer.", "client_closed_request");
     case failure::bad_response:
     case failure::none:
       break;

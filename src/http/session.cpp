@@ -9,6 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cerrno>
+#include <memory>
+#include <sys/socket.h>
 #include <span>
 #include <cstdio>
 
@@ -35,7 +38,37 @@ class session_writer final : public response_writer {
   bool keep_alive() const { return keep_alive_ && !aborted_; }
   void force_close() { keep_alive_ = false; }
 
+  void watch_hangup(std::function<void()> on_hangup) override {
+    if (started_ || stream_.is_tls()) return;
+    stop_watch();
+    auto w = std::make_shared<hangup_watch>();
+    w->on_hangup = std::move(on_hangup);
+    watch_ = w;
+    auto& socket = stream_.tcp().socket();
+    socket.async_wait(asio::ip::tcp::socket::wait_read, [w, fd = socket.native_handle()](boost::system::error_code ec) {
+      if (ec || !w->active) return;
+      // Readable: either the client's FIN (or RST), or a pipelined next request, which stays
+      // in the socket for the session to read.
+      char c;
+      auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        w->active = false;
+        w->on_hangup();
+      }
+    });
+  }
+
+  void stop_watch() {
+    if (!watch_) return;
+    bool waiting = watch_->active;
+    watch_->active = false;
+    watch_.reset();
+    boost::system::error_code ec;
+    if (waiting) stream_.tcp().socket().cancel(ec);  // the wait is the only operation on it now
+  }
+
   asio::awaitable<bool> send(response r) override {
+    stop_watch();
     if (started_) co_return false;
     started_ = true;
     std::string head;
@@ -54,6 +87,7 @@ class session_writer final : public response_writer {
   }
 
   asio::awaitable<bool> begin_stream(unsigned status, header_list headers, std::string_view content_type) override {
+    stop_watch();
     if (started_) co_return false;
     started_ = true;
     streaming_ = true;
@@ -74,12 +108,14 @@ class session_writer final : public response_writer {
   }
 
   asio::awaitable<bool> write(std::string_view bytes) override {
+    stop_watch();
     if (!streaming_ || aborted_) co_return false;
     if (bytes.empty()) co_return true;
     co_return co_await write_stream(bytes, false);
   }
 
   asio::awaitable<bool> end_stream(std::string_view last_bytes) override {
+    stop_watch();
     if (!streaming_ || aborted_) co_return false;
     finished_ = true;
     co_return co_await write_stream(last_bytes, true);
@@ -131,6 +167,11 @@ class session_writer final : public response_writer {
     co_return !ec;
   }
 
+  struct hangup_watch {
+    std::function<void()> on_hangup;
+    bool active = true;
+  };
+  std::shared_ptr<hangup_watch> watch_;
   net::flex_stream& stream_;
   const config::server_config& options_;
   unsigned version_;
@@ -293,6 +334,7 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
       spdlog::error("request handler failed: {}", e.what());
       if (writer.started()) writer.abort(false);
     }
+    writer.stop_watch();
     if (!writer.started()) {
       writer.force_close();
       auto res = error_response(server_error(500, "The gateway produced no response.", "internal_error"));

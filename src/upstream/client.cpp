@@ -38,7 +38,7 @@ struct exchange::impl {
   connection_pool::impl& pool;
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
-  bool sent = false, done = false, reusable = false;
+  bool sent = false, done = false, reusable = false, aborted = false;
 };
 
 exchange::exchange(connection_pool& pool) : impl_(std::make_unique<impl>(pool.get())) {}
@@ -47,6 +47,11 @@ exchange::~exchange() { impl_->pool.release(std::move(impl_->conn), impl_->done 
 
 bool exchange::done() const { return impl_->done; }
 bool exchange::sent() const { return impl_->sent; }
+
+void exchange::abort() {
+  impl_->aborted = true;
+  if (impl_->conn) impl_->conn->stream.close(true);
+}
 
 asio::awaitable<failure> exchange::start(const outgoing_request& out, response_head& head) {
   auto& s = *impl_;
@@ -69,6 +74,10 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
   // request cannot have been processed when the write failed or no response byte came back.
   for (int attempt = 0;; ++attempt) {
     auto a = co_await s.pool.acquire();
+    if (s.aborted) {
+      if (a.conn) s.pool.release(std::move(a.conn), false);
+      co_return failure::abandoned;
+    }
     if (a.error != failure::none) co_return a.error;
     s.conn = std::move(a.conn);
     auto& stream = s.conn->stream;
@@ -77,6 +86,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     auto [wec, wn] = co_await asio::async_write(stream, request, use_tuple);
     if (wec) {
       s.pool.release(std::move(s.conn), false);
+      if (s.aborted) co_return failure::abandoned;
       if (retryable && closed_early(wec)) continue;
       s.sent = true;
       co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
@@ -89,6 +99,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     if (hec) {
       bool nothing_read = s.conn->buffer.size() == 0 && !s.parser->got_some();
       s.pool.release(std::move(s.conn), false);
+      if (s.aborted) co_return failure::abandoned;
       if (retryable && closed_early(hec) && nothing_read) continue;
       if (hec == beast::error::timeout) co_return failure::header_timeout;
       co_return closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
@@ -124,6 +135,7 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   }
   if (ec && ec != bhttp::error::need_buffer) {
     s.pool.release(std::move(s.conn), false);
+    if (s.aborted) co_return failure::abandoned;
     if (ec == beast::error::timeout) co_return failure::read_timeout;
     if (closed_early(ec) || ec == bhttp::error::partial_message) co_return failure::reset_mid_body;
     co_return failure::bad_response;

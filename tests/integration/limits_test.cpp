@@ -475,3 +475,26 @@ TEST(redis_scripts, are_sent_again_after_script_flush) {
   EXPECT_EQ(chat(gw->port).status, 429);
   EXPECT_EQ(gw->process->log().find("redis unreachable"), std::string::npos);
 }
+
+// A client that hangs up while the backend is still thinking gives its concurrency slot back at
+// once, not when the answer would have come (DeepSeek may queue a request for minutes).
+// (The stream variant waits with keep-alive comments off the wire: the mock sends none before
+// its first token unless queue_ms is set.)
+TEST(concurrency_limit, a_client_hanging_up_before_the_answer_frees_its_slot_at_once) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(mock->port, "  default:\n    concurrent_requests: 1\n"));
+  for (bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "non-stream");
+    auto body = chat_body(stream ? "think [mock ttft_ms=8000]" : "think [mock latency_ms=8000]", stream);
+    {
+      http_connection c(gw->port);
+      ASSERT_TRUE(c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Authorization: Bearer " + std::string(test_key) +
+                             "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+      ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() >= 1; }, 5s));
+      EXPECT_EQ(error_code(chat(gw->port)), "concurrency_limit_exceeded");  // the slot is taken
+    }  // hang up
+    // Well before the backend's 8 s are over, the slot is free again.
+    EXPECT_TRUE(eventually([&] { return chat(gw->port).status == 200; }, 4s));
+  }
+}

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,11 @@ class response_writer {
   // Headers added to every response this writer sends (x-request-id and the like).
   virtual void add_header(std::string lower_name, std::string value) = 0;
   virtual bool started() const = 0;
+  // Calls `on_hangup` (on the handler's own thread) if the client closes its connection while
+  // nothing has been written yet, so a handler waiting on a slow backend can give up at once and
+  // release what it holds. Watching stops at the first write or when the handler returns. Plain
+  // TCP only: a TLS client's close arrives as data and is noticed at the first write instead.
+  virtual void watch_hangup(std::function<void()> on_hangup) { (void)on_hangup; }
 };
 
 }  // namespace deepgate::http

@@ -78,6 +78,9 @@ class exchange {
   bool done() const;
   // True once the request may have reached the backend (for retry decisions).
   bool sent() const;
+  // Gives the request up (the client left): closes the backend connection, so a pending
+  // start/read completes at once with failure::abandoned. Call on the exchange's own thread.
+  void abort();
 
  private:
   struct impl;

@@ -18,6 +18,7 @@ enum class failure {
   read_timeout,          // no body byte within read_timeout
   reset_mid_body,
   too_large,
+  abandoned,  // the client left and the gateway gave the request up (exchange::abort)
 };
 
 std::string_view to_string(failure f);
