@@ -141,7 +141,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
           (max_out ? max_out : static_cast<std::int64_t>(config->limits.default_max_tokens)) * chat.choices();
     }
     admitted = co_await limiter.admit(req.worker, info);
-    for (auto& h : admitted.headers) out.add_header(h.name, h.value);
+    for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
     if (admitted.error) co_return co_await fail(out, *admitted.error);
   }
   limits::backend_slot slot;
