@@ -201,10 +201,10 @@ TEST_P(aborted_streams, leases_return_after_streams_aborted_at_random_points) {
       use_redis ? redis_section(redis->port) : ""));
   std::atomic<int> started{0}, refused{0};
   std::vector<std::thread> clients;
-  for (int t = 0; t < 5; ++t)
+  for (int t = 0; t < 4; ++t)
     clients.emplace_back([&, t] {
       std::mt19937 rng(static_cast<unsigned>(t));
-      for (int i = 0; i < 40; ++i) {
+      for (int i = 0; i < 50; ++i) {
         http_connection c(gw->port);
         std::size_t stop_after = std::uniform_int_distribution<std::size_t>(1, 1500)(rng), seen = 0;
         auto r = c.request("POST", "/v1/chat/completions",
@@ -216,7 +216,9 @@ TEST_P(aborted_streams, leases_return_after_streams_aborted_at_random_points) {
     });
   for (auto& t : clients) t.join();
   EXPECT_EQ(started + refused, 200);
-  EXPECT_GT(started.load(), 100);  // a slot frees when the gateway notices the hang-up: a few 429s are fine
+  // A slot frees when the gateway notices the hang-up, at its next write; a client that starts
+  // its next stream at once may meanwhile find all slots taken. Some 429s are expected.
+  EXPECT_GT(started.load(), 50);
   // Every lease is released: none left in Redis, and eight new streams fit again at once.
   if (use_redis)
     EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:lim:{tests}:conc\"").find('0') == 0; }, 5s))
