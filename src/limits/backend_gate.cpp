@@ -94,9 +94,4 @@ void backend_gate::notify_one() {
   pollers_.pop_front();
 }
 
-std::uint32_t backend_gate::in_use() {
-  std::lock_guard lock(mutex_);
-  return in_use_;
-}
-
 }  // namespace deepgate::limits

@@ -49,18 +49,4 @@ periods periods_at(std::int64_t t) {
   return p;
 }
 
-std::string_view to_string(refusal r) {
-  switch (r) {
-    case refusal::none: return "none";
-    case refusal::requests: return "requests";
-    case refusal::tokens: return "tokens";
-    case refusal::tokens_too_large: return "tokens_too_large";
-    case refusal::concurrency: return "concurrency";
-    case refusal::daily_budget: return "daily_budget";
-    case refusal::monthly_budget: return "monthly_budget";
-    case refusal::unavailable: return "unavailable";
-  }
-  return "unknown";
-}
-
 }  // namespace deepgate::limits

@@ -87,7 +87,6 @@ struct limiter::impl {
   impl(std::shared_ptr<const config::gateway_config> c, std::vector<asio::any_io_executor> ex)
       : config(std::move(c)), cfg(config->limits), executors(std::move(ex)), workers(executors.size()) {
     enabled = cfg.any();
-    tracks_usage = false;
     auto count = [&](const config::limits_profile& p) {
       if (p.values.tokens_per_minute || p.daily_budget || p.monthly_budget) tracks_usage = true;
       for (auto& [_, v] : p.models)
@@ -178,11 +177,6 @@ void ticket::record_estimate(std::int64_t completion_tokens) {
 
 void ticket::refund() {
   if (s_) s_->refunded = true;
-}
-
-const usage& ticket::used() const {
-  static const usage none;
-  return s_ ? s_->used : none;
 }
 
 ticket::~ticket() {
@@ -293,7 +287,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
   auto& lim = *impl_;
   if (!lim.enabled) co_return out;
   const auto& profile = lim.cfg.profile(r.key ? r.key->limits : std::string());
-  auto per_model = profile.models.find(std::string(r.model));
+  auto per_model = profile.models.find(r.model);
   const bool own_bucket = per_model != profile.models.end();
   auto limits = resolve(own_bucket ? per_model->second : profile.values, profile);
   if (!limits.any()) co_return out;
@@ -305,7 +299,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
   s->bucket = own_bucket ? s->owner + '\x1f' + std::string(r.model) : s->owner;
   s->prompt_estimate = r.prompt_estimate;
   s->reserved = limits.tokens.interval > 0 ? r.prompt_estimate + r.completion_reserve : 0;
-  if (auto p = lim.config->prices.find(std::string(r.upstream_model)); p != lim.config->prices.end())
+  if (auto p = lim.config->prices.find(r.upstream_model); p != lim.config->prices.end())
     s->unit_price = p->second;
   s->keys.when = periods_at(unix_seconds());
   s->lease = limits.concurrency > 0;

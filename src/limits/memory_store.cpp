@@ -89,11 +89,4 @@ std::uint32_t memory_store::in_flight(std::string_view bucket) {
   return it == s.buckets.end() ? 0 : it->second.in_flight;
 }
 
-nano_usd memory_store::spent_today(std::string_view owner, std::int64_t day) {
-  auto& s = shard_for(owner);
-  std::lock_guard lock(s.mutex);
-  auto it = s.spend.find(owner);
-  return it == s.spend.end() || it->second.day != day ? 0 : it->second.day_spent;
-}
-
 }  // namespace deepgate::limits

@@ -341,14 +341,6 @@ TEST(budget, daily_budget_stops_the_owner_with_402_once_spent) {
   EXPECT_EQ(chat(gw->port, "someone else", other_key).status, 200);  // owners have their own budgets
 }
 
-TEST(budget, budgets_without_a_price_are_a_config_error) {
-  auto dir = make_temp_dir("budget-config");
-  write_file(dir + "/c.yaml", "backends: [{name: b, url: 'http://127.0.0.1:9'}]\nmodels: [{name: m, backend: b}]\n"
-                              "limits:\n  default: {daily_budget_usd: 1}\n");
-  auto out = capture(std::string(DEEPGATE_BIN) + " --check-config " + dir + "/c.yaml 2>&1");
-  EXPECT_NE(out.find("prices: budgets are set but model 'm' has no price"), std::string::npos) << out;
-}
-
 // The backend's own budget: at most N in flight upstream, the rest queue, a full queue is 429.
 TEST(backend_budget, bounds_in_flight_requests_and_queues_the_rest) {
   auto mock = mock_server::start();
@@ -425,13 +417,6 @@ TEST(profiles, a_keys_profile_and_a_models_own_bucket) {
   EXPECT_EQ(send(key, "deepseek-chat").status, 200);
   EXPECT_EQ(send(key, "deepseek-chat").status, 200);
   EXPECT_EQ(send(key, "deepseek-chat").status, 429);
-
-  // The config refuses a key naming a profile that does not exist.
-  auto dir = make_temp_dir("profiles");
-  write_file(dir + "/c.yaml", "backends: [{name: b, url: 'http://127.0.0.1:9'}]\nmodels: [{name: m, backend: b}]\n"
-                              "auth:\n  keys:\n    - {owner: o, limits: silver, key: dg-0123456789abcdef0123}\n");
-  auto out = capture(std::string(DEEPGATE_BIN) + " --check-config " + dir + "/c.yaml 2>&1");
-  EXPECT_NE(out.find("auth.keys[0].limits: no profile named 'silver'"), std::string::npos) << out;
 }
 
 // Two replicas share one backend budget through Redis: the backend never sees more than it allows.

@@ -149,3 +149,34 @@ models: [{name: m, backend: a, aliases: [gpt-4o], upstream_model: deepseek-chat}
   EXPECT_NE(missing.error.find("NOPE"), std::string::npos);
   std::remove(secret_path.c_str());
 }
+
+TEST(config, limits_profiles_prices_and_their_checks) {
+  auto ok = load_string(std::string(minimal) + R"(
+limits:
+  default: {requests_per_minute: 60, request_burst: 10, daily_budget_usd: 0.5}
+  profiles:
+    gold:
+      tokens_per_minute: 100000
+      models:
+        deepseek-chat: {concurrent_requests: 3}
+prices:
+  deepseek-chat: {input_cache_hit: 0.07, input_cache_miss: 0.27, output: 1.10}
+)",
+                        env_of({}), "t");
+  ASSERT_TRUE(ok.config) << ok.error;
+  const auto& l = ok.config->limits;
+  EXPECT_EQ(l.defaults.values.request_burst, 10u);
+  EXPECT_EQ(l.defaults.daily_budget, 500'000'000);  // nano-USD
+  EXPECT_EQ(l.profile("gold").models.at("deepseek-chat").concurrent_requests, 3u);
+  EXPECT_EQ(&l.profile("no-such-profile"), &l.defaults);  // an unknown name gets the defaults
+  EXPECT_DOUBLE_EQ(ok.config->prices.at("deepseek-chat").output, 1.10);
+
+  auto error_of = [&](const std::string& extra) { return load_string(std::string(minimal) + extra, env_of({}), "t").error; };
+  EXPECT_EQ(error_of("limits:\n  default: {daily_budget_usd: 1}\n"),
+            "prices: budgets are set but model 'deepseek-chat' has no price");
+  EXPECT_EQ(error_of("auth:\n  keys:\n    - {owner: o, limits: silver, key: dg-0123456789abcdef0123}\n"),
+            "auth.keys[0].limits: no profile named 'silver' in limits.profiles");
+  EXPECT_EQ(error_of("limits:\n  store: redis\n"), "redis.url: is required when limits.store is redis");
+  EXPECT_EQ(error_of("limits:\n  default: {requests_per_day: 5}\n"), "limits.default.requests_per_day: unknown key");
+  EXPECT_EQ(error_of("prices:\n  m: {output: -1}\n").rfind("prices.m.output: must be a number", 0), 0u);
+}

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -25,7 +26,7 @@ struct limits_profile {
   limits::nano_usd daily_budget = 0;    // spend per UTC day, all models together
   limits::nano_usd monthly_budget = 0;  // spend per UTC month
   // Client-facing model → limits with their own bucket for that model (budgets stay per owner).
-  std::map<std::string, limit_values> models;
+  std::map<std::string, limit_values, std::less<>> models;  // looked up by string_view
   bool any() const;
 };
 
@@ -43,6 +44,6 @@ struct limits_config {
 };
 
 // Upstream model name → price. Budgets need a price for every model they can be charged for.
-using price_table = std::map<std::string, limits::price>;
+using price_table = std::map<std::string, limits::price, std::less<>>;
 
 }  // namespace deepgate::config

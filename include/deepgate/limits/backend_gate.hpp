@@ -44,8 +44,6 @@ class backend_gate {
                                                 std::chrono::milliseconds max_wait);
   void notify_one();
 
-  std::uint32_t in_use();
-
  private:
   struct waiter;
   std::uint32_t limit_, replicas_, queue_size_;

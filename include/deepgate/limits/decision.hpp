@@ -43,7 +43,6 @@ enum class refusal : std::uint8_t {
   monthly_budget,    // 402 insufficient_quota
   unavailable,       // 503: Redis unreachable and limits.on_redis_failure is closed
 };
-std::string_view to_string(refusal r);
 
 struct decision {
   refusal refused = refusal::none;

@@ -25,7 +25,6 @@
 namespace deepgate::limits {
 
 class limiter;
-class memory_store;
 
 class ticket {
  public:
@@ -41,8 +40,6 @@ class ticket {
   void record_estimate(std::int64_t completion_tokens);
   // The backend did no work (it refused the request): give the token reservation back.
   void refund();
-  // The usage settled, or to be settled (estimated when nothing was recorded).
-  const usage& used() const;
 
   struct state;
 
@@ -89,7 +86,7 @@ class limiter {
   limiter(const limiter&) = delete;
   limiter& operator=(const limiter&) = delete;
 
-  // Whether any per-owner limit or backend budget is configured (nothing to do otherwise).
+  // Whether any per-owner limit is configured (admit() has nothing to do otherwise).
   bool enabled() const;
   bool tracks_usage() const;  // token limits or budgets need the real usage of every answer
 

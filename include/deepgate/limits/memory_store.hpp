@@ -37,9 +37,8 @@ class memory_store {
   decision admit(const admit_request& r, micros now);
   void settle(const settle_request& r, micros now);
 
-  // Tests and metrics: concurrency slots held by a bucket; spend of an owner in a period.
+  // Concurrency slots a bucket holds now.
   std::uint32_t in_flight(std::string_view bucket);
-  nano_usd spent_today(std::string_view owner, std::int64_t day);
 
  private:
   struct bucket_state {
