@@ -5,6 +5,7 @@ find_package(OpenSSL 3 REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(yaml-cpp REQUIRED)
+find_package(prometheus-cpp REQUIRED)
 
 add_library(deepgate_deps_core INTERFACE)
 target_link_libraries(deepgate_deps_core INTERFACE

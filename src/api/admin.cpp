@@ -19,6 +19,7 @@ using json = nlohmann::json;
 struct admin_state {
   gateway_services* services = nullptr;
   auth::digest token{};
+  bool has_token = false;
   redis::options redis_options;
   std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks), made on first use
 };
@@ -74,11 +75,34 @@ boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> 
   co_return true;
 }
 
-boost::asio::awaitable<http::response> handle(admin_state& s, const http::request& req) {
+bool token_ok(const admin_state& s, const http::request& req) {
   auto presented = auth::presented_key(req.headers);
-  if (presented.empty() || !auth::constant_time_equal(auth::sha256(presented), s.token))
-    co_return error(401, "A valid admin token is required (Authorization: Bearer <admin token>).", "invalid_admin_token");
+  return s.has_token && !presented.empty() && auth::constant_time_equal(auth::sha256(presented), s.token);
+}
+
+http::response bad_token() {
+  return error(401, "A valid admin token is required (Authorization: Bearer <admin token>).", "invalid_admin_token");
+}
+
+// GET /metrics: the Prometheus text format (version 0.0.4).
+http::response metrics_page(admin_state& s, const http::request& req) {
+  auto& svc = *s.services;
+  if (!svc.metrics) return error(404, "Metrics are off (metrics.enabled: false).", "unknown_url");
+  if (req.method != "GET" && req.method != "HEAD") return error(405, "Use GET.", "method_not_allowed");
+  if (svc.config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
+  if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
+  auto text = svc.metrics->render(svc.open_connections ? svc.open_connections() : 0,
+                                  svc.access_log ? svc.access_log->dropped() : 0);
+  return http::response{200, "text/plain; version=0.0.4; charset=utf-8", {}, std::move(text)};
+}
+
+boost::asio::awaitable<http::response> handle(admin_state& s, const http::request& req) {
+  if (req.path == "/metrics") co_return metrics_page(s, req);
   if (!req.path.starts_with("/admin/keys")) co_return error(404, "Unknown admin URL: " + req.path, "unknown_url");
+  if (!s.has_token)
+    co_return error(404, "The key admin API is off: set admin.token (or DEEPGATE_ADMIN_TOKEN) to turn it on.",
+                    "admin_api_off");
+  if (!token_ok(s, req)) co_return bad_token();
 
   auto keys = co_await load(s);
   if (!keys) co_return error(503, "The key store cannot be read right now.", "store_unavailable");
@@ -169,8 +193,10 @@ boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request
 admin_api::admin_api(gateway_services& services) : state_(std::make_shared<admin_state>()) {
   state_->services = &services;
   state_->token = auth::sha256(services.config->admin.token);
+  state_->has_token = services.config->admin.keys_api();
   state_->redis_options = redis::options_from(services.config->redis, "redis (admin)");
   state_->redis_options.command_timeout = std::max(state_->redis_options.command_timeout, std::chrono::milliseconds(1000));
+  if (auto* m = services.metrics.get()) state_->redis_options.on_error = [m] { m->redis_error(observability::redis_client::admin); };
 }
 
 // Runs after the admin server stopped but before its io_context is destroyed; the handler (and

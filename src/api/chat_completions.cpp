@@ -10,11 +10,16 @@
 namespace deepgate::api {
 namespace {
 
+using observability::request_record;
+using observability::wait_timer;
+using clock = request_record::clock;
+
 constexpr std::size_t max_error_body = 256 * 1024;
 
 // GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
 // takes named locals (see docs/development.md).
-boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e) {
+boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, request_record& rec) {
+  rec.error_code = e.code;
   auto res = http::error_response(e);
   co_await out.send(std::move(res));
 }
@@ -22,8 +27,9 @@ boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_er
 // Before any byte went out the status can still change: a plain JSON error. After HTTP 200 went
 // out: one error event, then the connection closes without [DONE] so SDKs raise instead of
 // returning half an answer.
-boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e) {
-  if (!out.committed()) co_return co_await fail(out, e);
+boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e, request_record& rec) {
+  if (!out.committed()) co_return co_await fail(out, e, rec);
+  rec.error_code = e.code;
   const auto event = http::render_error_event(e);
   co_await out.write(event);
   out.abort(false);
@@ -32,45 +38,89 @@ boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http:
 // What the relay learns about usage. The gateway may have asked for the usage chunk the client
 // did not ask for (`strip`): it is read, then removed from what the client sees.
 struct usage_watch {
-  bool wanted = false;
   bool strip = false;
   std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
-  limits::ticket* ticket = nullptr;
+  std::optional<limits::usage> found;
   // False: the event is not for the client.
   bool see(http::sse_event& e) {
     if (e.type != http::sse_event::kind::data) return true;
     ++chunks;
-    if (!wanted) return true;
     auto u = limits::take_chunk_usage(e.data, strip);
-    if (u.found) ticket->record(*u.found);
+    if (u.found) found = *u.found;
     if (u.rewritten) e.data = std::move(*u.rewritten);
     return !u.drop;
   }
+};
+
+// When the backend's first real byte came after it had sent only keep-alive comments or blank
+// lines (DeepSeek does that while a request waits in its queue): the queue wait.
+struct queue_clock {
+  std::optional<clock::time_point> first_filler;
+  bool real = false;
+  void filler() {
+    if (!first_filler) first_filler = clock::now();
+  }
+  void first_real(request_record& rec) {
+    real = true;
+    rec.queue_wait = first_filler ? clock::now() - *first_filler : clock::duration{0};
+  }
+};
+
+// The active-streams gauge, on every path out of the relay.
+struct stream_gauge {
+  explicit stream_gauge(observability::metrics* m) : m_(m) {
+    if (m_) m_->stream_started();
+  }
+  ~stream_gauge() {
+    if (m_) m_->stream_finished();
+  }
+  stream_gauge(const stream_gauge&) = delete;
+  stream_gauge& operator=(const stream_gauge&) = delete;
+  observability::metrics* m_;
 };
 
 // Relays an event stream: each read from upstream is parsed into events, and the events it
 // completed go to the client in one write. Comments (": keep-alive") pass through so the
 // client's idle timers stay fed while DeepSeek queues the request.
 boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response_writer& out,
-                                          const config::backend_config& backend, usage_watch& usage) {
+                                          const config::backend_config& backend, usage_watch& usage,
+                                          request_record& rec, observability::metrics* metrics,
+                                          clock::time_point forwarded) {
   if (!co_await out.begin_stream(200, {})) co_return;
+  stream_gauge gauge(metrics);
   http::sse_parser parser;
   std::vector<http::sse_event> events;
   std::string in, wire;
   bool saw_done = false;
+  queue_clock queue;
   while (!ex.done()) {
     in.clear();
-    auto f = co_await ex.read_some(in);
+    upstream::failure f;
+    {
+      wait_timer w(rec.waited);
+      f = co_await ex.read_some(in);
+    }
     if (f == upstream::failure::abandoned) co_return;  // the client hung up before the first event
     if (f != upstream::failure::none) {
       spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
+      rec.upstream_error = upstream::to_string(f);
       const auto e = error_from_failure(f, backend.name);
-      co_return co_await fail_stream(out, e);
+      co_return co_await fail_stream(out, e, rec);
     }
     if (parser.feed(in, events) != http::sse_parser::status::ok) {
+      rec.upstream_error = upstream::to_string(upstream::failure::bad_response);
       const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
                                         "upstream_bad_response");
-      co_return co_await fail_stream(out, e);
+      co_return co_await fail_stream(out, e, rec);
+    }
+    if (!queue.real) {
+      bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
+      if (data) {
+        queue.first_real(rec);
+        rec.ttft = clock::now() - rec.start;
+      } else if (!in.empty()) {
+        queue.filler();
+      }
     }
     if (events.empty()) continue;
     wire.clear();
@@ -86,10 +136,12 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
     if (wire.empty()) continue;
     if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
   }
+  rec.upstream = clock::now() - forwarded;
   if (!saw_done) {
+    rec.upstream_error = upstream::to_string(upstream::failure::reset_mid_body);
     const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream without [DONE].",
                                       "upstream_reset");
-    co_return co_await fail_stream(out, e);
+    co_return co_await fail_stream(out, e, rec);
   }
   // The client gets its last events and the end of the stream in one write, at once; then the
   // rest of the backend's response (its terminating chunk) is read so the connection can be reused.
@@ -101,31 +153,70 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   }
 }
 
+
+// The rest of a JSON answer, noting when its first real byte came (DeepSeek sends blank lines
+// first while the request is queued).
+boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, std::string& body, std::size_t limit,
+                                                      request_record& rec) {
+  queue_clock queue;
+  while (!ex.done()) {
+    const auto before = body.size();
+    upstream::failure f;
+    {
+      wait_timer w(rec.waited);
+      f = co_await ex.read_some(body);
+    }
+    if (f != upstream::failure::none) co_return f;
+    if (body.size() > limit) co_return upstream::failure::too_large;  // the exchange discards the connection
+    if (!queue.real && body.size() > before) {
+      if (trim_leading_whitespace(body).empty()) queue.filler();
+      else queue.first_real(rec);
+    }
+  }
+  co_return upstream::failure::none;
+}
+
+// The usage the backend reported, into the record (with its cost) and the limiter's ticket.
+void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& held, const config::gateway_config& cfg,
+                  const config::model_config& model) {
+  rec.usage = u;
+  if (auto p = cfg.prices.find(model.upstream_model); p != cfg.prices.end())
+    rec.cost_usd = static_cast<double>(limits::cost(u, p->second)) / limits::nano_per_usd;
+  if (!u.estimated) held.record(u);
+}
+
 }  // namespace
 
 boost::asio::awaitable<void> chat_completions(http::request& req, http::response_writer& out,
-                                              gateway_services& services, const std::string& request_id) {
+                                              gateway_services& services, request_record& rec) {
   const auto config = services.config;  // this request's snapshot
 
   // 1. authenticate
   const auto caller = services.auth->authenticate(req.headers, unix_now());
-  if (caller.error) co_return co_await fail(out, *caller.error);
+  if (caller.who.key) rec.key_id = caller.who.key->id;
+  rec.owner = caller.who.owner;
+  if (caller.error) co_return co_await fail(out, *caller.error, rec);
 
   // 2. parse + validate
   auto parsed = chat_request::parse(req.body, config->server.max_json_depth);
   if (!parsed) {
     const auto e = parsed.error();
-    co_return co_await fail(out, e);
+    co_return co_await fail(out, e, rec);
   }
   chat_request& chat = *parsed;
+  rec.stream = chat.stream();
 
   // 3. route; a model the key may not use looks exactly like one that does not exist
   const auto* model = config->find_model(chat.model());
   if (!model || (caller.who.key && !auth::model_allowed(*caller.who.key, chat.model()))) {
+    rec.model = request_record::other_model;
     const auto e = http::not_found("The model '" + chat.model() + "' does not exist or you do not have access to it.",
                                    "model_not_found");
-    co_return co_await fail(out, e);
+    co_return co_await fail(out, e, rec);
   }
+  rec.model = static_cast<int>(model - config->models.data());
+  rec.backend = static_cast<int>(model->backend_index);
+  if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
   auto& pool = *services.pools.at(req.worker).at(model->backend_index);
   const auto& backend = pool.backend();
 
@@ -142,15 +233,22 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     }
     admitted = co_await limiter.admit(req.worker, info);
     for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
-    if (admitted.error) co_return co_await fail(out, *admitted.error);
+    if (admitted.error) co_return co_await fail(out, *admitted.error, rec);
   }
   limits::backend_slot slot;
-  if (limiter.gated(model->backend_index))
-    if (auto busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot))
-      co_return co_await fail(out, *busy);
-  usage_watch usage{limiter.tracks_usage(), false, 0, &admitted.held};
-  if (usage.wanted && chat.stream() && !chat.include_usage()) {
-    chat.request_usage();  // settles the token reservation; removed before the client sees it
+  if (limiter.gated(model->backend_index)) {
+    std::optional<http::api_error> busy;
+    {
+      wait_timer w(rec.waited);  // the backend's queue, not the gateway's work
+      busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot);
+    }
+    if (busy) co_return co_await fail(out, *busy, rec);
+  }
+  // Usage feeds the token limits, the metrics and the access log: streams always ask for it,
+  // and the usage chunk the client did not ask for is removed before it sees it.
+  usage_watch usage;
+  if (chat.stream() && !chat.include_usage()) {
+    chat.request_usage();
     usage.strip = true;
   }
 
@@ -159,7 +257,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   up.path = backend.url.path("/chat/completions");
   up.body = chat.upstream_body(model->upstream_model);
   up.headers.push_back({"accept", chat.stream() ? "text/event-stream" : "application/json"});
-  up.headers.push_back({"x-request-id", request_id});
+  up.headers.push_back({"x-request-id", rec.request_id});
   for (const char* trace : {"traceparent", "tracestate"})
     if (auto v = req.header(trace); !v.empty()) up.headers.push_back({trace, std::string(v)});
 
@@ -168,45 +266,67 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // A client that hangs up while the backend thinks (DeepSeek may queue for minutes) frees its
   // concurrency slot and the backend connection at once, not when the answer would have come.
   out.watch_hangup([&ex] { ex.abort(); });
-  if (auto f = co_await ex.start(up, head); f != upstream::failure::none) {
-    if (f == upstream::failure::abandoned) {
+  const auto forwarded = clock::now();
+  upstream::failure started;
+  {
+    wait_timer w(rec.waited);
+    started = co_await ex.start(up, head);
+  }
+  if (started != upstream::failure::none) {
+    if (started == upstream::failure::abandoned) {
       if (!ex.sent()) admitted.held.refund();
       co_return;  // nobody is there to answer
     }
     admitted.held.refund();  // nothing reached the model
-    spdlog::warn("backend {}: request {} failed: {}", backend.name, request_id, upstream::to_string(f));
-    const auto e = error_from_failure(f, backend.name);
-    co_return co_await fail(out, e);
+    rec.upstream_error = upstream::to_string(started);
+    spdlog::warn("backend {}: request {} failed: {}", backend.name, rec.request_id, upstream::to_string(started));
+    const auto e = error_from_failure(started, backend.name);
+    co_return co_await fail(out, e, rec);
   }
 
   if (head.status != 200) {
     admitted.held.refund();  // refused: no tokens were generated
+    rec.upstream_error = observability::upstream_status_reason(head.status);
     std::string body;
-    co_await ex.read_all(body, max_error_body);  // best effort: a partial body still has a status
+    {
+      wait_timer w(rec.waited);
+      co_await ex.read_all(body, max_error_body);  // best effort: a partial body still has a status
+    }
+    rec.upstream = clock::now() - forwarded;
     if (head.status == 401 || head.status == 402 || head.status == 403)
       spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, head.status);
     const auto e = error_from_upstream_status(head.status, body, backend.api_key, head.retry_after);
-    co_return co_await fail(out, e);
+    co_return co_await fail(out, e, rec);
   }
 
   // 6. relay; settling runs when `admitted` and `slot` go out of scope, on every path
   if (head.event_stream()) {
-    co_await relay_stream(ex, out, backend, usage);
-    admitted.held.record_estimate(usage.chunks);  // no-op when the usage chunk came
+    co_await relay_stream(ex, out, backend, usage, rec, services.metrics.get(), forwarded);
+    if (usage.found) {
+      settle_usage(*usage.found, rec, admitted.held, *config, *model);
+    } else if (usage.chunks > 0 || ex.sent()) {
+      admitted.held.record_estimate(usage.chunks);
+      limits::usage estimate;
+      estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();
+      estimate.completion = usage.chunks;
+      estimate.estimated = true;
+      settle_usage(estimate, rec, admitted.held, *config, *model);
+    }
     co_return;
   }
 
   std::string body;
-  auto f = co_await ex.read_all(body, backend.max_response_bytes);
+  auto f = co_await read_answer(ex, body, backend.max_response_bytes, rec);
+  rec.upstream = clock::now() - forwarded;
   if (f == upstream::failure::abandoned) co_return;
   if (f == upstream::failure::none && !is_json_object(body)) f = upstream::failure::bad_response;
   if (f != upstream::failure::none) {
+    rec.upstream_error = upstream::to_string(f);
     const auto e = error_from_failure(f, backend.name);
-    co_return co_await fail(out, e);
+    co_return co_await fail(out, e, rec);
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
-  if (usage.wanted)
-    if (auto u = limits::find_usage(body)) admitted.held.record(*u);
+  if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, *model);
   http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
 }

@@ -1,5 +1,7 @@
 #include "deepgate/api/chat_request.hpp"
 
+#include "deepgate/auth/key.hpp"
+
 #include "deepgate/http/json_depth.hpp"
 
 #include <nlohmann/json.hpp>
@@ -304,6 +306,12 @@ std::int64_t chat_request::prompt_token_estimate() const {
   }
   if (auto t = impl_->body.find("tools"); t != impl_->body.end() && !t->is_null()) bytes += t->dump().size();
   return static_cast<std::int64_t>(bytes * 3 / 10 + 4 * messages + 3);
+}
+
+std::string chat_request::prompt_sha256() const {
+  auto m = impl_->body.find("messages");
+  if (m == impl_->body.end()) return {};
+  return auth::to_hex(auth::sha256(m->dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 void chat_request::request_usage() {

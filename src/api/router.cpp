@@ -9,10 +9,18 @@
 namespace deepgate::api {
 namespace {
 
-http::response method_not_allowed(const http::request& req, std::string_view allow) {
-  auto r = http::error_response(http::invalid_request(
-      "Method " + req.method + " is not allowed on " + req.path + ". Use " + std::string(allow) + ".", {},
-      "method_not_allowed", 405));
+using observability::request_record;
+
+// An error answer, its code noted for the record.
+http::response error_answer(request_record& rec, const http::api_error& e) {
+  rec.error_code = e.code;
+  return http::error_response(e);
+}
+
+http::response method_not_allowed(request_record& rec, const http::request& req, std::string_view allow) {
+  auto r = error_answer(rec, http::invalid_request("Method " + req.method + " is not allowed on " + req.path +
+                                                       ". Use " + std::string(allow) + ".",
+                                                   {}, "method_not_allowed", 405));
   r.headers.push_back({"allow", std::string(allow)});
   return r;
 }
@@ -21,10 +29,43 @@ http::response status_body(unsigned status, std::string_view text) {
   return http::response{status, "application/json", {}, "{\"status\":\"" + std::string(text) + "\"}"};
 }
 
+// The request's record, settled on every path (answers, errors, client hang-ups, shutdown): the
+// metrics and the access-log line are written when the route's coroutine ends.
+class request_scope {
+ public:
+  request_scope(gateway_services& svc, const http::request& req, http::response_writer& out) : svc_(svc), out_(out) {
+    rec.start = request_record::clock::now();
+    rec.time = std::chrono::system_clock::now();
+    if (svc_.access_log) rec.client = observability::client_address(req.peer, req.header("x-forwarded-for"), svc_.proxies);
+    if (svc_.metrics) svc_.metrics->request_started();
+  }
+  ~request_scope() {
+    rec.total = request_record::clock::now() - rec.start;
+    rec.waited += out_.write_time();
+    rec.status = out_.status();
+    if (out_.client_gone() || rec.status == 0) {
+      if (rec.status == 0) rec.status = 499;  // nothing was answered: the client left first
+      if (rec.error_code.empty()) rec.error_code = "client_closed_request";
+    }
+    if (svc_.metrics) svc_.metrics->request_finished(rec);
+    if (svc_.access_log) svc_.access_log->write(rec);
+  }
+  request_scope(const request_scope&) = delete;
+  request_scope& operator=(const request_scope&) = delete;
+
+  request_record rec;
+
+ private:
+  gateway_services& svc_;
+  http::response_writer& out_;
+};
+
 boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, http::response_writer& out) {
+  request_scope scope(svc, req, out);
+  auto& rec = scope.rec;
   auto incoming = req.header("x-request-id");
-  std::string id = valid_request_id(incoming) ? std::string(incoming) : new_request_id();
-  out.add_header("x-request-id", id);
+  rec.request_id = valid_request_id(incoming) ? std::string(incoming) : new_request_id();
+  out.add_header("x-request-id", rec.request_id);
 
   // GCC 12 destroys temporaries inside co_await expressions twice: build responses as named
   // locals, then await with them (see docs/development.md).
@@ -32,25 +73,32 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
   const bool get = req.method == "GET" || req.method == "HEAD";
   http::response res;
   if (p == "/v1/chat/completions" || p == "/chat/completions") {
+    rec.path = observability::route::chat_completions;
     if (req.method == "POST") {
-      co_await chat_completions(req, out, svc, id);
+      co_await chat_completions(req, out, svc, rec);
       co_return;
     }
-    res = method_not_allowed(req, "POST");
+    res = method_not_allowed(rec, req, "POST");
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
+    rec.path = observability::route::models;
     auto who = svc.auth->authenticate(req.headers, unix_now());
-    if (!get) res = method_not_allowed(req, "GET");
-    else if (who.error) res = http::error_response(*who.error);
+    if (who.who.key) rec.key_id = who.who.key->id;
+    rec.owner = who.who.owner;
+    if (!get) res = method_not_allowed(rec, req, "GET");
+    else if (who.error) res = error_answer(rec, *who.error);
     else if (p.ends_with("/models")) res = list_models(*svc.config, who.who.key);
     else res = retrieve_model(*svc.config, who.who.key, std::string_view(p).substr(p.find("/models/") + 8));
   } else if (p == "/healthz") {
-    res = get ? status_body(200, "ok") : method_not_allowed(req, "GET");
+    rec.path = observability::route::health;
+    res = get ? status_body(200, "ok") : method_not_allowed(rec, req, "GET");
   } else if (p == "/readyz") {
+    rec.path = observability::route::health;
     bool ready = svc.ready.load(std::memory_order_relaxed);
-    res = get ? status_body(ready ? 200 : 503, ready ? "ready" : "draining") : method_not_allowed(req, "GET");
+    res = get ? status_body(ready ? 200 : 503, ready ? "ready" : "draining") : method_not_allowed(rec, req, "GET");
   } else {
-    res = http::error_response(http::not_found(
-        "Unknown request URL: " + req.method + " " + p + ". Please check the URL for typos.", "unknown_url"));
+    res = error_answer(rec, http::not_found("Unknown request URL: " + req.method + " " + p +
+                                                ". Please check the URL for typos.",
+                                            "unknown_url"));
   }
   co_await out.send(std::move(res));
 }

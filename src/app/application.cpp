@@ -2,6 +2,7 @@
 
 #include "deepgate/api/admin.hpp"
 #include "deepgate/api/router.hpp"
+#include "deepgate/app/balance_check.hpp"
 #include "deepgate/auth/key_loader.hpp"
 #include "deepgate/auth/redis_key_store.hpp"
 #include "deepgate/redis/connection.hpp"
@@ -59,7 +60,7 @@ class json_message_flag final : public spdlog::custom_flag_formatter {
 // table keeps serving known keys and unknown keys get 503. One log line per state change.
 asio::awaitable<void> sync_keys_from_redis(redis::connection& redis, auth::authenticator& auth,
                                            const config::auth_config& cfg, asio::steady_timer& pause, bool& first_done,
-                                           const bool& stopping) {
+                                           const bool& stopping, observability::metrics* metrics) {
   std::optional<std::string> synced;
   std::optional<bool> reachable;
   while (!stopping) {
@@ -68,6 +69,7 @@ asio::awaitable<void> sync_keys_from_redis(redis::connection& redis, auth::authe
     if (ok && (!synced || *synced != *v)) {
       auto keys = co_await auth::redis_store::load_all(redis);
       ok = keys.has_value();
+      if (metrics) metrics->config_reload(ok);
       if (ok) {
         auth.replace(auth::make_key_table(std::move(*keys), cfg));
         synced = v;
@@ -114,6 +116,21 @@ int run(std::shared_ptr<const config::gateway_config> config) {
 
   api::gateway_services services;
   services.config = config;
+  if (config->metrics.enabled) services.metrics = std::make_unique<observability::metrics>(*config, version());
+  if (config->log.access.enabled) {
+    try {
+      services.access_log = std::make_unique<observability::access_log>(*config);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot open the access log {}: {}", config->log.access.path, e.what());
+      return 1;
+    }
+  }
+  services.proxies = observability::trusted_proxies(config->server.trusted_proxies);
+  auto* metrics = services.metrics.get();
+  auto redis_errors = [metrics](observability::redis_client c) -> std::function<void()> {
+    if (!metrics) return {};
+    return [metrics, c] { metrics->redis_error(c); };
+  };
   std::string key_error;
   auto keys = auth::load_key_table(config->auth, key_error);
   if (!keys) {
@@ -130,6 +147,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   else
     spdlog::warn("auth.mode is none: every request is anonymous. For local experiments only.");
   http::server server(config->server, api::make_router(services));
+  services.open_connections = [&server] { return server.open_connections(); };
 
   std::vector<std::shared_ptr<asio::ssl::context>> tls;
   try {
@@ -140,7 +158,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   }
   std::vector<asio::any_io_executor> worker_executors;
   for (unsigned w = 0; w < server.workers(); ++w) worker_executors.push_back(server.worker_executor(w));
-  services.limits = std::make_unique<limits::limiter>(config, worker_executors);
+  services.limits = std::make_unique<limits::limiter>(config, worker_executors, redis_errors(observability::redis_client::limits));
   if (services.limits->enabled())
     spdlog::info("limits: {} store{}", config->limits.redis ? "redis" : "memory",
                  config->limits.redis ? (config->limits.fail_open ? " (fail open)" : " (fail closed)") : "");
@@ -156,24 +174,35 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   bool sync_stopping = false, first_sync_done = false;
   std::unique_ptr<redis::connection> key_redis;
   if (config->auth.enabled && config->auth.redis_store) {
-    key_redis = std::make_unique<redis::connection>(control.get_executor(), redis::options_from(config->redis, "redis (keys)"));
+    auto options = redis::options_from(config->redis, "redis (keys)");
+    options.on_error = redis_errors(observability::redis_client::keys);
+    key_redis = std::make_unique<redis::connection>(control.get_executor(), std::move(options));
     asio::co_spawn(control,
                    sync_keys_from_redis(*key_redis, *services.auth, config->auth, sync_pause, first_sync_done,
-                                        sync_stopping),
+                                        sync_stopping, metrics),
                    asio::detached);
     // Give the first sync a moment so known keys work from the first request.
     for (int i = 0; i < 60 && !first_sync_done; ++i) control.run_for(std::chrono::milliseconds(50));
   }
+  // DeepSeek's balance into the metrics, from the control thread.
+  std::vector<std::unique_ptr<balance_check>> balance_checks;
+  if (metrics)
+    for (std::size_t b = 0; b < config->backends.size(); ++b)
+      if (config->backends[b].balance_check_interval.count() > 0)
+        balance_checks.push_back(
+            std::make_unique<balance_check>(control.get_executor(), config->backends[b], b, tls[b], *metrics));
   auto stop_background = [&] {
     sync_stopping = true;
     sync_pause.cancel();
     if (key_redis) key_redis->close();
+    for (auto& c : balance_checks) c->stop();
   };
 
-  // The admin API: its own single-threaded listener, off unless admin.token is set.
+  // The admin listener (/metrics, and /admin/keys when admin.token is set): its own
+  // single-threaded server, never on the public port.
   std::unique_ptr<http::server> admin_server;
   std::unique_ptr<api::admin_api> admin;
-  if (config->admin.enabled()) {
+  if (config->admin.enabled) {
     config::server_config admin_options = config->server;
     admin_options.host = config->admin.host;
     admin_options.port = config->admin.port;
@@ -193,8 +222,11 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     services.limits->shutdown();  // its Redis connections go before the io_contexts
     return 1;
   }
-  if (admin_server) spdlog::info("admin API on {}:{}", config->admin.host, admin_server->port());
-  else spdlog::info("admin API off (set admin.token or DEEPGATE_ADMIN_TOKEN to turn it on)");
+  if (admin_server)
+    spdlog::info("admin API on {}:{} (metrics {}, key admin {})", config->admin.host, admin_server->port(),
+                 metrics ? "at /metrics" : "off", config->admin.keys_api() ? "on" : "off: no admin.token");
+  else spdlog::info("admin listener off (admin.enabled: false): no /metrics, no key admin API");
+  for (auto& c : balance_checks) c->start();
   services.ready = true;
   spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
                server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
@@ -233,6 +265,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     stamp = file_stamp();
     std::string err;
     auto table = auth::load_key_table(config->auth, err);
+    if (metrics) metrics->config_reload(table != nullptr);
     if (!table) {
       spdlog::error("keys reload ({}) failed, keeping the previous keys: {}", why, err);
       return;

@@ -2,6 +2,7 @@
 
 #include "deepgate/config/duration.hpp"
 #include "reader.hpp"
+#include "deepgate/observability/client_address.hpp"
 #include "deepgate/redis/url.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -25,6 +26,7 @@ backends:
     url: ${DEEPGATE_UPSTREAM_URL:-https://api.deepseek.com}
     api_key: ${DEEPSEEK_API_KEY:-}
     ca_file: ${DEEPGATE_UPSTREAM_CA_FILE:-}
+    balance_check_interval: ${DEEPGATE_BALANCE_CHECK_INTERVAL:-5m}
 models:
   - name: deepseek-chat
     backend: deepseek
@@ -34,6 +36,7 @@ auth:
   store: ${DEEPGATE_AUTH_STORE:-file}
   keys_file: ${DEEPGATE_KEYS_FILE:-deepgate-keys.json}
 admin:
+  enabled: ${DEEPGATE_ADMIN_ENABLED:-true}
   host: ${DEEPGATE_ADMIN_HOST:-127.0.0.1}
   port: ${DEEPGATE_ADMIN_PORT:-8081}
   token: ${DEEPGATE_ADMIN_TOKEN:-}
@@ -41,6 +44,12 @@ redis:
   url: ${REDIS_URL:-}
 limits:
   store: ${DEEPGATE_LIMITS_STORE:-memory}
+log:
+  level: ${DEEPGATE_LOG_LEVEL:-info}
+  format: ${DEEPGATE_LOG_FORMAT:-text}
+  access:
+    enabled: ${DEEPGATE_ACCESS_LOG:-true}
+    path: ${DEEPGATE_ACCESS_LOG_PATH:--}
 # USD per 1M tokens as listed on api-docs.deepseek.com (Models & Pricing) when this was written.
 # Prices change: set your own in a config file before relying on budgets.
 prices:
@@ -53,8 +62,17 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
   const std::string p = "server";
   if (!r.mapping(n, p,
                  {"host", "port", "workers", "tls", "max_header_bytes", "max_body_bytes", "max_json_depth",
-                  "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay"}))
+                  "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay", "trusted_proxies"}))
     return false;
+  if (auto proxies = n ? n["trusted_proxies"] : YAML::Node(); proxies && !proxies.IsNull()) {
+    if (!proxies.IsSequence()) return r.fail(p + ".trusted_proxies", "must be a list of addresses or CIDRs");
+    for (std::size_t i = 0; i < proxies.size(); ++i) {
+      auto where = p + ".trusted_proxies[" + std::to_string(i) + "]";
+      if (!proxies[i].IsScalar() || !observability::parse_cidr(proxies[i].Scalar()))
+        return r.fail(where, "must be an IPv4/IPv6 address or CIDR such as 10.0.0.0/8");
+      s.trusted_proxies.push_back(proxies[i].Scalar());
+    }
+  }
   auto tls = n ? n["tls"] : YAML::Node();
   return r.string(n, "host", p, s.host) && r.integer<std::uint16_t>(n, "port", p, s.port, 0, 65535) &&
          r.integer<unsigned>(n, "workers", p, s.workers, 0, 256) &&
@@ -74,7 +92,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   if (!r.mapping(n, p,
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
-                  "max_concurrent_requests", "queue_size", "queue_timeout"}))
+                  "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval"}))
     return false;
   auto tls = n["tls"];
   std::string url_text;
@@ -88,7 +106,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
         r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
         r.integer<std::uint32_t>(n, "queue_size", p, b.queue_size, 0, 1'000'000) &&
-        r.duration(n, "queue_timeout", p, b.queue_timeout)))
+        r.duration(n, "queue_timeout", p, b.queue_timeout) &&
+        r.duration(n, "balance_check_interval", p, b.balance_check_interval)))
     return false;
   std::string tls_ca;
   if (!r.string(tls, "ca_file", p + ".tls", tls_ca)) return false;
@@ -225,7 +244,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "prices", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -239,12 +258,19 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
         read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
     }
     if (r.ok()) read_auth(r, root["auth"], c->auth);
-    if (auto admin = root["admin"]; r.ok() && r.mapping(admin, "admin", {"host", "port", "token", "token_file"})) {
-      r.string(admin, "host", "admin", c->admin.host) &&
+    if (auto admin = root["admin"]; r.ok() && r.mapping(admin, "admin", {"enabled", "host", "port", "token", "token_file", "metrics_require_token"})) {
+      r.boolean(admin, "enabled", "admin", c->admin.enabled) && r.string(admin, "host", "admin", c->admin.host) &&
+          r.boolean(admin, "metrics_require_token", "admin", c->admin.metrics_require_token) &&
           r.integer<std::uint16_t>(admin, "port", "admin", c->admin.port, 0, 65535) &&
           r.secret(admin, "token", "admin", c->admin.token);
       if (r.ok() && !c->admin.token.empty() && c->admin.token.size() < 16)
         r.fail("admin.token", "must be at least 16 characters");
+      if (r.ok() && c->admin.metrics_require_token && c->admin.token.empty())
+        r.fail("admin.metrics_require_token", "needs admin.token");
+    }
+    if (auto m = root["metrics"]; r.ok() && r.mapping(m, "metrics", {"enabled", "max_owner_labels"})) {
+      r.boolean(m, "enabled", "metrics", c->metrics.enabled) &&
+          r.integer<std::size_t>(m, "max_owner_labels", "metrics", c->metrics.max_owner_labels, 0, 100'000);
     }
     if (auto redis = root["redis"]; r.ok() && r.mapping(redis, "redis", {"url", "url_file", "ca_file", "command_timeout", "connect_timeout"})) {
       r.secret(redis, "url", "redis", c->redis.url) && r.string(redis, "ca_file", "redis", c->redis.ca_file) &&
@@ -254,9 +280,15 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
     if (r.ok()) read_limits(r, root["limits"], c->limits);
     if (r.ok()) read_prices(r, root["prices"], c->prices);
     auto log = root["log"];
-    if (r.ok() && r.mapping(log, "log", {"level", "format"})) {
+    if (r.ok() && r.mapping(log, "log", {"level", "format", "access"})) {
       r.string(log, "level", "log", c->log.level);
       r.string(log, "format", "log", c->log.format);
+      auto access = log ? log["access"] : YAML::Node();
+      const std::string ap = "log.access";
+      r.ok() && r.mapping(access, ap, {"enabled", "path", "prompt_sha256"}) &&
+          r.boolean(access, "enabled", ap, c->log.access.enabled) && r.string(access, "path", ap, c->log.access.path) &&
+          r.boolean(access, "prompt_sha256", ap, c->log.access.prompt_sha256);
+      if (r.ok() && c->log.access.path.empty()) r.fail("log.access.path", "must be a file or - for stdout");
     }
   }
   if (r.ok()) validate(r, *c);

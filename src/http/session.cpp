@@ -71,6 +71,7 @@ class session_writer final : public response_writer {
     stop_watch();
     if (started_) co_return false;
     started_ = true;
+    status_ = r.status;
     std::string head;
     head_writer w(head);
     w.status_line(version_, r.status, bhttp::obsolete_reason(static_cast<bhttp::status>(r.status)));
@@ -90,6 +91,7 @@ class session_writer final : public response_writer {
     stop_watch();
     if (started_) co_return false;
     started_ = true;
+    status_ = status;
     streaming_ = true;
     chunked_ = version_ >= 11;
     if (!chunked_) keep_alive_ = false;  // HTTP/1.0: the body ends when the connection does
@@ -134,6 +136,9 @@ class session_writer final : public response_writer {
   }
 
   bool started() const override { return started_; }
+  unsigned status() const override { return status_; }
+  std::chrono::nanoseconds write_time() const override { return write_time_; }
+  bool client_gone() const override { return write_failed_; }
   // A stream that was begun but not ended leaves the connection unusable.
   bool complete() const { return started_ && !aborted_ && (!streaming_ || finished_); }
 
@@ -162,8 +167,10 @@ class session_writer final : public response_writer {
   template <class Buffers>
   asio::awaitable<bool> write_raw(const Buffers& buffers) {
     stream_.tcp().expires_after(options_.write_timeout);
+    const auto from = std::chrono::steady_clock::now();
     auto [ec, n] = co_await asio::async_write(stream_, buffers, use_tuple);
-    if (ec) aborted_ = true;
+    write_time_ += std::chrono::steady_clock::now() - from;
+    if (ec) aborted_ = write_failed_ = true;
     co_return !ec;
   }
 
@@ -177,6 +184,9 @@ class session_writer final : public response_writer {
   unsigned version_;
   bool keep_alive_;
   bool started_ = false, streaming_ = false, chunked_ = false, finished_ = false, aborted_ = false;
+  bool write_failed_ = false;
+  unsigned status_ = 0;
+  std::chrono::nanoseconds write_time_{0};
   header_list extra_;
   std::string pending_head_;
 };

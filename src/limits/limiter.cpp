@@ -261,9 +261,14 @@ backend_slot::~backend_slot() {
 
 // ---------------------------------------------------------------- limiter
 
-limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vector<asio::any_io_executor> workers)
+limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vector<asio::any_io_executor> workers,
+                 std::function<void()> on_redis_error)
     : impl_(std::make_unique<impl>(std::move(config), std::move(workers))) {
-  if (impl_->cfg.redis) impl_->start_redis(redis::options_from(impl_->config->redis, "redis (limits)"));
+  if (impl_->cfg.redis) {
+    auto o = redis::options_from(impl_->config->redis, "redis (limits)");
+    o.on_error = std::move(on_redis_error);
+    impl_->start_redis(std::move(o));
+  }
 }
 
 limiter::~limiter() { shutdown(); }
@@ -271,6 +276,7 @@ limiter::~limiter() { shutdown(); }
 bool limiter::enabled() const { return impl_->enabled; }
 bool limiter::tracks_usage() const { return impl_->tracks_usage; }
 bool limiter::gated(std::size_t backend) const { return impl_->gates[backend] != nullptr; }
+bool limiter::failing_open() const { return impl_->cfg.redis && impl_->cfg.fail_open && impl_->redis_state.load() == 0; }
 
 void limiter::shutdown() {
   if (impl_->stopping.exchange(true)) return;

@@ -241,7 +241,10 @@ void connection::close() { impl_->close(); }
 asio::awaitable<result> connection::command(std::vector<std::string> args) {
   auto self = impl_;
   if (self->st == impl::state::idle) self->start_connect();
-  if (self->st != impl::state::ready && self->st != impl::state::connecting) co_return result{error::unavailable, {}};
+  if (self->st != impl::state::ready && self->st != impl::state::connecting) {
+    if (self->opts.on_error && self->st != impl::state::closed) self->opts.on_error();
+    co_return result{error::unavailable, {}};
+  }
   auto p = std::make_shared<pending>(self->ex);
   p->timer.expires_after(self->opts.command_timeout);
   self->inflight.push_back(p);
@@ -250,8 +253,10 @@ asio::awaitable<result> connection::command(std::vector<std::string> args) {
   co_await p->timer.async_wait(use_tuple);
   if (!p->done) {
     p->abandoned = true;  // stays in line: its reply, if it ever comes, is dropped in order
+    if (self->opts.on_error) self->opts.on_error();
     co_return result{error::timeout, {}};
   }
+  if (!p->outcome.ok() && self->opts.on_error && self->st != impl::state::closed) self->opts.on_error();
   co_return std::move(p->outcome);
 }
 

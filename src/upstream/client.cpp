@@ -60,13 +60,13 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
   // or client credential can leak through.
   std::string request_head;
   http::head_writer w(request_head);
-  w.request_line("POST", out.path);
+  w.request_line(out.method, out.path);
   w.field("Host", backend.url.host_header());
   w.field("User-Agent", user_agent());
-  w.field("Content-Type", "application/json");
+  if (out.method == "POST") w.field("Content-Type", "application/json");
   if (!backend.api_key.empty()) w.field("Authorization", "Bearer " + backend.api_key);
   for (auto& h : out.headers) w.field(h.name, h.value);
-  w.content_length(out.body.size());
+  if (out.method == "POST" || !out.body.empty()) w.content_length(out.body.size());
   w.end();
   const std::array<asio::const_buffer, 2> request{asio::buffer(request_head), asio::buffer(out.body)};
 

@@ -65,10 +65,23 @@ TEST(admin_api, manages_keys_in_the_keys_file) {
   EXPECT_EQ(gw->process->log().find(key), std::string::npos);
 }
 
-TEST(admin_api, is_off_without_a_token) {
+TEST(admin_api, key_admin_is_off_without_a_token_but_metrics_are_served) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(mock->port));
-  EXPECT_TRUE(gw->process->wait_for_log("admin API off", std::chrono::seconds(5)));
+  ASSERT_NE(gw->admin_port, 0);
+  auto r = http_call(gw->admin_port, "GET", "/admin/keys", "", {{"authorization", "Bearer anything-at-all-1234"}});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "admin_api_off");
+  auto m = http_call(gw->admin_port, "GET", "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("deepgate_build_info"), std::string::npos);
+}
+
+TEST(admin_api, admin_listener_can_be_turned_off) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "", test_auth_yaml() + "admin: {enabled: false}\n"));
+  EXPECT_TRUE(gw->process->wait_for_log("admin listener off", std::chrono::seconds(5)));
+  EXPECT_EQ(gw->admin_port, 0);
 }
 
 TEST(admin_api, create_and_revoke_on_one_replica_reach_the_other_through_redis) {

@@ -67,14 +67,66 @@ std::unique_ptr<gateway_server> gateway_server::start(const std::string& yaml,
                                                       std::vector<std::string> extra_args) {
   auto g = std::make_unique<gateway_server>();
   g->dir = make_temp_dir("deepgate-test");
-  write_file(g->dir + "/deepgate.yaml", yaml);
+  // The admin listener (metrics) is on by default at 8081: tests give it a free port instead.
+  bool has_admin = yaml.starts_with("admin:") || yaml.find("\nadmin:") != std::string::npos;
+  write_file(g->dir + "/deepgate.yaml", has_admin ? yaml : yaml + "admin:\n  port: 0\n");
   std::vector<std::string> argv{DEEPGATE_BIN, "--config", g->dir + "/deepgate.yaml"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   g->process = std::make_unique<child_process>(argv, env, g->dir + "/deepgate.log");
   auto line = g->process->wait_for_log("listening on", std::chrono::seconds(10));
   if (!line) throw std::runtime_error("deepgate did not start:\n" + g->process->log());
   g->port = port_from_line(*line);
+  if (auto admin = g->process->wait_for_log("admin API on ", std::chrono::seconds(1)))
+    g->admin_port = port_from_line(*admin, "admin API on ");
   return g;
+}
+
+std::string gateway_server::metrics() const { return http_call(admin_port, "GET", "/metrics").body; }
+
+std::vector<nlohmann::json> gateway_server::access_lines() const {
+  std::vector<nlohmann::json> out;
+  auto text = process->log();
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    auto line = text.substr(pos, end - pos);
+    if (line.starts_with("{\"time\":")) out.push_back(nlohmann::json::parse(line));
+    pos = end + 1;
+  }
+  return out;
+}
+
+double metric_value(const std::string& text, const std::string& series) {
+  double sum = 0;
+  bool found = false;
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    if (sp == std::string_view::npos) continue;
+    auto name = line.substr(0, sp);
+    // `series` is a name, optionally with some of its labels: every listed label must match.
+    auto brace = series.find('{');
+    auto want_name = series.substr(0, brace);
+    if (name.substr(0, name.find('{')) != want_name) continue;
+    bool match = true;
+    if (brace != std::string::npos) {
+      std::string labels = series.substr(brace + 1, series.size() - brace - 2);
+      for (std::size_t lp = 0; lp < labels.size();) {
+        auto comma = labels.find(',', lp);
+        if (comma == std::string::npos) comma = labels.size();
+        if (name.find(labels.substr(lp, comma - lp)) == std::string_view::npos) match = false;
+        lp = comma + 1;
+      }
+    }
+    if (!match) continue;
+    found = true;
+    sum += std::stod(std::string(line.substr(sp + 1)));
+  }
+  return found ? sum : 0;
 }
 
 std::string test_auth_yaml() {

@@ -34,9 +34,19 @@ struct gateway_server {
                                                std::vector<std::pair<std::string, std::string>> env = {},
                                                std::vector<std::string> extra_args = {});
   std::uint16_t port = 0;
+  std::uint16_t admin_port = 0;  // the admin listener (a test config without admin: gets port 0)
   std::string dir;
   std::unique_ptr<child_process> process;
+
+  std::string metrics() const;  // GET /metrics on the admin listener
+  // The access-log lines so far (JSON lines on stdout, which shares the log file with stderr).
+  std::vector<nlohmann::json> access_lines() const;
 };
+
+// The sum of every sample of `series` in a /metrics text, e.g.
+// metric_value(text, "deepgate_tokens_total{model=\"deepseek-chat\",type=\"prompt\"}"): listed
+// labels must match, others are summed over. 0 when absent.
+double metric_value(const std::string& text, const std::string& series);
 
 // Runs a shell command and returns what it printed.
 std::string capture(const std::string& command);

@@ -15,7 +15,7 @@ namespace {
 constexpr const char* usage =
     "usage: deepgate-mock [--host H] [--port P] [--workers N] [--tls-cert F --tls-key F] [--api-key K]\n"
     "                     [--models a,b] [--tokens N] [--latency-ms N] [--ttft-ms N] [--tps X]\n"
-    "                     [--queue-ms N] [--keepalive-ms N]\n"
+    "                     [--queue-ms N] [--keepalive-ms N] [--balance CNY_AMOUNT]\n"
     "Per request, directives in the last user message override these: \"[mock status=503 tokens=3]\".\n";
 }
 
@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     else if (a == "--ttft-ms") opts.defaults.ttft_ms = std::stoi(v);
     else if (a == "--tps") opts.defaults.tps = std::stod(v);
     else if (a == "--queue-ms") opts.defaults.queue_ms = std::stoi(v);
+    else if (a == "--balance") opts.balance = v;
     else if (a == "--keepalive-ms") opts.defaults.keepalive_ms = std::max(1, std::stoi(v));
     else if (a == "--models") {
       opts.models.clear();

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -132,6 +134,15 @@ std::string models_body(const options& opts) {
   auto data = json::array();
   for (auto& m : opts.models) data.push_back({{"id", m}, {"object", "model"}, {"owned_by", "deepseek"}});
   return json{{"object", "list"}, {"data", data}}.dump();
+}
+
+std::string balance_body(const options& opts) {
+  const bool available = std::strtod(opts.balance.c_str(), nullptr) > 0;
+  return json{{"is_available", available},
+              {"balance_infos",
+               {{{"currency", "CNY"}, {"total_balance", opts.balance}, {"granted_balance", "0.00"},
+                 {"topped_up_balance", opts.balance}}}}}
+      .dump();
 }
 
 reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts) {

@@ -37,6 +37,7 @@ struct options {
   knobs defaults;
   std::string api_key;               // when set, requests must carry "Authorization: Bearer <key>"
   std::vector<std::string> models{"deepseek-chat", "deepseek-reasoner"};
+  std::string balance = "110.00";  // GET /user/balance: total_balance in CNY ("0.00": is_available false)
 };
 
 struct reply {
@@ -55,5 +56,8 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
 std::string deepseek_error_body(unsigned status);
 
 std::string models_body(const options& opts);
+
+// GET /user/balance, in DeepSeek's shape.
+std::string balance_body(const options& opts);
 
 }  // namespace deepgate::mock

@@ -13,7 +13,8 @@ namespace asio = boost::asio;
 
 struct mock_state {
   options opts;
-  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, stream_requests{0}, active{0}, max_active{0};
+  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, stream_requests{0}, active{0}, max_active{0},
+      balance_requests{0};
   std::mutex last_mutex;
   std::string last_headers_json = "{}", last_body = "null";
 };
@@ -128,6 +129,12 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
   if ((p == "/chat/completions" || p == "/v1/chat/completions") && req.method == "POST") {
     co_await chat(s, req, out);
     co_return;
+  } else if ((p == "/user/balance" || p == "/v1/user/balance") && req.method == "GET") {
+    s.balance_requests.fetch_add(1, std::memory_order_relaxed);
+    if (!s.opts.api_key.empty() && req.header("authorization") != "Bearer " + s.opts.api_key)
+      res = json_response(401, deepseek_error_body(401));
+    else
+      res = json_response(200, balance_body(s.opts));
   } else if ((p == "/models" || p == "/v1/models") && req.method == "GET") {
     res = json_response(200, models_body(s.opts));
   } else if (p == "/mock/stats") {
@@ -135,7 +142,8 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
                                  std::to_string(s.chat_requests.load()) + ",\"stream_requests\":" +
                                  std::to_string(s.stream_requests.load()) + ",\"active\":" +
                                  std::to_string(s.active.load()) + ",\"max_active\":" +
-                                 std::to_string(s.max_active.load()) + "}");
+                                 std::to_string(s.max_active.load()) + ",\"balance_requests\":" +
+                                 std::to_string(s.balance_requests.load()) + "}");
   } else if (p == "/mock/reset" && req.method == "POST") {
     s.requests = 0;
     s.chat_requests = 0;

@@ -1,12 +1,14 @@
 #pragma once
-// The admin API, on its own listener (default 127.0.0.1:8081), for key management with the
-// same operations as `deepgate keys`, against whichever store is configured:
+// The admin listener (default 127.0.0.1:8081, never the public port):
+//   GET  /metrics                     Prometheus text format (a token only with admin.metrics_require_token)
+// and, when admin.token is set, key management with the same operations as `deepgate keys`,
+// against whichever store is configured:
 //   GET  /admin/keys                  list (records: digests, never values)
 //   POST /admin/keys                  {"owner", "models"?, "expires_in"?, "metadata"?} → 201, the key once
 //   GET  /admin/keys/{id}
 //   POST /admin/keys/{id}/revoke
 //   POST /admin/keys/{id}/rotate      {"grace"?: "24h"} → 201, the new key once
-// Every call needs "Authorization: Bearer <admin.token>" (compared by digest, constant time).
+// Every /admin call needs "Authorization: Bearer <admin.token>" (compared by digest, constant time).
 #include "deepgate/api/services.hpp"
 #include "deepgate/http/server.hpp"
 

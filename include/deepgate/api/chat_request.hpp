@@ -32,6 +32,9 @@ class chat_request {
   // Prompt tokens, estimated from the text's size; the token limit reserves this up front and
   // settles on the backend's real count.
   std::int64_t prompt_token_estimate() const;
+  // Hex SHA-256 of the messages as serialised for the backend: correlates identical prompts in
+  // the access log without holding their text.
+  std::string prompt_sha256() const;
   // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
   void request_usage();
 

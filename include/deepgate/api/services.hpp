@@ -1,13 +1,17 @@
 #pragma once
 // What the handlers share: the config snapshot, the authenticator (its key table swaps on
-// reload), the limiter and, per worker, one connection pool per backend. Built once by the application
-// before the server starts.
+// reload), the limiter, the metrics and access log and, per worker, one connection pool per
+// backend. Built once by the application before the server starts.
 #include "deepgate/auth/authenticator.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/limits/limiter.hpp"
+#include "deepgate/observability/access_log.hpp"
+#include "deepgate/observability/client_address.hpp"
+#include "deepgate/observability/metrics.hpp"
 #include "deepgate/upstream/client.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +23,10 @@ struct gateway_services {
   std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
   std::unique_ptr<auth::authenticator> auth;
   std::unique_ptr<limits::limiter> limits;
+  std::unique_ptr<observability::metrics> metrics;        // null: metrics.enabled is false
+  std::unique_ptr<observability::access_log> access_log;  // null: log.access.enabled is false
+  observability::trusted_proxies proxies;
+  std::function<std::size_t()> open_connections;  // the public listener's, for /metrics
   std::atomic<bool> ready{false};
 };
 

@@ -39,6 +39,8 @@ struct server_config {
   milliseconds write_timeout{60'000};    // one write to a slow client
   milliseconds drain_timeout{30'000};    // SIGTERM: how long in-flight work may finish
   milliseconds drain_delay{0};           // SIGTERM: readiness fails this long before closing
+  // Peers (CIDRs) whose X-Forwarded-For is believed for the client address in the access log.
+  std::vector<std::string> trusted_proxies;
 };
 
 struct backend_config {
@@ -58,6 +60,8 @@ struct backend_config {
   std::uint32_t max_concurrent_requests = 0;
   std::uint32_t queue_size = 256;
   milliseconds queue_timeout{30'000};
+  // DeepSeek's GET /user/balance into a gauge this often; 0: off.
+  milliseconds balance_check_interval{0};
 };
 
 struct model_config {
@@ -85,12 +89,19 @@ struct auth_config {
   std::vector<config_key> keys;
 };
 
-// The admin API: key management on its own listener, off unless a token is configured.
+// The admin listener: /metrics, and key management when a token is configured.
 struct admin_config {
+  bool enabled = true;
   std::string host = "127.0.0.1";
   std::uint16_t port = 8081;  // 0 picks a free port
-  std::string token;          // secret; empty: the admin listener is off
-  bool enabled() const { return !token.empty(); }
+  std::string token;          // secret; empty: /admin/keys is off
+  bool metrics_require_token = false;  // /metrics needs "Authorization: Bearer <token>" too
+  bool keys_api() const { return !token.empty(); }
+};
+
+struct metrics_config {
+  bool enabled = true;
+  std::size_t max_owner_labels = 1000;  // key owners with their own label value; the rest are "other"
 };
 
 // The Redis server shared by replicas (the key store, limits; the cache later).
@@ -101,9 +112,17 @@ struct redis_config {
   milliseconds connect_timeout{1'000};
 };
 
+// One JSON line per request, written by a background thread (never blocks an event loop).
+struct access_log_config {
+  bool enabled = true;
+  std::string path = "-";      // "-": stdout (application logs go to stderr)
+  bool prompt_sha256 = false;  // a digest of the messages, to correlate identical prompts
+};
+
 struct log_config {
   std::string level = "info";  // trace, debug, info, warn, error, off
   std::string format = "text"; // text or json
+  access_log_config access;
 };
 
 struct gateway_config {
@@ -115,6 +134,7 @@ struct gateway_config {
   redis_config redis;
   limits_config limits;
   price_table prices;
+  metrics_config metrics;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,11 @@ class response_writer {
   // Headers added to every response this writer sends (x-request-id and the like).
   virtual void add_header(std::string lower_name, std::string value) = 0;
   virtual bool started() const = 0;
+  // For the request's record: the status sent (0: none yet), the time spent writing to the
+  // client (a slow reader's time, not the gateway's), and whether a write failed (client gone).
+  virtual unsigned status() const { return 0; }
+  virtual std::chrono::nanoseconds write_time() const { return {}; }
+  virtual bool client_gone() const { return false; }
   // Calls `on_hangup` (on the handler's own thread) if the client closes its connection while
   // nothing has been written yet, so a handler waiting on a slow backend can give up at once and
   // release what it holds. Watching stops at the first write or when the handler returns. Plain

@@ -17,6 +17,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -81,7 +82,9 @@ struct request_info {
 
 class limiter {
  public:
-  limiter(std::shared_ptr<const config::gateway_config> config, std::vector<boost::asio::any_io_executor> workers);
+  // `on_redis_error` counts failed Redis commands (the metrics); it may be empty.
+  limiter(std::shared_ptr<const config::gateway_config> config, std::vector<boost::asio::any_io_executor> workers,
+          std::function<void()> on_redis_error = {});
   ~limiter();
   limiter(const limiter&) = delete;
   limiter& operator=(const limiter&) = delete;
@@ -100,6 +103,8 @@ class limiter {
   // and before their io_contexts are destroyed; keep the limiter itself until after that, since
   // parked coroutines refer to it.
   void shutdown();
+  // True while limits.store is redis, Redis is unreachable and the local fallback answers.
+  bool failing_open() const;
 
   struct impl;
 

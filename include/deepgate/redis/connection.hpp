@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct options {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds max_backoff{5000};
   std::string ca_file;  // rediss://: PEM bundle to trust; empty = the system store
+  // Called (on the connection's executor) for every command that fails: the metrics' Redis
+  // error counter. Must be cheap and must not throw.
+  std::function<void()> on_error;
 };
 
 // The options for the config's `redis:` section (its URL was validated when the config loaded).

@@ -33,6 +33,7 @@ struct response_head {
 };
 
 struct outgoing_request {
+  std::string method = "POST";
   std::string path;  // already including the backend's base path
   std::string body;
   http::header_list headers;  // extra headers (request id, ...), never hop-by-hop ones

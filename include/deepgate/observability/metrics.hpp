@@ -1,0 +1,53 @@
+#pragma once
+// The gateway's Prometheus metrics (prometheus-cpp core), made once at startup from the config
+// and rendered in the text format at GET /metrics on the admin listener. docs/metrics.md lists
+// every series.
+//
+// Labels are bounded: models and backends are the configured ones (a model not in the config is
+// "other"), key owners are capped at metrics.max_owner_labels (the rest share "other"), and
+// everything else is a fixed enum. Labelled children are created on first use and then kept as
+// pointers, so the per-request path does no Family::Add (which locks) after warm-up.
+#include "deepgate/config/config.hpp"
+#include "deepgate/observability/request_record.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace deepgate::observability {
+
+// What the cache reports (issue #5 wires the cache to these).
+enum class redis_client : std::uint8_t { keys, limits, admin, cache };
+
+class metrics {
+ public:
+  metrics(const config::gateway_config& cfg, std::string_view version);
+  ~metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  void request_started();
+  // Everything a finished request says: counts, durations, tokens, cost, refusals, upstream errors.
+  void request_finished(const request_record& r);
+  void stream_started();
+  void stream_finished();
+
+  void redis_error(redis_client c);
+  void config_reload(bool ok);
+  // DeepSeek's GET /user/balance: one gauge per (backend, currency); `available` is its is_available.
+  void balance(std::size_t backend, std::string_view currency, double amount, bool available);
+  void balance_check_failed(std::size_t backend);
+  // The limiter answers from its local fallback because Redis is unreachable.
+  void limits_fail_open(bool on);
+
+  // The text exposition format. `open_connections` and `access_log_dropped` are read at scrape time.
+  std::string render(std::size_t open_connections, std::uint64_t access_log_dropped);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace deepgate::observability

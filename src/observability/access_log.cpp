@@ -1,0 +1,170 @@
+#include "deepgate/observability/access_log.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace deepgate::observability {
+namespace {
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void field(std::string& out, std::string_view name) {
+  if (out.size() > 1) out += ',';
+  out += '"';
+  out += name;
+  out += "\":";
+}
+
+void string_field(std::string& out, std::string_view name, std::string_view value) {
+  field(out, name);
+  if (value.empty()) out += "null";
+  else append_escaped(out, value);
+}
+
+void int_field(std::string& out, std::string_view name, std::int64_t v) {
+  field(out, name);
+  out += std::to_string(v);
+}
+
+// Milliseconds with microsecond precision; null when the phase did not happen.
+void ms_field(std::string& out, std::string_view name, request_record::clock::duration d) {
+  field(out, name);
+  if (d == request_record::absent) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double, std::milli>(d).count());
+  out += buf;
+}
+
+void time_field(std::string& out, std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  auto secs = time_point_cast<seconds>(t);
+  auto ms = duration_cast<milliseconds>(t - secs).count();
+  std::time_t tt = system_clock::to_time_t(secs);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  field(out, "time");
+  out += '"';
+  out += buf;
+  out += '"';
+}
+
+}  // namespace
+
+std::string format_access_line(const request_record& r, std::string_view model, std::string_view backend) {
+  std::string out;
+  out.reserve(640);
+  out += '{';
+  time_field(out, r.time);
+  string_field(out, "request_id", r.request_id);
+  string_field(out, "route", to_string(r.path));
+  string_field(out, "key_id", r.key_id);
+  string_field(out, "owner", r.owner);
+  string_field(out, "model", model);
+  string_field(out, "backend", backend);
+  int_field(out, "status", r.status);
+  string_field(out, "cache", to_string(r.cache));
+  field(out, "stream");
+  out += r.stream ? "true" : "false";
+  ms_field(out, "duration_ms", r.total);
+  ms_field(out, "upstream_ms", r.upstream);
+  ms_field(out, "ttft_ms", r.ttft);
+  ms_field(out, "queue_wait_ms", r.queue_wait);
+  ms_field(out, "overhead_ms", r.overhead());
+  field(out, "tokens");
+  if (r.usage) {
+    auto& u = *r.usage;
+    out += "{\"prompt\":" + std::to_string(u.prompt) + ",\"completion\":" + std::to_string(u.completion) +
+           ",\"reasoning\":" + std::to_string(u.reasoning) + ",\"prompt_cache_hit\":" + std::to_string(u.cache_hit) +
+           ",\"prompt_cache_miss\":" + std::to_string(u.cache_miss) + ",\"estimated\":" + (u.estimated ? "true" : "false") +
+           "}";
+  } else {
+    out += "null";
+  }
+  field(out, "cost_usd");
+  if (r.cost_usd) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9f", *r.cost_usd);
+    out += buf;
+  } else {
+    out += "null";
+  }
+  int_field(out, "retries", r.retries);
+  string_field(out, "error_code", r.error_code);
+  string_field(out, "upstream_error", r.upstream_error);
+  string_field(out, "client", r.client);
+  string_field(out, "prompt_sha256", r.prompt_sha256);
+  out += '}';
+  return out;
+}
+
+struct access_log::impl {
+  std::shared_ptr<spdlog::details::thread_pool> pool;
+  std::shared_ptr<spdlog::async_logger> logger;
+  std::vector<std::string> models, backends;
+};
+
+access_log::access_log(const config::gateway_config& cfg) : impl_(std::make_unique<impl>()) {
+  auto& a = cfg.log.access;
+  spdlog::sink_ptr sink;
+  if (a.path == "-") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(a.path);  // throws spdlog_ex
+  sink->set_pattern("%v");
+  // Its own pool and thread, not spdlog's global one: the log outlives spdlog::shutdown() at exit.
+  impl_->pool = std::make_shared<spdlog::details::thread_pool>(16384, 1);
+  impl_->logger = std::make_shared<spdlog::async_logger>("access", std::move(sink), impl_->pool,
+                                                         spdlog::async_overflow_policy::overrun_oldest);
+  impl_->logger->set_level(spdlog::level::info);
+  impl_->logger->flush_on(spdlog::level::info);
+  for (auto& m : cfg.models) impl_->models.push_back(m.name);
+  for (auto& b : cfg.backends) impl_->backends.push_back(b.name);
+}
+
+access_log::~access_log() {
+  impl_->logger->flush();
+  impl_->logger.reset();
+  impl_->pool.reset();  // joins the writer thread after it drained the queue
+}
+
+void access_log::write(const request_record& r) {
+  std::string_view model = r.model >= 0 ? std::string_view(impl_->models[static_cast<std::size_t>(r.model)])
+                           : r.model == request_record::other_model ? "other"
+                                                                    : "";
+  std::string_view backend = r.backend >= 0 ? std::string_view(impl_->backends[static_cast<std::size_t>(r.backend)]) : "";
+  auto line = format_access_line(r, model, backend);
+  impl_->logger->info(std::string_view(line));
+}
+
+std::uint64_t access_log::dropped() const { return impl_->pool->overrun_counter(); }
+
+}  // namespace deepgate::observability

@@ -1,0 +1,417 @@
+#include "deepgate/observability/metrics.hpp"
+
+#include "deepgate/upstream/failure.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+
+namespace deepgate::observability {
+
+namespace prom = prometheus;
+using prom::Counter;
+using prom::Gauge;
+using prom::Histogram;
+
+namespace {
+
+// A labelled child made on first use and kept: Family::Add locks, the pointer load does not.
+// Add returns the same child for the same labels, so two threads racing here agree.
+template <class T>
+class lazy {
+ public:
+  template <class Make>
+  T& get(Make&& make) {
+    T* p = ptr_.load(std::memory_order_acquire);
+    if (!p) {
+      p = &make();
+      ptr_.store(p, std::memory_order_release);
+    }
+    return *p;
+  }
+
+ private:
+  std::atomic<T*> ptr_{nullptr};
+};
+
+template <class T>
+std::vector<lazy<T>> lazies(std::size_t n) {
+  return std::vector<lazy<T>>(n);
+}
+
+double seconds(request_record::clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+const Histogram::BucketBoundaries& latency_buckets() {
+  static const Histogram::BucketBoundaries b{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300};
+  return b;
+}
+const Histogram::BucketBoundaries& overhead_buckets() {
+  static const Histogram::BucketBoundaries b{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                             0.001,   0.0025,   0.005,   0.01,   0.025,   0.05, 0.1};
+  return b;
+}
+
+constexpr std::array<std::string_view, 4> status_classes{"2xx", "3xx", "4xx", "5xx"};
+std::size_t status_class(unsigned status) {
+  if (status >= 500) return 3;
+  if (status >= 400) return 2;
+  if (status >= 300) return 1;
+  return 0;
+}
+
+// Refusals by the gateway's own limits, by the error code they answer with.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 6> rejection_kinds{{
+    {"rate_limit_exceeded", "requests"},
+    {"tokens_limit_exceeded", "tokens"},
+    {"concurrency_limit_exceeded", "concurrency"},
+    {"insufficient_quota", "budget"},
+    {"backend_busy", "backend_busy"},
+    {"rate_limiter_unavailable", "limiter_unavailable"},
+}};
+
+constexpr std::array<std::string_view, 5> token_types{"prompt", "completion", "reasoning", "prompt_cache_hit",
+                                                      "prompt_cache_miss"};
+
+// Every reason an upstream exchange can fail: transport failures, then refusals by status.
+std::vector<std::string_view> upstream_reasons() {
+  std::vector<std::string_view> r;
+  for (int f = static_cast<int>(upstream::failure::pool_exhausted); f < static_cast<int>(upstream::failure::abandoned); ++f)
+    r.push_back(upstream::to_string(static_cast<upstream::failure>(f)));
+  for (unsigned s : {400u, 401u, 402u, 403u, 404u, 422u, 429u, 500u, 502u, 503u, 504u, 418u, 599u})
+    r.push_back(upstream_status_reason(s));
+  return r;
+}
+
+}  // namespace
+
+struct metrics::impl {
+  std::shared_ptr<prom::Registry> registry = std::make_shared<prom::Registry>();
+  std::vector<std::string> model_names;    // configured, then "other", then "none"
+  std::vector<std::string> backend_names;  // configured, then "none"
+  std::vector<std::size_t> model_backend;  // backend label index per model label index
+  std::size_t models = 0;                  // model label values
+  std::size_t max_owners = 0;
+  std::vector<std::string_view> reasons = upstream_reasons();
+
+  prom::Family<Counter>* requests_f;
+  std::vector<lazy<Counter>> requests;  // [route][model][status class][cache]
+  Gauge *in_flight, *open_connections, *active_streams, *limits_fail_open;
+  prom::Family<Histogram>* duration_f;
+  std::vector<lazy<Histogram>> duration;  // [route][model]
+  prom::Family<Histogram>* ttft_f;
+  std::vector<lazy<Histogram>> ttft;  // [model]
+  prom::Family<Histogram>*upstream_f, *queue_f;
+  std::vector<lazy<Histogram>> upstream_duration, queue_wait;  // [backend]
+  std::vector<Histogram*> overhead;                            // [route]
+  std::vector<Counter*> rejections;                            // [kind]
+  prom::Family<Counter>* upstream_errors_f;
+  std::vector<lazy<Counter>> upstream_errors;  // [backend][reason]
+  std::vector<Counter*> retries;               // [backend]
+  std::array<Counter*, cache_result_count> cache_lookups{};
+  std::array<Counter*, 4> redis_errors{};
+  Counter *reloads_ok, *reloads_failed, *log_dropped;
+  std::uint64_t log_dropped_seen = 0;
+  std::mutex render_mutex;
+  prom::Family<Gauge>* balance_f;
+  std::vector<Gauge*> balance_available;  // [backend]
+  std::vector<Counter*> balance_errors;   // [backend]
+
+  // Tokens and cost per (owner, model), owners capped.
+  struct owner_series {
+    std::string label;
+    std::vector<std::array<lazy<Counter>, token_types.size()>> tokens;  // [model][type]
+    std::vector<lazy<Counter>> cost;                                    // [model]
+  };
+  prom::Family<Counter>*tokens_f, *cost_f;
+  std::mutex owners_mutex;
+  std::unordered_map<std::string, std::unique_ptr<owner_series>> owners;
+  std::unique_ptr<owner_series> other_owner;
+
+  std::size_t model_label(int model) const {
+    if (model >= 0) return static_cast<std::size_t>(model);
+    return model == request_record::other_model ? models - 2 : models - 1;
+  }
+  std::size_t backend_label(int backend) const {
+    return backend >= 0 ? static_cast<std::size_t>(backend) : backend_names.size() - 1;
+  }
+
+  owner_series& owner(const std::string& name) {
+    std::lock_guard lock(owners_mutex);
+    if (auto it = owners.find(name); it != owners.end()) return *it->second;
+    if (owners.size() >= max_owners) return *other_owner;
+    auto s = std::make_unique<owner_series>();
+    s->label = name.empty() ? "anonymous" : name;
+    s->tokens = std::vector<std::array<lazy<Counter>, token_types.size()>>(models);
+    s->cost = lazies<Counter>(models);
+    return *owners.emplace(name, std::move(s)).first->second;
+  }
+
+  void count_tokens(const request_record& r, std::size_t m) {
+    auto& o = owner(r.owner);
+    const auto& u = *r.usage;
+    const std::array<std::int64_t, token_types.size()> values{u.prompt, u.completion, u.reasoning, u.cache_hit,
+                                                              u.cache_miss};
+    for (std::size_t t = 0; t < values.size(); ++t) {
+      if (values[t] <= 0) continue;
+      o.tokens[m][t]
+          .get([&]() -> Counter& {
+            return tokens_f->Add({{"model", model_names[m]}, {"owner", o.label}, {"type", std::string(token_types[t])}});
+          })
+          .Increment(static_cast<double>(values[t]));
+    }
+    if (r.cost_usd && *r.cost_usd > 0)
+      o.cost[m].get([&]() -> Counter& { return cost_f->Add({{"model", model_names[m]}, {"owner", o.label}}); })
+          .Increment(*r.cost_usd);
+  }
+};
+
+metrics::metrics(const config::gateway_config& cfg, std::string_view version) : impl_(std::make_unique<impl>()) {
+  auto& m = *impl_;
+  auto& reg = *m.registry;
+  for (auto& b : cfg.backends) m.backend_names.push_back(b.name);
+  m.backend_names.push_back("none");
+  for (auto& model : cfg.models) {
+    m.model_names.push_back(model.name);
+    m.model_backend.push_back(model.backend_index);
+  }
+  m.model_names.push_back("other");
+  m.model_names.push_back("none");
+  m.model_backend.push_back(m.backend_names.size() - 1);
+  m.model_backend.push_back(m.backend_names.size() - 1);
+  m.models = m.model_names.size();
+  m.max_owners = cfg.metrics.max_owner_labels;
+  const std::size_t backends = m.backend_names.size();
+
+  prom::BuildGauge()
+      .Name("deepgate_build_info")
+      .Help("deepgate's version; the value is always 1")
+      .Register(reg)
+      .Add({{"version", std::string(version)}})
+      .Set(1);
+  m.requests_f = &prom::BuildCounter()
+                      .Name("deepgate_requests_total")
+                      .Help("Requests answered, by route, model, backend, status class and cache result")
+                      .Register(reg);
+  m.requests = lazies<Counter>(route_count * m.models * status_classes.size() * cache_result_count);
+  m.in_flight = &prom::BuildGauge().Name("deepgate_requests_in_flight").Help("Requests being handled now").Register(reg).Add({});
+  m.open_connections =
+      &prom::BuildGauge().Name("deepgate_open_connections").Help("Client connections open now").Register(reg).Add({});
+  m.active_streams =
+      &prom::BuildGauge().Name("deepgate_active_streams").Help("Event streams being relayed now").Register(reg).Add({});
+  m.limits_fail_open = &prom::BuildGauge()
+                            .Name("deepgate_limits_fail_open")
+                            .Help("1 while the limiter answers from its local fallback because Redis is unreachable")
+                            .Register(reg)
+                            .Add({});
+
+  m.duration_f = &prom::BuildHistogram()
+                      .Name("deepgate_request_duration_seconds")
+                      .Help("Time from a request's arrival to the end of its answer")
+                      .Register(reg);
+  m.duration = lazies<Histogram>(route_count * m.models);
+  m.ttft_f = &prom::BuildHistogram()
+                  .Name("deepgate_time_to_first_token_seconds")
+                  .Help("Streams: time from arrival until the first data event went to the client (keep-alives do not count)")
+                  .Register(reg);
+  m.ttft = lazies<Histogram>(m.models);
+  m.upstream_f = &prom::BuildHistogram()
+                      .Name("deepgate_upstream_duration_seconds")
+                      .Help("Time from forwarding a request until the backend's last byte")
+                      .Register(reg);
+  m.queue_f = &prom::BuildHistogram()
+                   .Name("deepgate_queue_wait_seconds")
+                   .Help("Time the backend sent only keep-alive comments or blank lines before its first real byte")
+                   .Register(reg);
+  m.upstream_duration = lazies<Histogram>(backends);
+  m.queue_wait = lazies<Histogram>(backends);
+  auto& overhead = prom::BuildHistogram()
+                       .Name("deepgate_gateway_overhead_seconds")
+                       .Help("Time spent in deepgate itself: the total minus waiting for the backend, its queue and the client")
+                       .Register(reg);
+  for (std::size_t r = 0; r < route_count; ++r)
+    m.overhead.push_back(&overhead.Add({{"route", std::string(to_string(static_cast<route>(r)))}}, overhead_buckets()));
+
+  auto& rejections = prom::BuildCounter()
+                         .Name("deepgate_rate_limit_rejections_total")
+                         .Help("Requests refused by the gateway's own limits, by kind")
+                         .Register(reg);
+  for (auto& [code, kind] : rejection_kinds) m.rejections.push_back(&rejections.Add({{"kind", std::string(kind)}}));
+  m.upstream_errors_f = &prom::BuildCounter()
+                             .Name("deepgate_upstream_errors_total")
+                             .Help("Backend exchanges that failed or were refused, by backend and reason")
+                             .Register(reg);
+  m.upstream_errors = lazies<Counter>(backends * m.reasons.size());
+  auto& retries = prom::BuildCounter()
+                      .Name("deepgate_upstream_retries_total")
+                      .Help("Requests sent to a backend again after a failure")
+                      .Register(reg);
+  auto& breaker = prom::BuildGauge()
+                      .Name("deepgate_circuit_breaker_state")
+                      .Help("Per backend: 0 closed, 1 half-open, 2 open")
+                      .Register(reg);
+  m.balance_f = &prom::BuildGauge()
+                     .Name("deepgate_upstream_balance")
+                     .Help("DeepSeek account balance (GET /user/balance), by backend and currency")
+                     .Register(reg);
+  auto& available = prom::BuildGauge()
+                        .Name("deepgate_upstream_balance_available")
+                        .Help("DeepSeek's is_available: 1 while the balance covers API calls")
+                        .Register(reg);
+  auto& balance_errors = prom::BuildCounter()
+                             .Name("deepgate_balance_check_errors_total")
+                             .Help("Balance checks that failed")
+                             .Register(reg);
+  for (std::size_t b = 0; b + 1 < backends; ++b) {
+    const prom::Labels l{{"backend", m.backend_names[b]}};
+    m.retries.push_back(&retries.Add(l));
+    breaker.Add(l).Set(0);
+    if (cfg.backends[b].balance_check_interval.count() > 0) {
+      m.balance_available.push_back(&available.Add(l));
+      m.balance_errors.push_back(&balance_errors.Add(l));
+    } else {
+      m.balance_available.push_back(nullptr);
+      m.balance_errors.push_back(nullptr);
+    }
+  }
+
+  auto& lookups = prom::BuildCounter()
+                      .Name("deepgate_cache_lookups_total")
+                      .Help("Prompt cache verdicts: hit, miss, bypass")
+                      .Register(reg);
+  for (std::size_t c = 1; c < cache_result_count; ++c)
+    m.cache_lookups[c] = &lookups.Add({{"result", std::string(to_string(static_cast<cache_result>(c)))}});
+  auto& redis_errors = prom::BuildCounter()
+                           .Name("deepgate_redis_errors_total")
+                           .Help("Redis commands that failed (timeout, unreachable, refused), by client")
+                           .Register(reg);
+  constexpr std::array<std::string_view, 4> redis_clients{"keys", "limits", "admin", "cache"};
+  for (std::size_t c = 0; c < redis_clients.size(); ++c)
+    m.redis_errors[c] = &redis_errors.Add({{"client", std::string(redis_clients[c])}});
+  auto& reloads = prom::BuildCounter()
+                      .Name("deepgate_config_reloads_total")
+                      .Help("Reloads of the key table (SIGHUP, file change, Redis sync), by result")
+                      .Register(reg);
+  m.reloads_ok = &reloads.Add({{"result", "ok"}});
+  m.reloads_failed = &reloads.Add({{"result", "failed"}});
+  m.log_dropped = &prom::BuildCounter()
+                       .Name("deepgate_access_log_dropped_total")
+                       .Help("Access-log lines dropped because the log writer fell behind")
+                       .Register(reg)
+                       .Add({});
+
+  m.tokens_f = &prom::BuildCounter()
+                    .Name("deepgate_tokens_total")
+                    .Help("Tokens as backends reported them, by model, key owner and type")
+                    .Register(reg);
+  m.cost_f = &prom::BuildCounter()
+                  .Name("deepgate_cost_usd_total")
+                  .Help("Estimated cost in USD from the price table, by model and key owner")
+                  .Register(reg);
+  m.other_owner = std::make_unique<impl::owner_series>();
+  m.other_owner->label = "other";
+  m.other_owner->tokens = std::vector<std::array<lazy<Counter>, token_types.size()>>(m.models);
+  m.other_owner->cost = lazies<Counter>(m.models);
+}
+
+metrics::~metrics() = default;
+
+void metrics::request_started() { impl_->in_flight->Increment(); }
+void metrics::stream_started() { impl_->active_streams->Increment(); }
+void metrics::stream_finished() { impl_->active_streams->Decrement(); }
+
+void metrics::request_finished(const request_record& r) {
+  auto& m = *impl_;
+  m.in_flight->Decrement();
+  const auto route_i = static_cast<std::size_t>(r.path);
+  const auto model_i = m.model_label(r.model);
+  const auto status_i = status_class(r.status);
+  const auto cache_i = static_cast<std::size_t>(r.cache);
+  const auto backend_i = r.backend >= 0 ? static_cast<std::size_t>(r.backend) : m.model_backend[model_i];
+  m.requests[((route_i * m.models + model_i) * status_classes.size() + status_i) * cache_result_count + cache_i]
+      .get([&]() -> Counter& {
+        return m.requests_f->Add({{"route", std::string(to_string(r.path))},
+                                  {"model", m.model_names[model_i]},
+                                  {"backend", m.backend_names[backend_i]},
+                                  {"status_class", std::string(status_classes[status_i])},
+                                  {"cache", std::string(to_string(r.cache))}});
+      })
+      .Increment();
+  m.duration[route_i * m.models + model_i]
+      .get([&]() -> Histogram& {
+        return m.duration_f->Add({{"route", std::string(to_string(r.path))}, {"model", m.model_names[model_i]}},
+                                 latency_buckets());
+      })
+      .Observe(seconds(r.total));
+  m.overhead[route_i]->Observe(seconds(r.overhead()));
+  if (r.ttft != request_record::absent)
+    m.ttft[model_i]
+        .get([&]() -> Histogram& { return m.ttft_f->Add({{"model", m.model_names[model_i]}}, latency_buckets()); })
+        .Observe(seconds(r.ttft));
+  if (r.backend >= 0) {
+    const auto b = static_cast<std::size_t>(r.backend);
+    const prom::Labels bl{{"backend", m.backend_names[b]}};
+    if (r.upstream != request_record::absent)
+      m.upstream_duration[b].get([&]() -> Histogram& { return m.upstream_f->Add(bl, latency_buckets()); }).Observe(seconds(r.upstream));
+    if (r.queue_wait != request_record::absent)
+      m.queue_wait[b].get([&]() -> Histogram& { return m.queue_f->Add(bl, latency_buckets()); }).Observe(seconds(r.queue_wait));
+    if (!r.upstream_error.empty()) {
+      auto it = std::find(m.reasons.begin(), m.reasons.end(), r.upstream_error);
+      if (it != m.reasons.end()) {
+        auto reason_i = static_cast<std::size_t>(it - m.reasons.begin());
+        m.upstream_errors[b * m.reasons.size() + reason_i]
+            .get([&]() -> Counter& {
+              return m.upstream_errors_f->Add({{"backend", m.backend_names[b]}, {"reason", std::string(*it)}});
+            })
+            .Increment();
+      }
+    }
+    if (r.retries > 0) m.retries[b]->Increment(r.retries);
+  }
+  if (r.upstream_error.empty() && !r.error_code.empty())
+    for (std::size_t k = 0; k < rejection_kinds.size(); ++k)
+      if (rejection_kinds[k].first == r.error_code) m.rejections[k]->Increment();
+  if (r.cache != cache_result::none) m.cache_lookups[cache_i]->Increment();
+  if (r.usage) m.count_tokens(r, model_i);
+}
+
+void metrics::redis_error(redis_client c) { impl_->redis_errors[static_cast<std::size_t>(c)]->Increment(); }
+
+void metrics::config_reload(bool ok) { (ok ? impl_->reloads_ok : impl_->reloads_failed)->Increment(); }
+
+void metrics::balance(std::size_t backend, std::string_view currency, double amount, bool available) {
+  auto& m = *impl_;
+  if (backend >= m.balance_available.size() || !m.balance_available[backend]) return;
+  // Currencies are DeepSeek's (CNY, USD): anything else is not made into a label.
+  if (currency != "CNY" && currency != "USD") currency = "other";
+  m.balance_f->Add({{"backend", m.backend_names[backend]}, {"currency", std::string(currency)}}).Set(amount);
+  m.balance_available[backend]->Set(available ? 1 : 0);
+}
+
+void metrics::balance_check_failed(std::size_t backend) {
+  auto& m = *impl_;
+  if (backend < m.balance_errors.size() && m.balance_errors[backend]) m.balance_errors[backend]->Increment();
+}
+
+void metrics::limits_fail_open(bool on) { impl_->limits_fail_open->Set(on ? 1 : 0); }
+
+std::string metrics::render(std::size_t open_connections, std::uint64_t access_log_dropped) {
+  auto& m = *impl_;
+  {
+    std::lock_guard lock(m.render_mutex);
+    m.open_connections->Set(static_cast<double>(open_connections));
+    if (access_log_dropped > m.log_dropped_seen) {
+      m.log_dropped->Increment(static_cast<double>(access_log_dropped - m.log_dropped_seen));
+      m.log_dropped_seen = access_log_dropped;
+    }
+  }
+  return prom::TextSerializer().Serialize(m.registry->Collect());
+}
+
+}  // namespace deepgate::observability
