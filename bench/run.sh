@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Benchmark: wrk on loopback against (a) deepgate-mock directly, (b) nginx proxying to it,
-# (c) deepgate proxying to it, (d) deepgate with per-key limits in memory and (e) in a local
+# (c) deepgate proxying to it (metrics and access log on, the default) and with both off, (d)
+# deepgate with per-key limits in memory and (e) in a local
 # redis-server (limits set high enough never to refuse: the cost of checking them), non-stream
 # and stream, in one run on one machine. Prints
 # req/s, p50/p99, time to first byte, gateway CPU µs per request and RSS, and deepgate/nginx
 # ratios as a markdown table. Not a test: nothing here passes or fails.
 #   DURATION (default 10s)  CONNECTIONS (default 32)  PROBES (TTFB samples, default 200)
+#   AB_ROUNDS (default 5) × AB_DURATION (default 5s): observability on/off, interleaved
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 PROBES=${PROBES:-200}
+AB_ROUNDS=${AB_ROUNDS:-5}
+AB_DURATION=${AB_DURATION:-5s}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -55,7 +59,7 @@ server: {host: 127.0.0.1, port: 0, workers: 1}
 backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
 models: [{name: deepseek-chat, backend: mock}]
 auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
-log: {level: info}
+admin: {port: 0}
 $2
 YAML
   "$BIN/deepgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 & pids+=($!)
@@ -65,6 +69,9 @@ YAML
 high_limits="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
 start_deepgate plain ""
 deepgate_pid=$dg_pid deepgate_port=$dg_port
+start_deepgate quiet "metrics: {enabled: false}
+log: {access: {enabled: false}}"
+quiet_pid=$dg_pid quiet_port=$dg_port
 start_deepgate memory "limits:
 $high_limits"
 memory_pid=$dg_pid memory_port=$dg_port
@@ -115,6 +122,7 @@ for mode in non-stream stream; do
   results+=("$(row "mock direct" "$mock_port" "" "$mode")")
   results+=("$(row "nginx → mock" "$nginx_port" "$nginx_worker" "$mode")")
   results+=("$(row "deepgate → mock" "$deepgate_port" "$deepgate_pid" "$mode")")
+  results+=("$(row "deepgate, metrics + access log off" "$quiet_port" "$quiet_pid" "$mode")")
   results+=("$(row "deepgate + limits (memory)" "$memory_port" "$memory_pid" "$mode")")
   results+=("$(row "deepgate + limits (redis)" "$redis_port_dg" "$redis_pid" "$mode")")
 done
@@ -136,4 +144,24 @@ for mode in non-stream stream; do
     awk -v m="$mode" -v l="$l" -v n="$n" -v x="$x" 'BEGIN{printf "- %s: deepgate with limits in %s / nginx **%.2f×**\n", m, l, x/n}'
   done
   [[ $mode == stream ]] && awk -v a="$dt" -v b="$nt" 'BEGIN{printf "- stream: TTFB deepgate − nginx = **%+.3f ms**\n", a-b}'
+done
+
+# Observability on (the default: metrics + access log) against both off, interleaved so that a
+# drift of the machine hits both alike; the median of the rounds is compared.
+ab_rps() {  # port mode → req/s
+  BENCH_STREAM=$([[ $2 == stream ]] && echo 1 || echo 0) \
+    wrk -t1 -c"$CONNECTIONS" -d"$AB_DURATION" -s bench/post.lua "http://127.0.0.1:$1/v1/chat/completions" |
+    awk '/Requests\/sec/{print $2}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+for mode in non-stream stream; do
+  on=() off=()
+  for _ in $(seq "$AB_ROUNDS"); do
+    on+=("$(ab_rps "$deepgate_port" "$mode")")
+    off+=("$(ab_rps "$quiet_port" "$mode")")
+  done
+  mon=$(printf '%s\n' "${on[@]}" | median) moff=$(printf '%s\n' "${off[@]}" | median)
+  awk -v m="$mode" -v a="$mon" -v b="$moff" -v r="$AB_ROUNDS" -v d="$AB_DURATION" 'BEGIN{
+    printf "- %s: metrics + access log on / off = **%.3f×** (median of %d interleaved %s rounds: %.0f vs %.0f req/s)\n", m, a/b, r, d, a, b}'
 done

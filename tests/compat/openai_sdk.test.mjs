@@ -50,6 +50,7 @@ models:
   - {name: deepseek-reasoner, backend: mock}
 auth:
   keys: [{id: compat, owner: compat, key: ${KEY}}]
+admin: {port: 0}
 `);
   const port = await start(GATEWAY, ['--config', join(dir, 'deepgate.yaml')]);
   client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: KEY, maxRetries: 0 });

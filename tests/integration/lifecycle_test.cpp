@@ -64,7 +64,7 @@ TEST(environment, runs_without_a_config_file) {
   ASSERT_EQ(run_cli("keys create --owner env-test --json --keys-file " + dir + "/keys.json", out), 0) << out;
   auto key = json::parse(out)["key"].get<std::string>();
   child_process gw({DEEPGATE_BIN},
-                   {{"PORT", "0"}, {"DEEPGATE_HOST", "127.0.0.1"},
+                   {{"PORT", "0"}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"},
                     {"DEEPGATE_UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(mock->port)},
                     {"DEEPSEEK_API_KEY", "sk-env-canary-4410"}, {"DEEPGATE_KEYS_FILE", dir + "/keys.json"}},
                    dir + "/gw.log");
@@ -88,7 +88,7 @@ TEST(environment, port_in_use_fails_fast) {
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   auto dir = make_temp_dir("deepgate-env");
-  child_process gw({DEEPGATE_BIN}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}},
+  child_process gw({DEEPGATE_BIN}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"}},
                    dir + "/gw.log");
   EXPECT_EQ(gw.wait_exit(std::chrono::seconds(10)), 1);
   EXPECT_NE(gw.log().find("cannot listen"), std::string::npos) << gw.log();

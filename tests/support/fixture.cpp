@@ -140,7 +140,8 @@ std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extr
          "models:\n"
          "  - name: deepseek-chat\n    backend: mock\n    aliases: [gpt-4o-mini]\n"
          "  - name: deepseek-reasoner\n    backend: mock\n" +
-         sections + "log:\n  level: info\n";
+         sections + (sections.find("admin:") == std::string::npos ? "admin:\n  port: 0\n" : "") +
+         "log:\n  level: info\n";
 }
 
 std::string chat_body(const std::string& content, bool stream, const std::string& model, const std::string& extra) {
