@@ -33,7 +33,8 @@ http::response status_body(unsigned status, std::string_view text) {
 // metrics and the access-log line are written when the route's coroutine ends.
 class request_scope {
  public:
-  request_scope(gateway_services& svc, const http::request& req, http::response_writer& out) : svc_(svc), out_(out) {
+  request_scope(gateway_services& svc, const http::request& req, http::response_writer& out)
+      : svc_(svc), out_(out), worker_(req.worker) {
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();
     if (svc_.access_log) rec.client = observability::client_address(req.peer, req.header("x-forwarded-for"), svc_.proxies);
@@ -48,7 +49,7 @@ class request_scope {
       if (rec.error_code.empty()) rec.error_code = "client_closed_request";
     }
     if (svc_.metrics) svc_.metrics->request_finished(rec);
-    if (svc_.access_log) svc_.access_log->write(rec);
+    if (svc_.access_log) svc_.access_log->write(rec, worker_);
   }
   request_scope(const request_scope&) = delete;
   request_scope& operator=(const request_scope&) = delete;
@@ -58,6 +59,7 @@ class request_scope {
  private:
   gateway_services& svc_;
   http::response_writer& out_;
+  unsigned worker_;
 };
 
 boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, http::response_writer& out) {

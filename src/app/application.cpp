@@ -117,14 +117,6 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   api::gateway_services services;
   services.config = config;
   if (config->metrics.enabled) services.metrics = std::make_unique<observability::metrics>(*config, version());
-  if (config->log.access.enabled) {
-    try {
-      services.access_log = std::make_unique<observability::access_log>(*config);
-    } catch (const std::exception& e) {
-      spdlog::error("cannot open the access log {}: {}", config->log.access.path, e.what());
-      return 1;
-    }
-  }
   services.proxies = observability::trusted_proxies(config->server.trusted_proxies);
   auto* metrics = services.metrics.get();
   auto redis_errors = [metrics](observability::redis_client c) -> std::function<void()> {
@@ -148,6 +140,14 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     spdlog::warn("auth.mode is none: every request is anonymous. For local experiments only.");
   http::server server(config->server, api::make_router(services));
   services.open_connections = [&server] { return server.open_connections(); };
+  if (config->log.access.enabled) {
+    try {
+      services.access_log = std::make_unique<observability::access_log>(*config, server.workers());
+    } catch (const std::exception& e) {
+      spdlog::error("cannot open the access log {}: {}", config->log.access.path, e.what());
+      return 1;
+    }
+  }
 
   std::vector<std::shared_ptr<asio::ssl::context>> tls;
   try {
@@ -191,6 +191,16 @@ int run(std::shared_ptr<const config::gateway_config> config) {
       if (config->backends[b].balance_check_interval.count() > 0)
         balance_checks.push_back(
             std::make_unique<balance_check>(control.get_executor(), config->backends[b], b, tls[b], *metrics));
+  // Access-log batches go to the writer thread at least every 250 ms.
+  asio::steady_timer log_flush(control);
+  std::function<void()> flush_access_log = [&] {
+    log_flush.expires_after(std::chrono::milliseconds(250));
+    log_flush.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      services.access_log->flush_batches();
+      flush_access_log();
+    });
+  };
   auto stop_background = [&] {
     sync_stopping = true;
     sync_pause.cancel();
@@ -227,6 +237,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
                  metrics ? "at /metrics" : "off", config->admin.keys_api() ? "on" : "off: no admin.token");
   else spdlog::info("admin listener off (admin.enabled: false): no /metrics, no key admin API");
   for (auto& c : balance_checks) c->start();
+  if (services.access_log) flush_access_log();
   services.ready = true;
   spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
                server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
@@ -242,6 +253,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
       if (server.open_connections() != 0)
         spdlog::warn("drain deadline reached with {} connections open; closing them", server.open_connections());
       signals.cancel();
+      log_flush.cancel();  // what is still batched is written when the access log closes
       return;
     }
     timer.expires_after(std::chrono::milliseconds(20));
@@ -294,6 +306,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     if (++signals_seen > 1) {
       spdlog::warn("second signal: exiting now");
       timer.cancel();
+      log_flush.cancel();
       key_watch.cancel();
       stop_background();
       return;  // nothing left waiting on `control`: run() returns

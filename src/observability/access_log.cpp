@@ -5,7 +5,11 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cstdio>
+#include <mutex>
 #include <ctime>
 
 namespace deepgate::observability {
@@ -33,6 +37,12 @@ void append_escaped(std::string& out, std::string_view s) {
   out += '"';
 }
 
+void append_fixed(std::string& out, double v, int decimals) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+  out.append(buf, ec == std::errc{} ? static_cast<std::size_t>(end - buf) : 0);
+}
+
 void field(std::string& out, std::string_view name) {
   if (out.size() > 1) out += ',';
   out += '"';
@@ -58,25 +68,32 @@ void ms_field(std::string& out, std::string_view name, request_record::clock::du
     out += "null";
     return;
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double, std::milli>(d).count());
-  out += buf;
+  append_fixed(out, std::chrono::duration<double, std::milli>(d).count(), 3);
 }
 
 void time_field(std::string& out, std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   auto secs = time_point_cast<seconds>(t);
-  auto ms = duration_cast<milliseconds>(t - secs).count();
+  auto ms = static_cast<int>(duration_cast<milliseconds>(t - secs).count());
+  // "YYYY-MM-DDTHH:MM:SS" changes once a second: formatted once per second per thread.
+  thread_local std::time_t cached = -1;
+  thread_local char prefix[64];
   std::time_t tt = system_clock::to_time_t(secs);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  if (tt != cached) {
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached = tt;
+  }
   field(out, "time");
   out += '"';
-  out += buf;
-  out += '"';
+  out += prefix;
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += "Z\"";
 }
 
 }  // namespace
@@ -113,9 +130,7 @@ std::string format_access_line(const request_record& r, std::string_view model, 
   }
   field(out, "cost_usd");
   if (r.cost_usd) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9f", *r.cost_usd);
-    out += buf;
+    append_fixed(out, *r.cost_usd, 9);
   } else {
     out += "null";
   }
@@ -128,43 +143,80 @@ std::string format_access_line(const request_record& r, std::string_view model, 
   return out;
 }
 
+constexpr std::size_t batch_bytes = 32 * 1024;
+
 struct access_log::impl {
+  struct batch {
+    std::mutex mutex;
+    std::string lines;  // newline-separated, without the last newline (the sink adds it)
+    std::size_t count = 0;
+  };
   std::shared_ptr<spdlog::details::thread_pool> pool;
   std::shared_ptr<spdlog::async_logger> logger;
   std::vector<std::string> models, backends;
+  std::vector<std::unique_ptr<batch>> batches;
+  std::atomic<std::uint64_t> lines_in_dropped_batches{0};
+  std::atomic<std::uint64_t> average_batch{1};
+
+  void hand_off(batch& b) {
+    if (b.lines.empty()) return;
+    std::string out;
+    out.reserve(batch_bytes + 1024);
+    out.swap(b.lines);
+    average_batch.store(std::max<std::size_t>(1, b.count), std::memory_order_relaxed);
+    b.count = 0;
+    logger->info(std::string_view(out));
+  }
 };
 
-access_log::access_log(const config::gateway_config& cfg) : impl_(std::make_unique<impl>()) {
+access_log::access_log(const config::gateway_config& cfg, unsigned workers) : impl_(std::make_unique<impl>()) {
   auto& a = cfg.log.access;
   spdlog::sink_ptr sink;
   if (a.path == "-") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(a.path);  // throws spdlog_ex
   sink->set_pattern("%v");
   // Its own pool and thread, not spdlog's global one: the log outlives spdlog::shutdown() at exit.
-  impl_->pool = std::make_shared<spdlog::details::thread_pool>(16384, 1);
+  impl_->pool = std::make_shared<spdlog::details::thread_pool>(1024, 1);  // batches, not lines
   impl_->logger = std::make_shared<spdlog::async_logger>("access", std::move(sink), impl_->pool,
                                                          spdlog::async_overflow_policy::overrun_oldest);
   impl_->logger->set_level(spdlog::level::info);
   impl_->logger->flush_on(spdlog::level::info);
+  for (unsigned w = 0; w < std::max(1u, workers); ++w) impl_->batches.push_back(std::make_unique<impl::batch>());
   for (auto& m : cfg.models) impl_->models.push_back(m.name);
   for (auto& b : cfg.backends) impl_->backends.push_back(b.name);
 }
 
 access_log::~access_log() {
+  flush_batches();
   impl_->logger->flush();
   impl_->logger.reset();
   impl_->pool.reset();  // joins the writer thread after it drained the queue
 }
 
-void access_log::write(const request_record& r) {
+void access_log::write(const request_record& r, unsigned worker) {
   std::string_view model = r.model >= 0 ? std::string_view(impl_->models[static_cast<std::size_t>(r.model)])
                            : r.model == request_record::other_model ? "other"
                                                                     : "";
   std::string_view backend = r.backend >= 0 ? std::string_view(impl_->backends[static_cast<std::size_t>(r.backend)]) : "";
   auto line = format_access_line(r, model, backend);
-  impl_->logger->info(std::string_view(line));
+  auto& b = *impl_->batches[worker % impl_->batches.size()];
+  std::lock_guard lock(b.mutex);
+  if (!b.lines.empty()) b.lines += '\n';
+  b.lines += line;
+  ++b.count;
+  if (b.lines.size() >= batch_bytes) impl_->hand_off(b);
 }
 
-std::uint64_t access_log::dropped() const { return impl_->pool->overrun_counter(); }
+void access_log::flush_batches() {
+  for (auto& b : impl_->batches) {
+    std::lock_guard lock(b->mutex);
+    impl_->hand_off(*b);
+  }
+}
+
+// spdlog counts dropped messages; a message is a batch, so this is an estimate in lines.
+std::uint64_t access_log::dropped() const {
+  return impl_->pool->overrun_counter() * impl_->average_batch.load(std::memory_order_relaxed);
+}
 
 }  // namespace deepgate::observability

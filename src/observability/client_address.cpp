@@ -74,7 +74,7 @@ bool trusted_proxies::contains(std::string_view address) const {
 }
 
 std::string client_address(std::string_view peer, std::string_view forwarded_for, const trusted_proxies& proxies) {
-  if (forwarded_for.empty() || !proxies.contains(peer)) return std::string(peer);
+  if (forwarded_for.empty() || proxies.empty() || !proxies.contains(peer)) return std::string(peer);
   std::string_view rest = forwarded_for;
   while (!rest.empty()) {
     auto comma = rest.rfind(',');

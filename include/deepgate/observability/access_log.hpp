@@ -1,8 +1,11 @@
 #pragma once
-// The access log: one JSON line per request, handed to spdlog's asynchronous logger so the event
-// loop only formats the line and enqueues it; a background thread writes it. When the writer
-// falls behind, the oldest queued lines are dropped (counted in /metrics) rather than ever
-// blocking a worker. No prompt, no answer, no key: ids, names, numbers and an optional digest.
+// The access log: one JSON line per request. The event loop formats the line and appends it to
+// its worker's batch; a batch goes to spdlog's asynchronous logger when it reaches 32 KiB or
+// when flush_batches() runs (the application calls it every 250 ms), and spdlog's background
+// thread writes it. So a worker never waits on the disk and pays one queue hand-off per batch,
+// not per line. When the writer falls behind, the oldest queued batches are dropped (counted in
+// /metrics) rather than ever blocking a worker. No prompt, no answer, no key: ids, names,
+// numbers and an optional digest.
 #include "deepgate/config/config.hpp"
 #include "deepgate/observability/request_record.hpp"
 
@@ -19,13 +22,16 @@ std::string format_access_line(const request_record& r, std::string_view model, 
 class access_log {
  public:
   // Throws std::runtime_error when the file cannot be opened.
-  access_log(const config::gateway_config& cfg);
-  ~access_log();  // writes out what is queued
+  access_log(const config::gateway_config& cfg, unsigned workers);
+  ~access_log();  // writes out what is batched and queued
   access_log(const access_log&) = delete;
   access_log& operator=(const access_log&) = delete;
 
-  void write(const request_record& r);
-  std::uint64_t dropped() const;
+  // From worker `worker`'s thread (any thread is safe; each worker's batch has its own lock).
+  void write(const request_record& r, unsigned worker);
+  // Hands every non-empty batch to the writer thread.
+  void flush_batches();
+  std::uint64_t dropped() const;  // lines
 
  private:
   struct impl;
