@@ -3,18 +3,28 @@
 namespace deepgate::http {
 
 sse_parser::status sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
-  for (char c : bytes) {
-    if (c == '\n' && last_was_cr_) {  // the LF of a CRLF pair: the line already ended at CR
+  // Whole runs of line text are appended at once; line ends are found with memchr.
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    if (last_was_cr_) {  // the LF of a CRLF pair: the line already ended at CR
       last_was_cr_ = false;
-      continue;
+      if (bytes[i] == '\n') {
+        ++i;
+        continue;
+      }
     }
-    last_was_cr_ = (c == '\r');
-    if (c == '\r' || c == '\n') {
-      line_complete(out);
-      continue;
-    }
-    line_.push_back(c);
-    if (++event_bytes_ > max_event_bytes_) return status::event_too_large;
+    auto rest = bytes.substr(i);
+    auto lf = rest.find('\n');
+    auto cr = rest.substr(0, lf).find('\r');
+    auto end = cr != std::string_view::npos ? cr : lf;
+    auto text = rest.substr(0, end);
+    if (event_bytes_ + text.size() > max_event_bytes_) return status::event_too_large;
+    event_bytes_ += text.size();
+    line_.append(text);
+    if (end == std::string_view::npos) break;
+    last_was_cr_ = rest[end] == '\r';
+    line_complete(out);
+    i += end + 1;
   }
   return status::ok;
 }

@@ -98,13 +98,57 @@ std::optional<usage> find_usage(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+
+// `"choices": []` at any spacing: the dedicated usage chunk.
+bool empty_choices(std::string_view data) {
+  for (auto pos = data.find("\"choices\""); pos != std::string_view::npos; pos = data.find("\"choices\"", pos + 1)) {
+    auto i = pos + 9;
+    while (i < data.size() && blank(data[i])) ++i;
+    if (i >= data.size() || data[i] != ':') continue;
+    ++i;
+    while (i < data.size() && blank(data[i])) ++i;
+    if (i >= data.size() || data[i] != '[') continue;
+    ++i;
+    while (i < data.size() && blank(data[i])) ++i;
+    return i < data.size() && data[i] == ']';
+  }
+  return false;
+}
+
+// The one occurrence of `pattern` cut out of `data`; nullopt when it occurs other than once. A
+// pattern starting or ending with a bare quote cannot match inside a JSON string, where quotes
+// are escaped.
+std::optional<std::string> cut_once(std::string_view data, std::string_view pattern) {
+  auto pos = data.find(pattern);
+  if (pos == std::string_view::npos || data.find(pattern, pos + 1) != std::string_view::npos) return std::nullopt;
+  std::string out;
+  out.reserve(data.size() - pattern.size());
+  out.append(data.substr(0, pos)).append(data.substr(pos + pattern.size()));
+  return out;
+}
+
+}  // namespace
+
 chunk_usage take_chunk_usage(std::string_view data, bool strip) {
   chunk_usage r;
   if (data.find("\"usage\"") == std::string_view::npos) return r;
-  if (!strip) {
-    r.found = find_usage(data);
+  r.found = find_usage(data);
+  if (!strip) return r;
+  // The shapes backends send, handled without parsing the chunk: the dedicated usage chunk is
+  // dropped; the `"usage":null` that OpenAI-style servers put on every other chunk is cut out.
+  if (r.found && empty_choices(data)) {
+    r.drop = true;
     return r;
   }
+  if (!r.found)
+    for (std::string_view pattern : {",\"usage\":null", "\"usage\":null,"})
+      if (auto cut = cut_once(data, pattern)) {
+        r.rewritten = std::move(cut);
+        return r;
+      }
+  // Anything else (inline usage beside choices, other spacing): parse and rewrite.
+  r.found.reset();
   auto chunk = json::parse(data, nullptr, false);
   if (!chunk.is_object()) return r;
   auto u = chunk.find("usage");

@@ -225,4 +225,18 @@ TEST(usage, the_usage_chunk_is_dropped_and_inline_usage_removed_when_stripping) 
   auto plain = take_chunk_usage(R"({"choices":[{"delta":{"content":"hi"}}]})", true);
   EXPECT_FALSE(plain.found);
   EXPECT_FALSE(plain.drop);
+
+  // OpenAI-style servers put "usage":null on every chunk once include_usage is asked for.
+  auto null_usage = take_chunk_usage(R"({"id":"a","choices":[{"delta":{"content":"x"}}],"usage":null})", true);
+  EXPECT_FALSE(null_usage.found);
+  EXPECT_FALSE(null_usage.drop);
+  ASSERT_TRUE(null_usage.rewritten);
+  EXPECT_EQ(*null_usage.rewritten, R"({"id":"a","choices":[{"delta":{"content":"x"}}]})");
+  auto spaced = take_chunk_usage(R"({"choices": [ ], "usage": {"prompt_tokens": 2, "completion_tokens": 1}})", true);
+  EXPECT_TRUE(spaced.drop);
+  EXPECT_EQ(spaced.found->total(), 3);
+  // Text that looks like the key inside a string is content, not usage.
+  auto quoted = take_chunk_usage(R"({"choices":[{"delta":{"content":"say \"usage\":null"}}],"usage":null})", true);
+  ASSERT_TRUE(quoted.rewritten);
+  EXPECT_EQ(*quoted.rewritten, R"({"choices":[{"delta":{"content":"say \"usage\":null"}}]})");
 }
