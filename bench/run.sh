@@ -8,6 +8,7 @@
 # ratios as a markdown table. Not a test: nothing here passes or fails.
 #   DURATION (default 10s)  CONNECTIONS (default 32)  PROBES (TTFB samples, default 200)
 #   AB_ROUNDS (default 5) × AB_DURATION (default 5s): observability on/off, interleaved
+#   AB_ONLY=1: only that A/B, without the table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -118,7 +119,8 @@ row() {  # name port pid mode
 }
 
 results=()
-for mode in non-stream stream; do
+[[ -n "${AB_ONLY:-}" ]] && modes=() || modes=(non-stream stream)
+for mode in "${modes[@]}"; do
   results+=("$(row "mock direct" "$mock_port" "" "$mode")")
   results+=("$(row "nginx → mock" "$nginx_port" "$nginx_worker" "$mode")")
   results+=("$(row "deepgate → mock" "$deepgate_port" "$deepgate_pid" "$mode")")
@@ -127,6 +129,7 @@ for mode in non-stream stream; do
   results+=("$(row "deepgate + limits (redis)" "$redis_port_dg" "$redis_pid" "$mode")")
 done
 
+if [[ -z "${AB_ONLY:-}" ]]; then
 echo "## $(date -u +%Y-%m-%d) — $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, 1 worker each"
 echo
 echo "| target | mode | req/s | p50 | p99 | TTFB median (ms) | CPU µs/req | RSS MiB |"
@@ -145,6 +148,7 @@ for mode in non-stream stream; do
   done
   [[ $mode == stream ]] && awk -v a="$dt" -v b="$nt" 'BEGIN{printf "- stream: TTFB deepgate − nginx = **%+.3f ms**\n", a-b}'
 done
+fi
 
 # Observability on (the default: metrics + access log) against both off, interleaved so that a
 # drift of the machine hits both alike; the median of the rounds is compared.
@@ -157,9 +161,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 for mode in non-stream stream; do
   on=() off=()
-  for _ in $(seq "$AB_ROUNDS"); do
-    on+=("$(ab_rps "$deepgate_port" "$mode")")
-    off+=("$(ab_rps "$quiet_port" "$mode")")
+  for i in $(seq "$AB_ROUNDS"); do  # the order alternates too, so neither side always goes first
+    if ((i % 2)); then
+      on+=("$(ab_rps "$deepgate_port" "$mode")"); off+=("$(ab_rps "$quiet_port" "$mode")")
+    else
+      off+=("$(ab_rps "$quiet_port" "$mode")"); on+=("$(ab_rps "$deepgate_port" "$mode")")
+    fi
   done
   mon=$(printf '%s\n' "${on[@]}" | median) moff=$(printf '%s\n' "${off[@]}" | median)
   awk -v m="$mode" -v a="$mon" -v b="$moff" -v r="$AB_ROUNDS" -v d="$AB_DURATION" 'BEGIN{

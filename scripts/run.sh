@@ -57,6 +57,8 @@ deepgate on http://localhost:${PORT}  — try:
     -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
 
   More keys: ./build/deepgate keys create --owner NAME   (the running gateway picks them up)
+  Metrics:   curl http://127.0.0.1:${DEEPGATE_ADMIN_PORT:-8081}/metrics
+  The access log (one JSON line per request) goes to stdout, application logs to stderr.
 
 MSG
 ./build/deepgate "$@" &

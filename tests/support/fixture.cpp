@@ -25,7 +25,24 @@ std::string log_dir(const std::string& dir) { return dir.empty() ? make_temp_dir
 }  // namespace
 
 mock_server::~mock_server() { expect_clean_exit(process.get(), "deepgate-mock"); }
-gateway_server::~gateway_server() { expect_clean_exit(process.get(), "deepgate"); }
+// After every gateway any test ran: each access-log line is JSON with every field, and the
+// client key all tests use appears nowhere in the gateway's output.
+gateway_server::~gateway_server() {
+  expect_clean_exit(process.get(), "deepgate");
+  if (!process) return;
+  std::vector<nlohmann::json> lines;
+  try {
+    lines = access_lines();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "an access-log line is not JSON: " << e.what();
+  }
+  for (auto& l : lines)
+    for (const char* f : {"time", "request_id", "route", "key_id", "owner", "model", "backend", "status", "cache",
+                          "stream", "duration_ms", "upstream_ms", "ttft_ms", "queue_wait_ms", "overhead_ms", "tokens",
+                          "cost_usd", "retries", "error_code", "upstream_error", "client", "prompt_sha256"})
+      if (!l.contains(f)) ADD_FAILURE() << "access-log line without \"" << f << "\": " << l.dump();
+  if (process->log().find(test_key) != std::string::npos) ADD_FAILURE() << "the client key appears in deepgate's log";
+}
 
 std::unique_ptr<mock_server> mock_server::start(std::vector<std::string> args, const std::string& dir) {
   auto m = std::make_unique<mock_server>();

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
+
 using deepgate::api::chat_request;
 
 namespace {
@@ -13,6 +15,12 @@ deepgate::http::api_error error_of(const std::string& body) {
   auto r = chat_request::parse(body, 64);
   EXPECT_FALSE(r.has_value()) << body;
   return r.has_value() ? deepgate::http::api_error{} : r.error();
+}
+
+chat_request parse_ok(const std::string& body) {
+  auto r = chat_request::parse(body, 64);
+  if (!r) throw std::runtime_error("parse failed: " + r.error().message);
+  return std::move(*r);
 }
 
 std::string with(const std::string& extra) {
@@ -105,4 +113,14 @@ TEST(chat_request, include_usage_is_read) {
   auto r = chat_request::parse(with(R"("stream":true,"stream_options":{"include_usage":true})"), 64);
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(r->include_usage());
+}
+
+TEST(chat_request, prompt_digest_correlates_identical_messages_without_their_text) {
+  auto a = parse_ok(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"secret plan"}]})");
+  auto b = parse_ok(R"({"messages":[{"content":"secret plan","role":"user"}],"model":"deepseek-reasoner","temperature":1})");
+  auto c = parse_ok(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"secret plan!"}]})");
+  EXPECT_EQ(a.prompt_sha256().size(), 64u);
+  EXPECT_EQ(a.prompt_sha256(), b.prompt_sha256());  // same messages, whatever else differs
+  EXPECT_NE(a.prompt_sha256(), c.prompt_sha256());
+  EXPECT_EQ(a.prompt_sha256().find("secret"), std::string::npos);
 }
