@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <vector>
 
 namespace deepgate::api {
@@ -312,6 +313,36 @@ std::string chat_request::prompt_sha256() const {
   auto m = impl_->body.find("messages");
   if (m == impl_->body.end()) return {};
   return auth::to_hex(auth::sha256(m->dump(-1, ' ', false, json::error_handler_t::replace)));
+}
+
+namespace {
+
+// Numbers compare by value: 0, 0.0 and -0.0 are the same temperature, 1e2 and 100 the same
+// max_tokens. Integral floats become integers; everything else keeps its shortest form.
+void normalise_numbers(json& v) {
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && std::nearbyint(d) == d && std::fabs(d) < 9e15) v = static_cast<std::int64_t>(d);
+  } else if (v.is_object() || v.is_array()) {
+    for (auto& x : v) normalise_numbers(x);
+  }
+}
+
+}  // namespace
+
+std::string chat_request::cache_material(std::string_view model) const {
+  json copy = impl_->body;  // nlohmann's default object is a std::map: keys come out sorted
+  for (auto neutral : {"stream", "stream_options", "user"}) copy.erase(neutral);
+  copy["model"] = model;
+  normalise_numbers(copy);
+  return copy.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool chat_request::deterministic() const {
+  const auto& b = impl_->body;
+  if (auto seed = b.find("seed"); seed != b.end() && !seed->is_null()) return true;
+  auto t = b.find("temperature");
+  return t != b.end() && t->is_number() && t->get<double>() == 0.0;
 }
 
 void chat_request::request_usage() {

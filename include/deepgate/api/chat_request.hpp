@@ -35,6 +35,12 @@ class chat_request {
   // Hex SHA-256 of the messages as serialised for the backend: correlates identical prompts in
   // the access log without holding their text.
   std::string prompt_sha256() const;
+  // What the prompt cache keys on: every field except the output-neutral ones (stream,
+  // stream_options, user), `model` replaced by the resolved model name, serialised canonically
+  // (sorted keys, no whitespace, integral numbers as integers).
+  std::string cache_material(std::string_view model) const;
+  // temperature 0 or a seed: the "deterministic" cache policy caches these.
+  bool deterministic() const;
   // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
   void request_usage();
 

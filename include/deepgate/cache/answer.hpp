@@ -1,0 +1,46 @@
+#pragma once
+// What the prompt cache stores and how it answers from it. One stored form serves both kinds of
+// request: the answer as a non-stream chat.completion object (content, reasoning_content, tool
+// calls, finish reason, usage). A streamed miss is assembled into it on the side while the
+// client receives the events; a hit with stream:true is replayed from it as a well-formed event
+// stream. Sans-io, so all of it is unit tested.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace deepgate::cache {
+
+// Builds the chat.completion object from a stream's chunks.
+class stream_assembler {
+ public:
+  stream_assembler();
+  ~stream_assembler();
+  stream_assembler(stream_assembler&&) noexcept;
+  stream_assembler& operator=(stream_assembler&&) noexcept;
+
+  // One data event (a chat.completion.chunk). After a chunk that is not one, the stream is not
+  // cacheable and finish() returns nullopt.
+  void add(std::string_view chunk_json);
+  // The whole answer: every choice ended with a finish_reason. nullopt otherwise.
+  std::optional<std::string> finish() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// True when a non-stream body is a complete answer worth storing (a chat.completion with every
+// choice finished).
+bool storable_answer(std::string_view completion_json);
+
+// The body of a non-stream hit: the stored answer with its prompt tokens marked cached
+// (prompt_tokens_details.cached_tokens, and DeepSeek's prompt_cache_hit/miss_tokens when present).
+std::string hit_body(std::string_view completion_json);
+
+// A stream hit: role, reasoning and content deltas, tool calls, the finish reason, the usage
+// chunk when `include_usage`, then [DONE]; each as an SSE `data:` event.
+std::string replay_stream(std::string_view completion_json, bool include_usage);
+
+}  // namespace deepgate::cache

@@ -1,0 +1,172 @@
+#include "deepgate/cache/answer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+namespace deepgate::cache {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void append_string(json& target, const json& piece) {
+  if (!piece.is_string()) return;
+  if (target.is_string()) target = target.get<std::string>() + piece.get<std::string>();
+  else target = piece;
+}
+
+json marked_cached(json usage) {
+  if (!usage.is_object()) return usage;
+  auto prompt = usage.value("prompt_tokens", 0);
+  usage["prompt_tokens_details"]["cached_tokens"] = prompt;
+  if (usage.contains("prompt_cache_hit_tokens") || usage.contains("prompt_cache_miss_tokens")) {
+    usage["prompt_cache_hit_tokens"] = prompt;
+    usage["prompt_cache_miss_tokens"] = 0;
+  }
+  return usage;
+}
+
+}  // namespace
+
+struct stream_assembler::impl {
+  bool broken = false;
+  json head = json::object();  // id, created, model, system_fingerprint
+  json usage;                  // null until a chunk carries it
+  struct choice {
+    json message = {{"role", "assistant"}, {"content", nullptr}};
+    std::map<std::int64_t, json> tool_calls;
+    json finish_reason;
+  };
+  std::map<std::int64_t, choice> choices;
+};
+
+stream_assembler::stream_assembler() : impl_(std::make_unique<impl>()) {}
+stream_assembler::~stream_assembler() = default;
+stream_assembler::stream_assembler(stream_assembler&&) noexcept = default;
+stream_assembler& stream_assembler::operator=(stream_assembler&&) noexcept = default;
+
+void stream_assembler::add(std::string_view chunk_json) {
+  auto& s = *impl_;
+  if (s.broken) return;
+  auto c = json::parse(chunk_json, nullptr, false);
+  if (!c.is_object() || !c.contains("choices") || !c["choices"].is_array()) {
+    s.broken = true;
+    return;
+  }
+  for (auto key : {"id", "created", "model", "system_fingerprint"})
+    if (!s.head.contains(key) && c.contains(key)) s.head[key] = c[key];
+  if (auto u = c.find("usage"); u != c.end() && u->is_object()) s.usage = *u;
+  for (auto& ch : c["choices"]) {
+    if (!ch.is_object()) {
+      s.broken = true;
+      return;
+    }
+    auto& out = s.choices[ch.value("index", std::int64_t{0})];
+    if (auto fr = ch.find("finish_reason"); fr != ch.end() && !fr->is_null()) out.finish_reason = *fr;
+    auto d = ch.find("delta");
+    if (d == ch.end() || !d->is_object()) continue;
+    if (auto r = d->find("role"); r != d->end() && r->is_string()) out.message["role"] = *r;
+    if (auto t = d->find("content"); t != d->end()) append_string(out.message["content"], *t);
+    if (auto t = d->find("reasoning_content"); t != d->end() && t->is_string())
+      append_string(out.message["reasoning_content"], *t);
+    if (auto tcs = d->find("tool_calls"); tcs != d->end() && tcs->is_array()) {
+      for (auto& tc : *tcs) {
+        auto& call = out.tool_calls[tc.value("index", std::int64_t{0})];
+        if (call.is_null()) call = {{"id", nullptr}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}};
+        if (auto id = tc.find("id"); id != tc.end() && id->is_string()) call["id"] = *id;
+        if (auto ty = tc.find("type"); ty != tc.end() && ty->is_string()) call["type"] = *ty;
+        if (auto f = tc.find("function"); f != tc.end() && f->is_object()) {
+          if (auto n = f->find("name"); n != f->end()) append_string(call["function"]["name"], *n);
+          if (auto a = f->find("arguments"); a != f->end()) append_string(call["function"]["arguments"], *a);
+        }
+      }
+    }
+  }
+}
+
+std::optional<std::string> stream_assembler::finish() const {
+  const auto& s = *impl_;
+  if (s.broken || s.choices.empty()) return std::nullopt;
+  json out = {{"id", s.head.value("id", json())}, {"object", "chat.completion"}, {"created", s.head.value("created", json())},
+              {"model", s.head.value("model", json())}};
+  if (s.head.contains("system_fingerprint")) out["system_fingerprint"] = s.head["system_fingerprint"];
+  out["choices"] = json::array();
+  for (auto& [index, ch] : s.choices) {
+    if (ch.finish_reason.is_null()) return std::nullopt;  // cut short: not a complete answer
+    json message = ch.message;
+    if (!ch.tool_calls.empty()) {
+      message["tool_calls"] = json::array();
+      for (auto& [_, call] : ch.tool_calls) message["tool_calls"].push_back(call);
+    }
+    out["choices"].push_back({{"index", index}, {"message", message}, {"logprobs", nullptr}, {"finish_reason", ch.finish_reason}});
+  }
+  out["usage"] = s.usage;
+  return dump(out);
+}
+
+bool storable_answer(std::string_view completion_json) {
+  auto j = json::parse(completion_json, nullptr, false);
+  if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return false;
+  for (auto& c : j["choices"])
+    if (!c.is_object() || !c.contains("message") || !c.contains("finish_reason") || c["finish_reason"].is_null())
+      return false;
+  return true;
+}
+
+std::string hit_body(std::string_view completion_json) {
+  auto j = json::parse(completion_json, nullptr, false);
+  if (!j.is_object()) return std::string(completion_json);
+  if (j.contains("usage")) j["usage"] = marked_cached(j["usage"]);
+  return dump(j);
+}
+
+std::string replay_stream(std::string_view completion_json, bool include_usage) {
+  auto j = json::parse(completion_json, nullptr, false);
+  std::string out;
+  if (!j.is_object()) return out;
+  json base = {{"id", j.value("id", json())}, {"object", "chat.completion.chunk"}, {"created", j.value("created", json())},
+               {"model", j.value("model", json())}};
+  if (j.contains("system_fingerprint")) base["system_fingerprint"] = j["system_fingerprint"];
+  auto event = [&](json choices, const json* usage) {
+    json c = base;
+    c["choices"] = std::move(choices);
+    if (usage) c["usage"] = *usage;
+    out += "data: ";
+    out += dump(c);
+    out += "\n\n";
+  };
+  auto one = [](std::int64_t index, json delta, json finish) {
+    return json::array({{{"index", index}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}});
+  };
+  for (auto& c : j.value("choices", json::array())) {
+    auto index = c.value("index", std::int64_t{0});
+    const auto& m = c.value("message", json::object());
+    json first = {{"role", m.value("role", std::string("assistant"))}, {"content", ""}};
+    event(one(index, first, nullptr), nullptr);
+    if (auto r = m.find("reasoning_content"); r != m.end() && r->is_string())
+      event(one(index, {{"content", nullptr}, {"reasoning_content", *r}}, nullptr), nullptr);
+    if (auto t = m.find("content"); t != m.end() && t->is_string() && !t->get_ref<const std::string&>().empty())
+      event(one(index, {{"content", *t}}, nullptr), nullptr);
+    if (auto tcs = m.find("tool_calls"); tcs != m.end() && tcs->is_array()) {
+      json calls = json::array();
+      std::int64_t i = 0;
+      for (auto tc : *tcs) {
+        tc["index"] = i++;
+        calls.push_back(tc);
+      }
+      event(one(index, {{"tool_calls", calls}}, nullptr), nullptr);
+    }
+    event(one(index, {{"content", ""}}, c.value("finish_reason", json())), nullptr);
+  }
+  if (include_usage && j.contains("usage") && j["usage"].is_object()) {
+    json usage = marked_cached(j["usage"]);
+    event(json::array(), &usage);
+  }
+  out += "data: [DONE]\n\n";
+  return out;
+}
+
+}  // namespace deepgate::cache

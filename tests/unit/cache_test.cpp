@@ -1,0 +1,147 @@
+// The prompt cache's sans-io parts: what the key covers, assembling a streamed answer, answering
+// a hit (JSON or replayed stream), and the in-memory LRU.
+#include "deepgate/api/chat_request.hpp"
+#include "deepgate/cache/answer.hpp"
+#include "deepgate/cache/memory_store.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace deepgate;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string material(const std::string& body, const std::string& model = "deepseek-chat") {
+  auto r = api::chat_request::parse(body, 64);
+  EXPECT_TRUE(r.has_value()) << body;
+  return r ? r->cache_material(model) : std::string();
+}
+
+const std::string base = R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}],"temperature":0})";
+
+std::string with(const std::string& field) {
+  return R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}],"temperature":0,)" + field + "}";
+}
+
+std::vector<std::string> data_events(const std::string& sse) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; (pos = sse.find("data: ", pos)) != std::string::npos;) {
+    auto end = sse.find("\n\n", pos);
+    out.push_back(sse.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(cache_key, key_order_whitespace_numbers_and_neutral_fields_do_not_matter) {
+  const auto m = material(base);
+  EXPECT_EQ(material(R"({ "temperature" : 0.0, "messages":[{"content":"hi","role":"user"}], "model":"deepseek-chat" })"), m);
+  EXPECT_EQ(material(with(R"("stream":true,"stream_options":{"include_usage":true},"user":"u1")")), m);
+  // The resolved model, not the name (or alias) the client used.
+  EXPECT_EQ(material(R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0})"), m);
+  EXPECT_EQ(material(with(R"("top_p":1)")), material(with(R"("top_p":1.0)")));
+}
+
+TEST(cache_key, every_generation_field_changes_it) {
+  const auto m = material(base);
+  for (const char* f : {R"("max_tokens":5)", R"("top_p":0.5)", R"("stop":["x"])", R"("seed":7)", R"("n":2)",
+                        R"("presence_penalty":0.1)", R"("frequency_penalty":0.1)", R"("logprobs":true)",
+                        R"("response_format":{"type":"json_object"})", R"("thinking":{"type":"enabled"})",
+                        R"("reasoning_effort":"high")", R"("tool_choice":"none")",
+                        R"("tools":[{"type":"function","function":{"name":"f","parameters":{}}}])",
+                        R"("some_new_backend_field":1)"})
+    EXPECT_NE(material(with(f)), m) << f;
+  EXPECT_NE(material(base, "deepseek-reasoner"), m);
+  EXPECT_NE(material(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi!"}],"temperature":0})"), m);
+  EXPECT_NE(material(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}],"temperature":0.7})"), m);
+}
+
+TEST(cache_key, deterministic_means_temperature_zero_or_a_seed) {
+  auto p = [](const std::string& b) { return api::chat_request::parse(b, 64)->deterministic(); };
+  EXPECT_TRUE(p(base));
+  EXPECT_TRUE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}],"seed":1})"));
+  EXPECT_FALSE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}]})"));
+  EXPECT_FALSE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.2})"));
+}
+
+TEST(cache_answer, a_stream_assembles_into_the_completion_and_replays_back) {
+  cache::stream_assembler a;
+  const std::string head = R"("id":"c1","object":"chat.completion.chunk","created":5,"model":"deepseek-reasoner","system_fingerprint":"fp")";
+  a.add("{" + head + R"(,"choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":""},"finish_reason":null}]})");
+  a.add("{" + head + R"(,"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"think "},"finish_reason":null}]})");
+  a.add("{" + head + R"(,"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"more"},"finish_reason":null}]})");
+  a.add("{" + head + R"(,"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]})");
+  EXPECT_FALSE(a.finish()) << "no finish_reason yet: a cut stream is not an answer";
+  a.add("{" + head + R"(,"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]})");
+  a.add("{" + head + R"(,"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"prompt_cache_hit_tokens":0,"prompt_cache_miss_tokens":9}})");
+  auto done = a.finish();
+  ASSERT_TRUE(done);
+  auto j = json::parse(*done);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello");
+  EXPECT_EQ(j["choices"][0]["message"]["reasoning_content"], "think more");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"]["completion_tokens"], 4);
+  EXPECT_TRUE(cache::storable_answer(*done));
+
+  auto hit = json::parse(cache::hit_body(*done));
+  EXPECT_EQ(hit["usage"]["prompt_tokens_details"]["cached_tokens"], 9);
+  EXPECT_EQ(hit["usage"]["prompt_cache_hit_tokens"], 9);
+  EXPECT_EQ(hit["usage"]["prompt_cache_miss_tokens"], 0);
+
+  // Replayed and assembled again: the same answer.
+  auto sse = cache::replay_stream(*done, true);
+  EXPECT_TRUE(sse.ends_with("data: [DONE]\n\n"));
+  cache::stream_assembler again;
+  for (auto& e : data_events(sse))
+    if (e != "[DONE]") again.add(e);
+  auto round = json::parse(*again.finish());
+  EXPECT_EQ(round["choices"], j["choices"]);
+  EXPECT_EQ(round["usage"]["prompt_tokens_details"]["cached_tokens"], 9);
+  EXPECT_EQ(cache::replay_stream(*done, false).find("usage"), std::string::npos);
+}
+
+TEST(cache_answer, tool_calls_assemble_by_index) {
+  cache::stream_assembler a;
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get","arguments":""}}]}}]})");
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]})");
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]})");
+  auto j = json::parse(*a.finish());
+  auto call = j["choices"][0]["message"]["tool_calls"][0];
+  EXPECT_EQ(call["id"], "call_1");
+  EXPECT_EQ(call["function"]["name"], "get");
+  EXPECT_EQ(call["function"]["arguments"], "{\"a\":1}");
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].is_null());
+}
+
+TEST(cache_answer, errors_and_garbage_are_not_answers) {
+  cache::stream_assembler a;
+  a.add(R"({"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]})");
+  a.add(R"({"error":{"message":"boom"}})");
+  EXPECT_FALSE(a.finish());
+  EXPECT_FALSE(cache::storable_answer(R"({"error":{"message":"x"}})"));
+  EXPECT_FALSE(cache::storable_answer(R"({"choices":[{"message":{"content":"x"},"finish_reason":null}]})"));
+  EXPECT_FALSE(cache::storable_answer("not json"));
+}
+
+TEST(cache_memory, hits_expire_and_the_byte_budget_holds_with_evictions_counted) {
+  auto t0 = std::chrono::system_clock::time_point{} + std::chrono::hours(1000);
+  cache::memory_store m(64 * 1024, 4);
+  ASSERT_TRUE(m.put("k", "v", t0, 10s));
+  ASSERT_TRUE(m.get("k", t0 + 5s));
+  EXPECT_EQ(m.get("k", t0 + 5s)->stored, t0);
+  EXPECT_FALSE(m.get("k", t0 + 10s));  // expired, and gone
+  EXPECT_EQ(m.bytes(), 0u);
+  // 10× the budget of distinct answers: the budget holds and the overflow is evicted.
+  const std::string value(1000, 'x');
+  for (int i = 0; i < 640; ++i) m.put("key" + std::to_string(i), value, t0, 60s);
+  EXPECT_LE(m.bytes(), 64u * 1024);
+  EXPECT_GT(m.evictions(), 500u);
+  EXPECT_GT(m.entries(), 30u);
+  EXPECT_TRUE(m.get("key639", t0));  // the most recent survive
+  EXPECT_FALSE(m.put("huge", std::string(20 * 1024, 'y'), t0, 60s));  // larger than a shard's share
+}
