@@ -189,8 +189,11 @@ access_log::access_log(const config::gateway_config& cfg, unsigned workers) : im
 access_log::~access_log() {
   flush_batches();
   impl_->logger->flush();
+  // The pool first: its destructor drains the queue and joins the writer thread, which drops
+  // the logger references the queued messages held. Then the logger goes on this thread. (The
+  // other order lets the writer thread free the logger while this thread still releases it.)
+  impl_->pool.reset();
   impl_->logger.reset();
-  impl_->pool.reset();  // joins the writer thread after it drained the queue
 }
 
 void access_log::write(const request_record& r, unsigned worker) {
