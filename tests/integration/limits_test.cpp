@@ -97,7 +97,7 @@ TEST_P(request_limit, burst_passes_at_once_then_the_steady_rate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(store, request_limit, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? std::string("redis") : std::string("memory"); });
+                         [](const auto& p) { return p.param ? std::string("redis") : std::string("memory"); });
 
 // 3 replicas sharing Redis, offered 3× the limit for 10 s round-robin, allow what one would.
 TEST(shared_limits, three_replicas_allow_what_one_instance_allows) {
@@ -220,9 +220,10 @@ TEST_P(aborted_streams, leases_return_after_streams_aborted_at_random_points) {
   // its next stream at once may meanwhile find all slots taken. Some 429s are expected.
   EXPECT_GT(started.load(), 50);
   // Every lease is released: none left in Redis, and eight new streams fit again at once.
-  if (use_redis)
+  if (use_redis) {
     EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:lim:{tests}:conc\"").find('0') == 0; }, 5s))
         << redis->cli("ZRANGE \"deepgate:lim:{tests}:conc\" 0 -1 WITHSCORES");
+  }
   ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == 0; }, 5s));
   std::vector<std::unique_ptr<http_connection>> held;
   for (int i = 0; i < 8; ++i) {
@@ -241,7 +242,7 @@ TEST_P(aborted_streams, leases_return_after_streams_aborted_at_random_points) {
 }
 
 INSTANTIATE_TEST_SUITE_P(store, aborted_streams, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? std::string("redis") : std::string("memory"); });
+                         [](const auto& p) { return p.param ? std::string("redis") : std::string("memory"); });
 
 // Redis dies under load: requests keep flowing on local limits and none waits on the dead Redis
 // longer than its command timeout (+50 ms); when it returns, limits are shared again.
@@ -322,7 +323,9 @@ TEST(budget, daily_budget_stops_the_owner_with_402_once_spent) {
   int allowed = 0;
   for (int i = 0; i < 50; ++i) {
     auto r = chat(gw->port, "what does this cost?");
-    if (r.status == 200) EXPECT_LT(spent, 0.01) << "admitted although the budget was already spent";
+    if (r.status == 200) {
+      EXPECT_LT(spent, 0.01) << "admitted although the budget was already spent";
+    }
     if (r.status == 402) {
       EXPECT_EQ(error_code(r), "insufficient_quota");
       EXPECT_EQ(json::parse(r.body)["error"]["type"], "insufficient_quota");
