@@ -304,7 +304,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_await relay_stream(ex, out, backend, usage, rec, services.metrics.get(), forwarded);
     if (usage.found) {
       settle_usage(*usage.found, rec, admitted.held, *config, *model);
-    } else if (usage.chunks > 0 || ex.sent()) {
+    } else {  // the client left, or the backend sent no usage: estimate, as the limits do
       admitted.held.record_estimate(usage.chunks);
       limits::usage estimate;
       estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();

@@ -148,12 +148,10 @@ chunk_usage take_chunk_usage(std::string_view data, bool strip) {
         return r;
       }
   // Anything else (inline usage beside choices, other spacing): parse and rewrite.
-  r.found.reset();
   auto chunk = json::parse(data, nullptr, false);
   if (!chunk.is_object()) return r;
   auto u = chunk.find("usage");
   if (u == chunk.end()) return r;
-  r.found = find_usage(data);
   auto choices = chunk.find("choices");
   if (choices == chunk.end() || (choices->is_array() && choices->empty())) {
     r.drop = true;

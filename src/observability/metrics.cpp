@@ -89,6 +89,16 @@ std::vector<std::string_view> upstream_reasons() {
   return r;
 }
 
+prom::Family<Counter>& counters(prom::Registry& reg, const std::string& name, const std::string& help) {
+  return prom::BuildCounter().Name(name).Help(help).Register(reg);
+}
+prom::Family<Gauge>& gauges(prom::Registry& reg, const std::string& name, const std::string& help) {
+  return prom::BuildGauge().Name(name).Help(help).Register(reg);
+}
+prom::Family<Histogram>& histograms(prom::Registry& reg, const std::string& name, const std::string& help) {
+  return prom::BuildHistogram().Name(name).Help(help).Register(reg);
+}
+
 }  // namespace
 
 struct metrics::impl {
@@ -189,85 +199,56 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
   m.max_owners = cfg.metrics.max_owner_labels;
   const std::size_t backends = m.backend_names.size();
 
-  prom::BuildGauge()
-      .Name("deepgate_build_info")
-      .Help("deepgate's version; the value is always 1")
-      .Register(reg)
+  gauges(reg, "deepgate_build_info",
+          "deepgate's version; the value is always 1")
       .Add({{"version", std::string(version)}})
       .Set(1);
-  m.requests_f = &prom::BuildCounter()
-                      .Name("deepgate_requests_total")
-                      .Help("Requests answered, by route, model, backend, status class and cache result")
-                      .Register(reg);
+  m.requests_f = &counters(reg, "deepgate_requests_total",
+          "Requests answered, by route, model, backend, status class and cache result");
   m.requests = lazies<Counter>(route_count * m.models * status_classes.size() * cache_result_count);
-  m.in_flight = &prom::BuildGauge().Name("deepgate_requests_in_flight").Help("Requests being handled now").Register(reg).Add({});
-  m.open_connections =
-      &prom::BuildGauge().Name("deepgate_open_connections").Help("Client connections open now").Register(reg).Add({});
-  m.active_streams =
-      &prom::BuildGauge().Name("deepgate_active_streams").Help("Event streams being relayed now").Register(reg).Add({});
-  m.limits_fail_open = &prom::BuildGauge()
-                            .Name("deepgate_limits_fail_open")
-                            .Help("1 while the limiter answers from its local fallback because Redis is unreachable")
-                            .Register(reg)
-                            .Add({});
+  m.in_flight = &gauges(reg, "deepgate_requests_in_flight",
+          "Requests being handled now").Add({});
+  m.open_connections = &gauges(reg, "deepgate_open_connections",
+          "Client connections open now").Add({});
+  m.active_streams = &gauges(reg, "deepgate_active_streams",
+          "Event streams being relayed now").Add({});
+  m.limits_fail_open = &gauges(reg, "deepgate_limits_fail_open",
+          "1 while the limiter answers from its local fallback because Redis is unreachable")
+          .Add({});
 
-  m.duration_f = &prom::BuildHistogram()
-                      .Name("deepgate_request_duration_seconds")
-                      .Help("Time from a request's arrival to the end of its answer")
-                      .Register(reg);
+  m.duration_f = &histograms(reg, "deepgate_request_duration_seconds",
+          "Time from a request's arrival to the end of its answer");
   m.duration = lazies<Histogram>(route_count * m.models);
-  m.ttft_f = &prom::BuildHistogram()
-                  .Name("deepgate_time_to_first_token_seconds")
-                  .Help("Streams: time from arrival until the first data event went to the client (keep-alives do not count)")
-                  .Register(reg);
+  m.ttft_f = &histograms(reg, "deepgate_time_to_first_token_seconds",
+          "Streams: time from arrival until the first data event went to the client (keep-alives do not count)");
   m.ttft = lazies<Histogram>(m.models);
-  m.upstream_f = &prom::BuildHistogram()
-                      .Name("deepgate_upstream_duration_seconds")
-                      .Help("Time from forwarding a request until the backend's last byte")
-                      .Register(reg);
-  m.queue_f = &prom::BuildHistogram()
-                   .Name("deepgate_queue_wait_seconds")
-                   .Help("Time the backend sent only keep-alive comments or blank lines before its first real byte")
-                   .Register(reg);
+  m.upstream_f = &histograms(reg, "deepgate_upstream_duration_seconds",
+          "Time from forwarding a request until the backend's last byte");
+  m.queue_f = &histograms(reg, "deepgate_queue_wait_seconds",
+          "Time the backend sent only keep-alive comments or blank lines before its first real byte");
   m.upstream_duration = lazies<Histogram>(backends);
   m.queue_wait = lazies<Histogram>(backends);
-  auto& overhead = prom::BuildHistogram()
-                       .Name("deepgate_gateway_overhead_seconds")
-                       .Help("Time spent in deepgate itself: the total minus waiting for the backend, its queue and the client")
-                       .Register(reg);
+  auto& overhead = histograms(reg, "deepgate_gateway_overhead_seconds",
+          "Time spent in deepgate itself: the total minus waiting for the backend, its queue and the client");
   for (std::size_t r = 0; r < route_count; ++r)
     m.overhead.push_back(&overhead.Add({{"route", std::string(to_string(static_cast<route>(r)))}}, overhead_buckets()));
 
-  auto& rejections = prom::BuildCounter()
-                         .Name("deepgate_rate_limit_rejections_total")
-                         .Help("Requests refused by the gateway's own limits, by kind")
-                         .Register(reg);
+  auto& rejections = counters(reg, "deepgate_rate_limit_rejections_total",
+          "Requests refused by the gateway's own limits, by kind");
   for (auto& [code, kind] : rejection_kinds) m.rejections.push_back(&rejections.Add({{"kind", std::string(kind)}}));
-  m.upstream_errors_f = &prom::BuildCounter()
-                             .Name("deepgate_upstream_errors_total")
-                             .Help("Backend exchanges that failed or were refused, by backend and reason")
-                             .Register(reg);
+  m.upstream_errors_f = &counters(reg, "deepgate_upstream_errors_total",
+          "Backend exchanges that failed or were refused, by backend and reason");
   m.upstream_errors = lazies<Counter>(backends * m.reasons.size());
-  auto& retries = prom::BuildCounter()
-                      .Name("deepgate_upstream_retries_total")
-                      .Help("Requests sent to a backend again after a failure")
-                      .Register(reg);
-  auto& breaker = prom::BuildGauge()
-                      .Name("deepgate_circuit_breaker_state")
-                      .Help("Per backend: 0 closed, 1 half-open, 2 open")
-                      .Register(reg);
-  m.balance_f = &prom::BuildGauge()
-                     .Name("deepgate_upstream_balance")
-                     .Help("DeepSeek account balance (GET /user/balance), by backend and currency")
-                     .Register(reg);
-  auto& available = prom::BuildGauge()
-                        .Name("deepgate_upstream_balance_available")
-                        .Help("DeepSeek's is_available: 1 while the balance covers API calls")
-                        .Register(reg);
-  auto& balance_errors = prom::BuildCounter()
-                             .Name("deepgate_balance_check_errors_total")
-                             .Help("Balance checks that failed")
-                             .Register(reg);
+  auto& retries = counters(reg, "deepgate_upstream_retries_total",
+          "Requests sent to a backend again after a failure");
+  auto& breaker = gauges(reg, "deepgate_circuit_breaker_state",
+          "Per backend: 0 closed, 1 half-open, 2 open");
+  m.balance_f = &gauges(reg, "deepgate_upstream_balance",
+          "DeepSeek account balance (GET /user/balance), by backend and currency");
+  auto& available = gauges(reg, "deepgate_upstream_balance_available",
+          "DeepSeek's is_available: 1 while the balance covers API calls");
+  auto& balance_errors = counters(reg, "deepgate_balance_check_errors_total",
+          "Balance checks that failed");
   for (std::size_t b = 0; b + 1 < backends; ++b) {
     const prom::Labels l{{"backend", m.backend_names[b]}};
     m.retries.push_back(&retries.Add(l));
@@ -281,39 +262,27 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
     }
   }
 
-  auto& lookups = prom::BuildCounter()
-                      .Name("deepgate_cache_lookups_total")
-                      .Help("Prompt cache verdicts: hit, miss, bypass")
-                      .Register(reg);
+  auto& lookups = counters(reg, "deepgate_cache_lookups_total",
+          "Prompt cache verdicts: hit, miss, bypass");
   for (std::size_t c = 1; c < cache_result_count; ++c)
     m.cache_lookups[c] = &lookups.Add({{"result", std::string(to_string(static_cast<cache_result>(c)))}});
-  auto& redis_errors = prom::BuildCounter()
-                           .Name("deepgate_redis_errors_total")
-                           .Help("Redis commands that failed (timeout, unreachable, refused), by client")
-                           .Register(reg);
+  auto& redis_errors = counters(reg, "deepgate_redis_errors_total",
+          "Redis commands that failed (timeout, unreachable, refused), by client");
   constexpr std::array<std::string_view, 4> redis_clients{"keys", "limits", "admin", "cache"};
   for (std::size_t c = 0; c < redis_clients.size(); ++c)
     m.redis_errors[c] = &redis_errors.Add({{"client", std::string(redis_clients[c])}});
-  auto& reloads = prom::BuildCounter()
-                      .Name("deepgate_config_reloads_total")
-                      .Help("Reloads of the key table (SIGHUP, file change, Redis sync), by result")
-                      .Register(reg);
+  auto& reloads = counters(reg, "deepgate_config_reloads_total",
+          "Reloads of the key table (SIGHUP, file change, Redis sync), by result");
   m.reloads_ok = &reloads.Add({{"result", "ok"}});
   m.reloads_failed = &reloads.Add({{"result", "failed"}});
-  m.log_dropped = &prom::BuildCounter()
-                       .Name("deepgate_access_log_dropped_total")
-                       .Help("Access-log lines dropped because the log writer fell behind")
-                       .Register(reg)
-                       .Add({});
+  m.log_dropped = &counters(reg, "deepgate_access_log_dropped_total",
+          "Access-log lines dropped because the log writer fell behind")
+          .Add({});
 
-  m.tokens_f = &prom::BuildCounter()
-                    .Name("deepgate_tokens_total")
-                    .Help("Tokens as backends reported them, by model, key owner and type")
-                    .Register(reg);
-  m.cost_f = &prom::BuildCounter()
-                  .Name("deepgate_cost_usd_total")
-                  .Help("Estimated cost in USD from the price table, by model and key owner")
-                  .Register(reg);
+  m.tokens_f = &counters(reg, "deepgate_tokens_total",
+          "Tokens as backends reported them, by model, key owner and type");
+  m.cost_f = &counters(reg, "deepgate_cost_usd_total",
+          "Estimated cost in USD from the price table, by model and key owner");
   m.other_owner = std::make_unique<impl::owner_series>();
   m.other_owner->label = "other";
   m.other_owner->tokens = std::vector<std::array<lazy<Counter>, token_types.size()>>(m.models);
@@ -356,11 +325,14 @@ void metrics::request_finished(const request_record& r) {
         .Observe(seconds(r.ttft));
   if (r.backend >= 0) {
     const auto b = static_cast<std::size_t>(r.backend);
-    const prom::Labels bl{{"backend", m.backend_names[b]}};
+    // Labels are built only when a child is first made, never per request.
+    auto by_backend = [&](prom::Family<Histogram>* f) -> Histogram& {
+      return f->Add({{"backend", m.backend_names[b]}}, latency_buckets());
+    };
     if (r.upstream != request_record::absent)
-      m.upstream_duration[b].get([&]() -> Histogram& { return m.upstream_f->Add(bl, latency_buckets()); }).Observe(seconds(r.upstream));
+      m.upstream_duration[b].get([&]() -> Histogram& { return by_backend(m.upstream_f); }).Observe(seconds(r.upstream));
     if (r.queue_wait != request_record::absent)
-      m.queue_wait[b].get([&]() -> Histogram& { return m.queue_f->Add(bl, latency_buckets()); }).Observe(seconds(r.queue_wait));
+      m.queue_wait[b].get([&]() -> Histogram& { return by_backend(m.queue_f); }).Observe(seconds(r.queue_wait));
     if (!r.upstream_error.empty()) {
       auto it = std::find(m.reasons.begin(), m.reasons.end(), r.upstream_error);
       if (it != m.reasons.end()) {

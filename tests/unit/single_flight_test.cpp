@@ -6,9 +6,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <future>
 #include <thread>
 
@@ -18,22 +18,21 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs `n` followers of `f` on a separate thread's io_context; returns their results.
+// Runs `n` followers of `f` on a separate thread's io_context and calls `meanwhile` once all of
+// them wait: a coroutine runs until its first suspension before the next queued handler, so the
+// handler posted after the spawns runs when every follower is registered and suspended.
 std::vector<std::optional<std::string>> follow(std::shared_ptr<single_flight::flight> f, int n,
                                                std::chrono::milliseconds timeout, const std::function<void()>& meanwhile) {
   asio::io_context ioc;
   std::vector<std::optional<std::string>> results(static_cast<std::size_t>(n));
-  std::atomic<int> waiting{0};
   for (int i = 0; i < n; ++i)
     asio::co_spawn(
-        ioc,
-        [&, i]() -> asio::awaitable<void> {
-          ++waiting;
-          results[static_cast<std::size_t>(i)] = co_await single_flight::wait(f, timeout);
-        },
+        ioc, [&, i]() -> asio::awaitable<void> { results[static_cast<std::size_t>(i)] = co_await single_flight::wait(f, timeout); },
         asio::detached);
+  std::promise<void> all_waiting;
+  asio::post(ioc, [&] { all_waiting.set_value(); });
   std::thread t([&] { ioc.run(); });
-  while (waiting < n) std::this_thread::yield();
+  all_waiting.get_future().wait();
   meanwhile();
   t.join();
   return results;
