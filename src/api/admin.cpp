@@ -91,6 +91,9 @@ http::response metrics_page(admin_state& s, const http::request& req) {
   if (req.method != "GET" && req.method != "HEAD") return error(405, "Use GET.", "method_not_allowed");
   if (svc.config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
   if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
+  if (svc.cache)
+    svc.metrics->cache_state({svc.cache->bytes(), svc.cache->entries(), svc.cache->evictions(), svc.cache->stored(),
+                              svc.cache->not_stored()});
   auto text = svc.metrics->render(svc.open_connections ? svc.open_connections() : 0,
                                   svc.access_log ? svc.access_log->dropped() : 0);
   return http::response{200, "text/plain; version=0.0.4; charset=utf-8", {}, std::move(text)};

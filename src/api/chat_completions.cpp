@@ -1,5 +1,6 @@
 #include "deepgate/api/chat_completions.hpp"
 
+#include "deepgate/api/cache_stage.hpp"
 #include "deepgate/api/chat_request.hpp"
 #include "deepgate/api/upstream_errors.hpp"
 #include "deepgate/http/sse_parser.hpp"
@@ -39,12 +40,14 @@ boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http:
 // did not ask for (`strip`): it is read, then removed from what the client sees.
 struct usage_watch {
   bool strip = false;
+  cache::stream_assembler* assemble = nullptr;  // the prompt cache wants this answer
   std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
   std::optional<limits::usage> found;
   // False: the event is not for the client.
   bool see(http::sse_event& e) {
     if (e.type != http::sse_event::kind::data) return true;
     ++chunks;
+    if (assemble) assemble->add(e.data);
     auto u = limits::take_chunk_usage(e.data, strip);
     if (u.found) found = *u.found;
     if (u.rewritten) e.data = std::move(*u.rewritten);
@@ -84,7 +87,7 @@ struct stream_gauge {
 // client's idle timers stay fed while DeepSeek queues the request.
 boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response_writer& out,
                                           const config::backend_config& backend, usage_watch& usage,
-                                          request_record& rec, observability::metrics* metrics,
+                                          cache_stage& cached, request_record& rec, observability::metrics* metrics,
                                           clock::time_point forwarded) {
   if (!co_await out.begin_stream(200, {})) co_return;
   stream_gauge gauge(metrics);
@@ -144,8 +147,12 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
     co_return co_await fail_stream(out, e, rec);
   }
   // The client gets its last events and the end of the stream in one write, at once; then the
-  // rest of the backend's response (its terminating chunk) is read so the connection can be reused.
-  if (!co_await out.end_stream(wire)) co_return;
+  // answer goes to the cache and the rest of the backend's response (its terminating chunk) is
+  // read so the connection can be reused.
+  const bool delivered = co_await out.end_stream(wire);
+  if (usage.assemble)
+    if (auto answer = usage.assemble->finish()) cached.complete(std::move(*answer));
+  if (!delivered) co_return;
   for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
     in.clear();
     if (co_await ex.read_some(in) != upstream::failure::none) break;
@@ -220,12 +227,26 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   auto& pool = *services.pools.at(req.worker).at(model->backend_index);
   const auto& backend = pool.backend();
 
-  // 4. admit: the caller's limits, then the backend's concurrency budget
+  // 4. cache lookup (a store hit, or the answer of an identical request already in flight)
+  auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, backend, rec);
+  if (cached.error) co_return co_await fail(out, *cached.error, rec);
+  rec.cache = cached.verdict;
+  if (cached.verdict != observability::cache_result::none)
+    out.add_header("x-deepgate-cache", std::string(observability::to_string(cached.verdict)));
+  // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
+  // only with cache.hits_count_tokens.
+  std::optional<limits::usage> hit_usage;
+  if (cached.hit && config->cache.hits_count_tokens) hit_usage = limits::find_usage(cached.hit->value);
+
+  // 5. admit: the caller's limits, then the backend's concurrency budget
   auto& limiter = *services.limits;
   limits::admission admitted;
   if (limiter.enabled()) {
     limits::request_info info{caller.who.owner, caller.who.key, chat.model(), model->upstream_model, 0, 0};
-    if (limiter.tracks_usage()) {
+    if (limiter.tracks_usage() && cached.hit) {
+      info.prompt_estimate = hit_usage ? hit_usage->prompt : 0;
+      info.completion_reserve = hit_usage ? hit_usage->completion : 0;
+    } else if (limiter.tracks_usage()) {
       info.prompt_estimate = chat.prompt_token_estimate();
       const auto max_out = chat.max_output_tokens();
       info.completion_reserve =
@@ -234,6 +255,11 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     admitted = co_await limiter.admit(req.worker, info);
     for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
     if (admitted.error) co_return co_await fail(out, *admitted.error, rec);
+  }
+  if (cached.hit) {
+    if (hit_usage) admitted.held.record(*hit_usage);
+    else admitted.held.refund();
+    co_return co_await send_hit(out, *cached.hit, chat.stream(), chat.include_usage());
   }
   limits::backend_slot slot;
   if (limiter.gated(model->backend_index)) {
@@ -247,12 +273,13 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // Usage feeds the token limits, the metrics and the access log: streams always ask for it,
   // and the usage chunk the client did not ask for is removed before it sees it.
   usage_watch usage;
+  usage.assemble = cached.assembler();
   if (chat.stream() && !chat.include_usage()) {
     chat.request_usage();
     usage.strip = true;
   }
 
-  // 5. forward
+  // 6. forward
   upstream::outgoing_request up;
   up.path = backend.url.path("/chat/completions");
   up.body = chat.upstream_body(model->upstream_model);
@@ -299,9 +326,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_return co_await fail(out, e, rec);
   }
 
-  // 6. relay; settling runs when `admitted` and `slot` go out of scope, on every path
+  // 7. relay; settling runs when `admitted` and `slot` go out of scope, on every path
   if (head.event_stream()) {
-    co_await relay_stream(ex, out, backend, usage, rec, services.metrics.get(), forwarded);
+    co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded);
     if (usage.found) {
       settle_usage(*usage.found, rec, admitted.held, *config, *model);
     } else {  // the client left, or the backend sent no usage: estimate, as the limits do
@@ -327,8 +354,11 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
   if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, *model);
+  std::optional<std::string> answer;
+  if (cached.wants_answer() && cache::storable_answer(body)) answer = body;
   http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
+  if (answer) cached.complete(std::move(*answer));  // after the client has its answer
 }
 
 }  // namespace deepgate::api

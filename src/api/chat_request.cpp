@@ -345,6 +345,11 @@ bool chat_request::deterministic() const {
   return t != b.end() && t->is_number() && t->get<double>() == 0.0;
 }
 
+bool chat_request::logprobs() const {
+  auto l = impl_->body.find("logprobs");
+  return l != impl_->body.end() && l->is_boolean() && l->get<bool>();
+}
+
 void chat_request::request_usage() {
   if (impl_->stream) impl_->body["stream_options"]["include_usage"] = true;
 }

@@ -162,6 +162,15 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   if (services.limits->enabled())
     spdlog::info("limits: {} store{}", config->limits.redis ? "redis" : "memory",
                  config->limits.redis ? (config->limits.fail_open ? " (fail open)" : " (fail closed)") : "");
+  const auto& cc = config->cache;
+  bool caching = cc.mode != config::cache_mode::off;
+  for (auto* modes : {&cc.keys, &cc.owners, &cc.models})
+    for (auto& [_, m] : *modes) caching = caching || m != config::cache_mode::off;
+  if (caching) {
+    services.cache = std::make_unique<cache::prompt_cache>(*config, worker_executors, redis_errors(observability::redis_client::cache));
+    spdlog::info("cache: {} store, policy {}, scope {}, ttl {} s", cc.redis ? "redis" : "memory", config::to_string(cc.mode),
+                 cc.shared ? "shared" : "owner", cc.ttl.count() / 1000);
+  }
   services.pools.resize(server.workers());
   for (unsigned w = 0; w < server.workers(); ++w)
     for (std::size_t b = 0; b < config->backends.size(); ++b)
@@ -230,6 +239,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
                   config->admin.port, e.what());
     stop_background();
     services.limits->shutdown();  // its Redis connections go before the io_contexts
+    if (services.cache) services.cache->shutdown();
     return 1;
   }
   if (admin_server)
@@ -336,6 +346,7 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   for (auto& worker_pools : services.pools)
     for (auto& pool : worker_pools) pool->shutdown();
   services.limits->shutdown();
+  if (services.cache) services.cache->shutdown();
   spdlog::info("deepgate stopped");
   spdlog::shutdown();
   return 0;

@@ -18,6 +18,12 @@ void append_string(json& target, const json& piece) {
   else target = piece;
 }
 
+// DeepSeek ends an answer its servers could not finish with this reason: an interruption, not an
+// answer worth replaying.
+bool interrupted(const json& finish_reason) {
+  return finish_reason.is_string() && finish_reason.get_ref<const std::string&>() == "insufficient_system_resource";
+}
+
 json marked_cached(json usage) {
   if (!usage.is_object()) return usage;
   auto prompt = usage.value("prompt_tokens", 0);
@@ -95,7 +101,7 @@ std::optional<std::string> stream_assembler::finish() const {
   if (s.head.contains("system_fingerprint")) out["system_fingerprint"] = s.head["system_fingerprint"];
   out["choices"] = json::array();
   for (auto& [index, ch] : s.choices) {
-    if (ch.finish_reason.is_null()) return std::nullopt;  // cut short: not a complete answer
+    if (ch.finish_reason.is_null() || interrupted(ch.finish_reason)) return std::nullopt;  // cut short
     json message = ch.message;
     if (!ch.tool_calls.empty()) {
       message["tool_calls"] = json::array();
@@ -111,7 +117,8 @@ bool storable_answer(std::string_view completion_json) {
   auto j = json::parse(completion_json, nullptr, false);
   if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return false;
   for (auto& c : j["choices"])
-    if (!c.is_object() || !c.contains("message") || !c.contains("finish_reason") || c["finish_reason"].is_null())
+    if (!c.is_object() || !c.contains("message") || !c.contains("finish_reason") || c["finish_reason"].is_null() ||
+        interrupted(c["finish_reason"]))
       return false;
   return true;
 }

@@ -44,6 +44,9 @@ redis:
   url: ${REDIS_URL:-}
 limits:
   store: ${DEEPGATE_LIMITS_STORE:-memory}
+cache:
+  store: ${DEEPGATE_CACHE_STORE:-memory}
+  policy: ${DEEPGATE_CACHE_POLICY:-deterministic}
 log:
   level: ${DEEPGATE_LOG_LEVEL:-info}
   format: ${DEEPGATE_LOG_FORMAT:-text}
@@ -207,6 +210,9 @@ bool validate(reader& r, gateway_config& c) {
     if (!redis::parse_url(c.redis.url, err)) return r.fail("redis.url", err);
   }
   if (c.limits.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when limits.store is redis");
+  if (c.cache.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when cache.store is redis");
+  for (auto& [name, _] : c.cache.models)
+    if (!c.find_model(name)) return r.fail("cache.models." + name, "no model or alias named '" + name + "'");
   for (std::size_t i = 0; i < c.auth.keys.size(); ++i)
     if (auto& l = c.auth.keys[i].limits; !l.empty() && !c.limits.profiles.contains(l))
       return r.fail("auth.keys[" + std::to_string(i) + "].limits", "no profile named '" + l + "' in limits.profiles");
@@ -244,7 +250,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "prices", "metrics", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -278,6 +284,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
           r.duration(redis, "connect_timeout", "redis", c->redis.connect_timeout);
     }
     if (r.ok()) read_limits(r, root["limits"], c->limits);
+    if (r.ok()) read_cache(r, root["cache"], c->cache);
     if (r.ok()) read_prices(r, root["prices"], c->prices);
     auto log = root["log"];
     if (r.ok() && r.mapping(log, "log", {"level", "format", "access"})) {

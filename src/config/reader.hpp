@@ -150,4 +150,5 @@ namespace deepgate::config {
 // Sections read in their own files.
 bool read_limits(reader& r, const YAML::Node& n, limits_config& out);
 bool read_prices(reader& r, const YAML::Node& n, price_table& out);
+bool read_cache(reader& r, const YAML::Node& n, cache_config& out);
 }  // namespace deepgate::config

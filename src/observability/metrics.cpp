@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <mutex>
@@ -128,6 +129,9 @@ struct metrics::impl {
   std::array<Counter*, 4> redis_errors{};
   Counter *reloads_ok, *reloads_failed, *log_dropped;
   std::uint64_t log_dropped_seen = 0;
+  Gauge *cache_bytes, *cache_entries;
+  Counter *cache_evictions, *cache_stored, *cache_not_stored, *cache_followers_served, *cache_followers_released;
+  metrics::cache_snapshot cache_seen;
   std::mutex render_mutex;
   prom::Family<Gauge>* balance_f;
   std::vector<Gauge*> balance_available;  // [backend]
@@ -266,6 +270,21 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
           "Prompt cache verdicts: hit, miss, bypass");
   for (std::size_t c = 1; c < cache_result_count; ++c)
     m.cache_lookups[c] = &lookups.Add({{"result", std::string(to_string(static_cast<cache_result>(c)))}});
+  m.cache_bytes = &gauges(reg, "deepgate_cache_bytes", "Bytes the in-memory prompt cache holds (keys and overhead included)").Add({});
+  m.cache_entries = &gauges(reg, "deepgate_cache_entries", "Answers the in-memory prompt cache holds").Add({});
+  gauges(reg, "deepgate_cache_max_bytes", "The in-memory prompt cache's budget (cache.max_bytes; 0 with the Redis store)")
+      .Add({})
+      .Set(cfg.cache.redis ? 0.0 : static_cast<double>(cfg.cache.max_bytes));
+  m.cache_evictions = &counters(reg, "deepgate_cache_evictions_total",
+          "Answers evicted from the in-memory prompt cache to stay within its budget").Add({});
+  auto& stores = counters(reg, "deepgate_cache_stores_total",
+          "Complete answers offered to the prompt cache, by result (stored, or skipped: too large or the store failed)");
+  m.cache_stored = &stores.Add({{"result", "stored"}});
+  m.cache_not_stored = &stores.Add({{"result", "skipped"}});
+  auto& followers = counters(reg, "deepgate_cache_coalesced_total",
+          "Identical misses that waited for one upstream call, by result (served, or released to go upstream)");
+  m.cache_followers_served = &followers.Add({{"result", "served"}});
+  m.cache_followers_released = &followers.Add({{"result", "released"}});
   auto& redis_errors = counters(reg, "deepgate_redis_errors_total",
           "Redis commands that failed (timeout, unreachable, refused), by client");
   constexpr std::array<std::string_view, 4> redis_clients{"keys", "limits", "admin", "cache"};
@@ -372,6 +391,24 @@ void metrics::balance_check_failed(std::size_t backend) {
 }
 
 void metrics::limits_fail_open(bool on) { impl_->limits_fail_open->Set(on ? 1 : 0); }
+
+void metrics::cache_follower(bool served) {
+  (served ? impl_->cache_followers_served : impl_->cache_followers_released)->Increment();
+}
+
+void metrics::cache_state(const cache_snapshot& now) {
+  auto& m = *impl_;
+  std::lock_guard lock(m.render_mutex);
+  m.cache_bytes->Set(static_cast<double>(now.bytes));
+  m.cache_entries->Set(static_cast<double>(now.entries));
+  auto advance = [](Counter* c, std::uint64_t& seen, std::uint64_t value) {
+    if (value > seen) c->Increment(static_cast<double>(value - seen));
+    seen = std::max(seen, value);
+  };
+  advance(m.cache_evictions, m.cache_seen.evictions, now.evictions);
+  advance(m.cache_stored, m.cache_seen.stored, now.stored);
+  advance(m.cache_not_stored, m.cache_seen.not_stored, now.not_stored);
+}
 
 std::string metrics::render(std::size_t open_connections, std::uint64_t access_log_dropped) {
   auto& m = *impl_;

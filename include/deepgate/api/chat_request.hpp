@@ -41,6 +41,8 @@ class chat_request {
   std::string cache_material(std::string_view model) const;
   // temperature 0 or a seed: the "deterministic" cache policy caches these.
   bool deterministic() const;
+  // logprobs: true (per-token data the prompt cache does not keep).
+  bool logprobs() const;
   // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
   void request_usage();
 

@@ -4,6 +4,7 @@
 // read-only as std::shared_ptr<const gateway_config>. Every key is documented in
 // config/deepgate.example.yaml; unknown keys are rejected with their path.
 #include "deepgate/auth/key.hpp"
+#include "deepgate/config/cache_config.hpp"
 #include "deepgate/config/env_expand.hpp"
 #include "deepgate/config/limits_config.hpp"
 #include "deepgate/upstream/url.hpp"
@@ -104,7 +105,7 @@ struct metrics_config {
   std::size_t max_owner_labels = 1000;  // key owners with their own label value; the rest are "other"
 };
 
-// The Redis server shared by replicas (the key store, limits; the cache later).
+// The Redis server shared by replicas (the key store, limits, the prompt cache).
 struct redis_config {
   std::string url;  // redis://[[user]:password@]host[:port][/db] or rediss://...; secret (may hold a password)
   std::string ca_file;
@@ -133,6 +134,7 @@ struct gateway_config {
   admin_config admin;
   redis_config redis;
   limits_config limits;
+  cache_config cache;
   price_table prices;
   metrics_config metrics;
   log_config log;

@@ -17,7 +17,6 @@
 
 namespace deepgate::observability {
 
-// What the cache reports (issue #5 wires the cache to these).
 enum class redis_client : std::uint8_t { keys, limits, admin, cache };
 
 class metrics {
@@ -40,6 +39,16 @@ class metrics {
   void balance_check_failed(std::size_t backend);
   // The limiter answers from its local fallback because Redis is unreachable.
   void limits_fail_open(bool on);
+
+  // The prompt cache's state, read at scrape time (monotonic counts; the gauges are 0 with Redis).
+  struct cache_snapshot {
+    std::size_t bytes = 0, entries = 0;
+    std::uint64_t evictions = 0, stored = 0, not_stored = 0;
+  };
+  void cache_state(const cache_snapshot& s);
+  // An identical miss waited for another request's answer: `served` when it got one, otherwise
+  // the leader failed or was too slow and the follower went upstream itself.
+  void cache_follower(bool served);
 
   // The text exposition format. `open_connections` and `access_log_dropped` are read at scrape time.
   std::string render(std::size_t open_connections, std::uint64_t access_log_dropped);

@@ -1,0 +1,95 @@
+#include "deepgate/api/cache_stage.hpp"
+
+#include "deepgate/api/chat_request.hpp"
+
+namespace deepgate::api {
+
+namespace {
+using observability::cache_result;
+}
+
+// What is stored is the answer as a hit returns it (prompt tokens marked cached), made once here
+// rather than on every hit.
+void cache_stage::complete(std::string completion) {
+  if (!cache_) return;
+  auto answer = cache::hit_body(completion);
+  if (lead_) {
+    lead_->publish(answer);
+    lead_.reset();
+  }
+  if (plan_.store) cache_->put(worker_, std::move(key_), std::move(answer), plan_.ttl);
+  cache_ = nullptr;  // once
+}
+
+// GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
+boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::request& req, const chat_request& chat,
+                                            std::string_view key_id, std::string_view owner,
+                                            const config::model_config& model, const config::backend_config& backend,
+                                            observability::request_record& rec) {
+  cache_stage st;
+  if (!s.cache) co_return st;
+  const auto& cfg = s.config->cache;
+  auto d = cache::read_directives(req.header("cache-control"), req.header("x-deepgate-cache-ttl"), cfg.max_ttl);
+  if (!d) {
+    st.error = d.error();
+    co_return st;
+  }
+  st.plan_ = cache::decide(cfg.mode_for(key_id, owner, model.name), chat.deterministic(), chat.logprobs(), *d, cfg.ttl);
+  if (st.plan_.bypass()) {
+    st.verdict = cache_result::bypass;
+    co_return st;
+  }
+  st.cache_ = s.cache.get();
+  st.worker_ = req.worker;
+  st.key_ = cache::make_key(backend.name, cfg.shared ? std::string_view("*") : owner,
+                            chat.cache_material(model.upstream_model));
+  st.verdict = cache_result::miss;
+  if (st.plan_.lookup) {
+    std::string key = st.key_;
+    {
+      observability::wait_timer w(rec.waited);  // Redis's time, not the gateway's
+      st.hit = co_await st.cache_->get(req.worker, std::move(key));
+    }
+    if (st.hit) {
+      st.verdict = cache_result::hit;
+      st.cache_ = nullptr;  // nothing to store
+      co_return st;
+    }
+    auto joined = st.cache_->flights().join(st.key_);
+    if (joined.leader) {
+      st.lead_.emplace(std::move(*joined.leader));
+    } else {
+      std::optional<std::string> answer;
+      {
+        observability::wait_timer w(rec.waited);  // the leader's upstream call
+        answer = co_await cache::single_flight::wait(joined.follow, cfg.follower_timeout);
+      }
+      if (s.metrics) s.metrics->cache_follower(answer.has_value());
+      if (answer) {
+        st.verdict = cache_result::hit;
+        st.hit = cache::stored_answer{std::move(*answer), std::chrono::system_clock::now()};
+        st.cache_ = nullptr;
+        co_return st;
+      }
+      // The leader failed or is too slow: go upstream; the answer is still stored.
+    }
+  }
+  if ((st.plan_.store || st.lead_) && chat.stream()) st.assembler_.emplace();
+  co_return st;
+}
+
+boost::asio::awaitable<void> send_hit(http::response_writer& out, const cache::stored_answer& hit, bool stream,
+                                      bool include_usage) {
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - hit.stored);
+  out.add_header("age", std::to_string(std::max<std::int64_t>(0, age.count())));
+  if (!stream) {
+    http::response res{200, "application/json", {}, hit.value};
+    co_await out.send(std::move(res));
+    co_return;
+  }
+  const auto events = cache::replay_stream(hit.value, include_usage);
+  if (!co_await out.begin_stream(200, {})) co_return;
+  co_await out.end_stream(events);
+}
+
+}  // namespace deepgate::api
