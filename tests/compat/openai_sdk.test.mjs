@@ -149,3 +149,38 @@ test('a failure after the stream started raises instead of returning half an ans
   );
   assert.ok(received >= 1);
 });
+
+test('a cache hit replayed as a stream reads like a live one (content, reasoning, tool calls, usage)', async () => {
+  const messages = [{ role: 'user', content: 'cache me for the SDK [mock tokens=8]' }];
+  const live = await client.chat.completions.create({ model: 'deepseek-reasoner', temperature: 0, messages });
+  const { data: stream, response } = await client.chat.completions
+    .create({ model: 'deepseek-reasoner', temperature: 0, messages, stream: true, stream_options: { include_usage: true } })
+    .withResponse();
+  assert.equal(response.headers.get('x-deepgate-cache'), 'hit');
+  let content = '';
+  let reasoning = '';
+  let usage = null;
+  let finish = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    const c = chunk.choices[0];
+    if (!c) continue;
+    content += c.delta.content ?? '';
+    reasoning += c.delta.reasoning_content ?? '';
+    finish = c.finish_reason ?? finish;
+  }
+  assert.equal(content, live.choices[0].message.content);
+  assert.equal(reasoning, live.choices[0].message.reasoning_content);
+  assert.equal(finish, 'stop');
+  assert.equal(usage.prompt_tokens_details.cached_tokens, live.usage.prompt_tokens);
+
+  // The stream helper assembles a replayed tool call into the same message.
+  const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+  const tm = [{ role: 'user', content: 'call the tool, cached' }];
+  const first = await client.chat.completions.create({ model: 'deepseek-chat', temperature: 0, messages: tm, tools });
+  const runner = client.chat.completions.stream({ model: 'deepseek-chat', temperature: 0, messages: tm, tools });
+  const final = await runner.finalChatCompletion();
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  assert.deepEqual(final.choices[0].message.tool_calls.map((t) => [t.id, t.function.name, t.function.arguments]),
+    first.choices[0].message.tool_calls.map((t) => [t.id, t.function.name, t.function.arguments]));
+});

@@ -3,6 +3,7 @@
 #include "deepgate/api/chat_request.hpp"
 #include "deepgate/cache/answer.hpp"
 #include "deepgate/cache/memory_store.hpp"
+#include "deepgate/cache/policy.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -144,4 +145,68 @@ TEST(cache_memory, hits_expire_and_the_byte_budget_holds_with_evictions_counted)
   EXPECT_GT(m.entries(), 30u);
   EXPECT_TRUE(m.get("key639", t0));  // the most recent survive
   EXPECT_FALSE(m.put("huge", std::string(20 * 1024, 'y'), t0, 60s));  // larger than a shard's share
+}
+
+TEST(cache_policy, request_directives) {
+  auto d = cache::read_directives("max-age=0, No-Cache", "", 24h);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->no_cache);
+  EXPECT_FALSE(d->no_store);
+  EXPECT_FALSE(d->ttl);
+  d = cache::read_directives("no-store", " 30 ", 24h);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->no_store);
+  EXPECT_EQ(d->ttl, 30s);
+  EXPECT_FALSE(cache::read_directives("no-cache-please", "", 24h)->no_cache);  // another directive
+  for (const char* bad : {"x", "-1", "1.5", "86401", "9999999999999999999999"}) {
+    auto e = cache::read_directives("", bad, 24h);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().status, 400u);
+    EXPECT_EQ(e.error().param, "x-deepgate-cache-ttl");
+  }
+}
+
+TEST(cache_policy, decide) {
+  using config::cache_mode;
+  const cache::directives none;
+  auto p = cache::decide(cache_mode::deterministic, true, false, none, 60s);
+  EXPECT_TRUE(p.lookup && p.store);
+  EXPECT_EQ(p.ttl, 60s);
+  EXPECT_TRUE(cache::decide(cache_mode::deterministic, false, false, none, 60s).bypass());
+  EXPECT_FALSE(cache::decide(cache_mode::always, false, false, none, 60s).bypass());
+  EXPECT_TRUE(cache::decide(cache_mode::off, true, false, none, 60s).bypass());
+  EXPECT_TRUE(cache::decide(cache_mode::always, true, true, none, 60s).bypass());  // logprobs
+  cache::directives no_cache;
+  no_cache.no_cache = true;
+  p = cache::decide(cache_mode::always, true, false, no_cache, 60s);
+  EXPECT_FALSE(p.lookup);
+  EXPECT_TRUE(p.store);
+  cache::directives no_store;
+  no_store.no_store = true;
+  EXPECT_TRUE(cache::decide(cache_mode::always, true, false, no_store, 60s).bypass());
+  cache::directives ttl0;
+  ttl0.ttl = 0s;
+  p = cache::decide(cache_mode::always, true, false, ttl0, 60s);
+  EXPECT_TRUE(p.lookup);
+  EXPECT_FALSE(p.store);
+}
+
+TEST(cache_policy, keys_separate_backends_scopes_and_requests_unambiguously) {
+  auto k = cache::make_key("mock", "tests", "{}");
+  EXPECT_EQ(k.size(), 64u);
+  EXPECT_EQ(k, cache::make_key("mock", "tests", "{}"));
+  EXPECT_NE(k, cache::make_key("other", "tests", "{}"));
+  EXPECT_NE(k, cache::make_key("mock", "others", "{}"));
+  EXPECT_NE(k, cache::make_key("mock", "tests", "{ }"));
+  // Length-prefixed parts: moving bytes from one part to the next is another key.
+  EXPECT_NE(cache::make_key("ab", "c", "{}"), cache::make_key("a", "bc", "{}"));
+}
+
+TEST(cache_answer, interrupted_answers_are_not_stored) {
+  EXPECT_FALSE(cache::storable_answer(
+      R"({"choices":[{"index":0,"message":{"content":"par"},"finish_reason":"insufficient_system_resource"}]})"));
+  EXPECT_TRUE(cache::storable_answer(R"({"choices":[{"index":0,"message":{"content":"ok"},"finish_reason":"length"}]})"));
+  cache::stream_assembler a;
+  a.add(R"({"choices":[{"index":0,"delta":{"content":"par"},"finish_reason":"insufficient_system_resource"}]})");
+  EXPECT_FALSE(a.finish());
 }

@@ -180,3 +180,46 @@ prices:
   EXPECT_EQ(error_of("limits:\n  default: {requests_per_day: 5}\n"), "limits.default.requests_per_day: unknown key");
   EXPECT_EQ(error_of("prices:\n  m: {output: -1}\n").rfind("prices.m.output: must be a number", 0), 0u);
 }
+
+TEST(config, cache_section_defaults_policies_and_checks) {
+  auto defaults = load_string(minimal, env_of({}), "t");
+  ASSERT_TRUE(defaults.config) << defaults.error;
+  const auto& d = defaults.config->cache;
+  EXPECT_FALSE(d.redis);
+  EXPECT_EQ(d.mode, cache_mode::deterministic);
+  EXPECT_FALSE(d.shared);
+  EXPECT_FALSE(d.hits_count_tokens);
+  EXPECT_EQ(d.ttl, std::chrono::hours(1));
+
+  auto ok = load_string(std::string(minimal) + R"(
+cache:
+  policy: off
+  scope: shared
+  ttl: 10m
+  max_ttl: 1h
+  max_bytes: 1048576
+  keys: {key_1: always}
+  owners: {team-a: deterministic}
+  models: {deepseek-chat: always}
+)",
+                        env_of({}), "t");
+  ASSERT_TRUE(ok.config) << ok.error;
+  const auto& c = ok.config->cache;
+  EXPECT_TRUE(c.shared);
+  EXPECT_EQ(c.max_bytes, 1048576u);
+  // Most specific first: key id, then owner, then model, then the default policy.
+  EXPECT_EQ(c.mode_for("key_1", "team-a", "deepseek-chat"), cache_mode::always);
+  EXPECT_EQ(c.mode_for("key_2", "team-a", "deepseek-chat"), cache_mode::deterministic);
+  EXPECT_EQ(c.mode_for("key_2", "team-b", "deepseek-chat"), cache_mode::always);
+  EXPECT_EQ(c.mode_for("key_2", "team-b", "other"), cache_mode::off);
+
+  auto error_of = [&](const std::string& extra) { return load_string(std::string(minimal) + extra, env_of({}), "t").error; };
+  EXPECT_EQ(error_of("cache:\n  store: redis\n"), "redis.url: is required when cache.store is redis");
+  EXPECT_EQ(error_of("cache:\n  policy: sometimes\n"),
+            "cache.policy: must be off, deterministic or always, got 'sometimes'");
+  EXPECT_EQ(error_of("cache:\n  owners: {x: maybe}\n"), "cache.owners.x: must be off, deterministic or always, got 'maybe'");
+  EXPECT_EQ(error_of("cache:\n  models: {gpt-9: always}\n"), "cache.models.gpt-9: no model or alias named 'gpt-9'");
+  EXPECT_EQ(error_of("cache:\n  scope: global\n"), "cache.scope: must be owner or shared");
+  EXPECT_EQ(error_of("cache:\n  ttl: 2h\n  max_ttl: 1h\n"), "cache.max_ttl: must be at least cache.ttl");
+  EXPECT_EQ(error_of("cache:\n  size: 5\n"), "cache.size: unknown key");
+}

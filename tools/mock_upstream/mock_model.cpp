@@ -156,12 +156,13 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())
     return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `messages`");
 
-  std::string last_user, all_text;
+  std::string last_user, all_text, last_role;
   for (auto& m : req["messages"]) {
     if (!m.is_object()) continue;
     auto text = m.contains("content") ? text_of(m["content"]) : std::string();
     all_text += text;
-    if (m.value("role", "") == "user") last_user = text;
+    last_role = m.value("role", "");
+    if (last_role == "user") last_user = text;
   }
   reply r;
   r.k = parse_directives(last_user, opts.defaults);
@@ -194,6 +195,20 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   std::string id = std::string("mock-") + idbuf;
   const std::string fingerprint = "fp_mock_0001";
   std::string finish = completion_tokens < r.k.tokens ? "length" : "stop";
+  // With tools offered (and not refused by tool_choice "none") and a user message last, DeepSeek's
+  // way: one call of the first tool, content "", finish_reason "tool_calls". After the tool's
+  // result (a "tool" message last) the model answers in text.
+  json tool_call;
+  if (auto tools = req.find("tools"); tools != req.end() && tools->is_array() && !tools->empty() &&
+                                      req.value("tool_choice", json("auto")) != json("none") && last_role == "user") {
+    const auto& fn = (*tools)[0].value("function", json::object());
+    tool_call = {{"id", "call_" + std::string(idbuf).substr(0, 12)},
+                 {"type", "function"},
+                 {"function", {{"name", fn.value("name", std::string("tool"))},
+                               {"arguments", json{{"query", content.empty() ? std::string() : content[0]}}.dump()}}}};
+    content.clear();
+    finish = "tool_calls";
+  }
 
   if (!r.stream) {
     std::string text, thought;
@@ -201,6 +216,7 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
     for (auto& p : reasoning) thought += p;
     json message = {{"role", "assistant"}, {"content", text}};
     if (reasoner) message["reasoning_content"] = thought;
+    if (!tool_call.is_null()) message["tool_calls"] = json::array({tool_call});
     r.body = json{{"id", id},
                   {"object", "chat.completion"},
                   {"created", fixed_created},
@@ -229,6 +245,19 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
     json d = {{"content", p}};
     if (reasoner) d["reasoning_content"] = nullptr;
     r.events.push_back(event(chunk(d, nullptr)));
+  }
+  if (!tool_call.is_null()) {
+    // The call's head (index, id, type, name), then its arguments in two pieces.
+    const auto args = tool_call["function"]["arguments"].get<std::string>();
+    const auto half = args.size() / 2;
+    json head = tool_call;
+    head["index"] = 0;
+    head["function"]["arguments"] = "";
+    r.events.push_back(event(chunk({{"content", nullptr}, {"tool_calls", json::array({head})}}, nullptr)));
+    for (auto piece : {args.substr(0, half), args.substr(half)})
+      r.events.push_back(event(chunk({{"content", nullptr},
+                                      {"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", piece}}}}})}},
+                                     nullptr)));
   }
   auto last = chunk({{"content", ""}}, finish);
   r.events.push_back(event(last));
