@@ -1,7 +1,10 @@
--- wrk: POST a chat completion; BENCH_STREAM=1 asks for a stream.
+-- wrk: POST a chat completion; BENCH_STREAM=1 asks for a stream, BENCH_TEMPERATURE sets a
+-- temperature (0 makes the request deterministic, so deepgate's cache may answer it).
 local stream = os.getenv("BENCH_STREAM") == "1"
+local temperature = os.getenv("BENCH_TEMPERATURE")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer dg-bench-key-0000000000000000"  -- deepgate's bench key; others ignore it
 wrk.body = '{"model":"deepseek-chat","stream":' .. (stream and "true" or "false") ..
+           (temperature and (',"temperature":' .. temperature) or "") ..
            ',"messages":[{"role":"user","content":"benchmark prompt"}]}'

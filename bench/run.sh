@@ -17,56 +17,10 @@ CONNECTIONS=${CONNECTIONS:-32}
 PROBES=${PROBES:-200}
 AB_ROUNDS=${AB_ROUNDS:-5}
 AB_DURATION=${AB_DURATION:-5s}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-wait_port() {  # $1 log file → prints the port from its "listening on" line
-  for _ in $(seq 200); do
-    p=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$1" | head -1)
-    [[ -n "$p" ]] && { echo "$p"; return; }
-    sleep 0.05
-  done
-  cat "$1" >&2; exit 1
-}
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    ss -ltn "sport = :$p" | grep -q ":$p" || { echo "$p"; return; }
-  done
-}
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-
-"$BIN/deepgate-mock" --port 0 --workers 1 >"$work/mock.log" 2>&1 & pids+=($!)
-mock_port=$(wait_port "$work/mock.log")
-
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" \
-  bench/nginx.conf.template >"$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
-nginx_master=$!
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
-
-start_deepgate() {  # $1 name, $2 extra YAML → sets dg_pid and dg_port
-  cat >"$work/$1.yaml" <<YAML
-server: {host: 127.0.0.1, port: 0, workers: 1}
-backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
-models: [{name: deepseek-chat, backend: mock}]
-auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
-admin: {port: 0}
-$2
-YAML
-  "$BIN/deepgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 & pids+=($!)
-  dg_pid=$!
-  dg_port=$(wait_port "$work/$1.log")
-}
+source bench/lib.sh
+start_mock
+start_nginx
+start_redis
 high_limits="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
 start_deepgate plain ""
 deepgate_pid=$dg_pid deepgate_port=$dg_port
@@ -81,8 +35,6 @@ start_deepgate redis "limits:
 $high_limits
 redis: {url: \"redis://127.0.0.1:$redis_port\"}"
 redis_pid=$dg_pid redis_port_dg=$dg_port
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
 ttfb_ms() {  # median time to first byte over PROBES sequential stream requests
   local port=$1

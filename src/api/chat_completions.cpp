@@ -231,8 +231,6 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, backend, rec);
   if (cached.error) co_return co_await fail(out, *cached.error, rec);
   rec.cache = cached.verdict;
-  if (cached.verdict != observability::cache_result::none)
-    out.add_header("x-deepgate-cache", std::string(observability::to_string(cached.verdict)));
   // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
   // only with cache.hits_count_tokens.
   std::optional<limits::usage> hit_usage;
@@ -256,6 +254,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
     if (admitted.error) co_return co_await fail(out, *admitted.error, rec);
   }
+  // From here every answer says what the cache did (a refusal above was not the cache's answer).
+  if (cached.verdict != observability::cache_result::none)
+    out.add_header("x-deepgate-cache", std::string(observability::to_string(cached.verdict)));
   if (cached.hit) {
     if (hit_usage) admitted.held.record(*hit_usage);
     else admitted.held.refund();

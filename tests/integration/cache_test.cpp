@@ -413,3 +413,39 @@ TEST(cache_redis_store, a_stopped_redis_means_misses_not_errors) {
   }
   EXPECT_GT(metric_value(gw->metrics(), "deepgate_redis_errors_total{client=\"cache\"}"), 0);
 }
+
+// A hit counts as a request; its tokens count only with cache.hits_count_tokens.
+class cache_limits : public ::testing::TestWithParam<bool> {};
+
+TEST_P(cache_limits, hits_count_as_requests_and_their_tokens_only_when_configured) {
+  const bool count_tokens = GetParam();
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(
+      mock->port, "", "",
+      test_auth_yaml() + "limits:\n  default: {requests_per_minute: 3, request_burst: 3, tokens_per_minute: 6000}\n" +
+          "cache:\n  hits_count_tokens: " + (count_tokens ? "true" : "false") + "\n"));
+  const auto body = det("limited hits", false, "deepseek-chat", R"({"max_tokens":50})");
+  auto remaining = [](const http_response& r) { return std::stoll(r.header("x-ratelimit-remaining-tokens")); };
+  auto miss = chat(gw->port, body);
+  ASSERT_EQ(miss.status, 200) << miss.body;
+  ASSERT_EQ(miss.header("x-deepgate-cache"), "miss");
+  const auto used = from_json(miss.body).usage["total_tokens"].get<long long>();
+  // The second request's headers show the first one settled to its real usage.
+  auto hit = chat(gw->port, body);
+  ASSERT_EQ(hit.header("x-deepgate-cache"), "hit");
+  auto hit2 = chat(gw->port, body);
+  ASSERT_EQ(hit2.header("x-deepgate-cache"), "hit");
+  if (count_tokens) {
+    EXPECT_LE(remaining(hit2), remaining(hit) - used + 5);  // the bucket refills 100 tokens/s
+  } else {
+    EXPECT_GE(remaining(hit2), remaining(hit));
+  }
+  // The fourth request is over 3 per minute, hit or not.
+  auto refused = chat(gw->port, body);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(json::parse(refused.body)["error"]["code"], "rate_limit_exceeded") << refused.body;
+  EXPECT_TRUE(refused.header("x-deepgate-cache").empty());  // the limiter answered, not the cache
+  EXPECT_EQ(mock->chat_requests(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(hits_count_tokens, cache_limits, ::testing::Values(false, true));
