@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <vector>
 
@@ -317,25 +318,99 @@ std::string chat_request::prompt_sha256() const {
 
 namespace {
 
-// Numbers compare by value: 0, 0.0 and -0.0 are the same temperature, 1e2 and 100 the same
-// max_tokens. Integral floats become integers; everything else keeps its shortest form.
-void normalise_numbers(json& v) {
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isfinite(d) && std::nearbyint(d) == d && std::fabs(d) < 9e15) v = static_cast<std::int64_t>(d);
-  } else if (v.is_object() || v.is_array()) {
-    for (auto& x : v) normalise_numbers(x);
+// The canonical form the prompt cache keys on, written straight from the parsed request (no copy
+// of the tree): objects with sorted keys (nlohmann's objects are std::maps), no whitespace,
+// strings with JSON's mandatory escapes only (the parser already rejected invalid UTF-8), and
+// numbers by value: 0, 0.0 and -0.0 are the same temperature, 1e2 and 100 the same max_tokens.
+// Integral floats are written as integers; other floats in their shortest round-trip form.
+void write_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void write_canonical(std::string& out, const json& v) {
+  char buf[32];
+  switch (v.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, value] : v.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        write_string(out, key);
+        out += ':';
+        write_canonical(out, value);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& x : v) {
+        if (!first) out += ',';
+        first = false;
+        write_canonical(out, x);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string: write_string(out, v.get_ref<const std::string&>()); return;
+    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case json::value_t::number_integer: {
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get<std::int64_t>());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::value_t::number_unsigned: {
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get<std::uint64_t>());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::value_t::number_float: {
+      const double d = v.get<double>();
+      auto r = std::isfinite(d) && std::nearbyint(d) == d && std::fabs(d) < 9e15
+                   ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(d))
+                   : std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, r.ptr);
+      return;
+    }
+    default: out += "null"; return;
   }
 }
 
 }  // namespace
 
 std::string chat_request::cache_material(std::string_view model) const {
-  json copy = impl_->body;  // nlohmann's default object is a std::map: keys come out sorted
-  for (auto neutral : {"stream", "stream_options", "user"}) copy.erase(neutral);
-  copy["model"] = model;
-  normalise_numbers(copy);
-  return copy.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(256);
+  out += '{';
+  bool first = true;
+  for (const auto& [key, value] : impl_->body.get_ref<const json::object_t&>()) {
+    if (key == "stream" || key == "stream_options" || key == "user") continue;  // output-neutral
+    if (!first) out += ',';
+    first = false;
+    write_string(out, key);
+    out += ':';
+    if (key == "model") write_string(out, model);
+    else write_canonical(out, value);
+  }
+  out += '}';
+  return out;
 }
 
 bool chat_request::deterministic() const {

@@ -130,47 +130,53 @@ std::string hit_body(std::string_view completion_json) {
   return dump(j);
 }
 
+// Built as text around the stored values (each dumped once), not as a tree per event: a stream
+// hit costs one parse of the stored answer and a few string appends.
 std::string replay_stream(std::string_view completion_json, bool include_usage) {
   auto j = json::parse(completion_json, nullptr, false);
   std::string out;
   if (!j.is_object()) return out;
-  json base = {{"id", j.value("id", json())}, {"object", "chat.completion.chunk"}, {"created", j.value("created", json())},
-               {"model", j.value("model", json())}};
-  if (j.contains("system_fingerprint")) base["system_fingerprint"] = j["system_fingerprint"];
-  auto event = [&](json choices, const json* usage) {
-    json c = base;
-    c["choices"] = std::move(choices);
-    if (usage) c["usage"] = *usage;
+  std::string head = "{\"id\":" + dump(j.value("id", json())) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
+                     dump(j.value("created", json())) + ",\"model\":" + dump(j.value("model", json()));
+  if (auto fp = j.find("system_fingerprint"); fp != j.end()) head += ",\"system_fingerprint\":" + dump(*fp);
+  head += ",\"choices\":[";
+  out.reserve(completion_json.size() * 2 + 512);
+  auto event = [&](std::int64_t index, std::string_view delta, std::string_view finish) {
     out += "data: ";
-    out += dump(c);
-    out += "\n\n";
-  };
-  auto one = [](std::int64_t index, json delta, json finish) {
-    return json::array({{{"index", index}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}});
+    out += head;
+    out += "{\"index\":";
+    out += std::to_string(index);
+    out += ",\"delta\":{";
+    out += delta;
+    out += "},\"logprobs\":null,\"finish_reason\":";
+    out += finish;
+    out += "}]}\n\n";
   };
   for (auto& c : j.value("choices", json::array())) {
     auto index = c.value("index", std::int64_t{0});
     const auto& m = c.value("message", json::object());
-    json first = {{"role", m.value("role", std::string("assistant"))}, {"content", ""}};
-    event(one(index, first, nullptr), nullptr);
+    event(index, "\"role\":" + dump(m.value("role", std::string("assistant"))) + ",\"content\":\"\"", "null");
     if (auto r = m.find("reasoning_content"); r != m.end() && r->is_string())
-      event(one(index, {{"content", nullptr}, {"reasoning_content", *r}}, nullptr), nullptr);
+      event(index, "\"content\":null,\"reasoning_content\":" + dump(*r), "null");
     if (auto t = m.find("content"); t != m.end() && t->is_string() && !t->get_ref<const std::string&>().empty())
-      event(one(index, {{"content", *t}}, nullptr), nullptr);
+      event(index, "\"content\":" + dump(*t), "null");
     if (auto tcs = m.find("tool_calls"); tcs != m.end() && tcs->is_array()) {
       json calls = json::array();
       std::int64_t i = 0;
       for (auto tc : *tcs) {
         tc["index"] = i++;
-        calls.push_back(tc);
+        calls.push_back(std::move(tc));
       }
-      event(one(index, {{"tool_calls", calls}}, nullptr), nullptr);
+      event(index, "\"tool_calls\":" + dump(calls), "null");
     }
-    event(one(index, {{"content", ""}}, c.value("finish_reason", json())), nullptr);
+    event(index, "\"content\":\"\"", dump(c.value("finish_reason", json())));
   }
   if (include_usage && j.contains("usage") && j["usage"].is_object()) {
-    json usage = marked_cached(j["usage"]);
-    event(json::array(), &usage);
+    out += "data: ";
+    out += head;
+    out += "],\"usage\":";
+    out += dump(marked_cached(j["usage"]));
+    out += "}\n\n";
   }
   out += "data: [DONE]\n\n";
   return out;

@@ -1,6 +1,5 @@
 #include "deepgate/cache/prompt_cache.hpp"
 
-#include "deepgate/cache/answer.hpp"
 #include "deepgate/cache/memory_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -45,7 +44,8 @@ asio::awaitable<std::optional<stored_answer>> prompt_cache::get(unsigned worker,
   auto& w = *workers_.at(worker);
   if (!w.store) co_return std::nullopt;  // shut down
   auto found = co_await w.store->get(key);
-  if (found && !storable_answer(found->value)) found.reset();  // not ours, or damaged: a miss
+  // The value's header was checked (decode_stored); a value cut or altered in Redis is a miss.
+  if (found && !(found->value.starts_with('{') && found->value.ends_with('}'))) found.reset();
   co_return found;
 }
 

@@ -210,3 +210,21 @@ TEST(cache_answer, interrupted_answers_are_not_stored) {
   a.add(R"({"choices":[{"index":0,"delta":{"content":"par"},"finish_reason":"insufficient_system_resource"}]})");
   EXPECT_FALSE(a.finish());
 }
+
+TEST(cache_key, material_is_canonical_json_of_the_request) {
+  const std::string body =
+      R"({"user":"u","model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"temperature":1.0,)"
+      R"("top_p":0.25,"presence_penalty":-0.0,"seed":-3,"big":18446744073709551615,"stop":["\"q\"","a\\b","\n\t\u0001"],)"
+      R"("messages":[{"role":"user","content":"h\u00e9llo \ud83d\ude00"}],"tools":[],"response_format":{"type":"text"},"x":null,"y":false})";
+  auto m = material(body, "deepseek-chat");
+  EXPECT_EQ(m,
+            R"({"big":18446744073709551615,"messages":[{"content":"h)"
+            "\xc3\xa9llo \xf0\x9f\x98\x80"
+            R"(","role":"user"}],"model":"deepseek-chat","presence_penalty":0,"response_format":{"type":"text"},"seed":-3,)"
+            R"("stop":["\"q\"","a\\b","\u000a\u0009\u0001"],"temperature":1,"tools":[],"top_p":0.25,"x":null,"y":false})");
+  // It is JSON, and reading it back gives the request without the output-neutral fields.
+  auto back = json::parse(m);
+  EXPECT_EQ(back["stop"][2], "\n\t\x01");
+  EXPECT_FALSE(back.contains("stream"));
+  EXPECT_FALSE(back.contains("user"));
+}
