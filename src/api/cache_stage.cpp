@@ -8,11 +8,11 @@ namespace {
 using observability::cache_result;
 }
 
-// What is stored is the answer as a hit returns it (prompt tokens marked cached), made once here
-// rather than on every hit.
-void cache_stage::complete(std::string completion) {
+// What is stored is the answer as a hit returns it (prompt tokens marked cached, JSON and replay
+// events), made once here rather than on every hit.
+void cache_stage::complete(std::string_view completion) {
   if (!cache_) return;
-  auto answer = cache::hit_body(completion);
+  auto answer = cache::make_stored(completion);
   if (lead_) {
     lead_->publish(answer);
     lead_.reset();
@@ -50,6 +50,7 @@ boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::req
       observability::wait_timer w(rec.waited);  // Redis's time, not the gateway's
       st.hit = co_await st.cache_->get(req.worker, std::move(key));
     }
+    if (st.hit && !cache::split_stored(st.hit->value)) st.hit.reset();  // not in the stored form: a miss
     if (st.hit) {
       st.verdict = cache_result::hit;
       st.cache_ = nullptr;  // nothing to store
@@ -82,12 +83,17 @@ boost::asio::awaitable<void> send_hit(http::response_writer& out, const cache::s
                                       bool include_usage) {
   const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - hit.stored);
   out.add_header("age", std::to_string(std::max<std::int64_t>(0, age.count())));
+  const auto parts = cache::split_stored(hit.value);  // checked when it was looked up
   if (!stream) {
-    http::response res{200, "application/json", {}, hit.value};
+    http::response res{200, "application/json", {}, std::string(parts->body)};
     co_await out.send(std::move(res));
     co_return;
   }
-  const auto events = cache::replay_stream(hit.value, include_usage);
+  std::string events;
+  events.reserve(parts->events.size() + parts->usage_event.size() + 16);
+  events += parts->events;
+  if (include_usage) events += parts->usage_event;
+  events += "data: [DONE]\n\n";
   if (!co_await out.begin_stream(200, {})) co_return;
   co_await out.end_stream(events);
 }

@@ -151,7 +151,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   // read so the connection can be reused.
   const bool delivered = co_await out.end_stream(wire);
   if (usage.assemble)
-    if (auto answer = usage.assemble->finish()) cached.complete(std::move(*answer));
+    if (auto answer = usage.assemble->finish()) cached.complete(*answer);
   if (!delivered) co_return;
   for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
     in.clear();
@@ -234,7 +234,8 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
   // only with cache.hits_count_tokens.
   std::optional<limits::usage> hit_usage;
-  if (cached.hit && config->cache.hits_count_tokens) hit_usage = limits::find_usage(cached.hit->value);
+  if (cached.hit && config->cache.hits_count_tokens)
+    hit_usage = limits::find_usage(cache::split_stored(cached.hit->value)->body);
 
   // 5. admit: the caller's limits, then the backend's concurrency budget
   auto& limiter = *services.limits;
@@ -355,11 +356,11 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
   if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, *model);
-  std::optional<std::string> answer;
-  if (cached.wants_answer() && cache::storable_answer(body)) answer = body;
+  // Into the cache before the answer goes out, so that once the client has it every identical
+  // request finds it stored (not still in flight); it costs microseconds against the model's time.
+  if (cached.wants_answer() && cache::storable_answer(body)) cached.complete(body);
   http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
-  if (answer) cached.complete(std::move(*answer));  // after the client has its answer
 }
 
 }  // namespace deepgate::api

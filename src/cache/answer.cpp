@@ -132,10 +132,11 @@ std::string hit_body(std::string_view completion_json) {
 
 // Built as text around the stored values (each dumped once), not as a tree per event: a stream
 // hit costs one parse of the stored answer and a few string appends.
-std::string replay_stream(std::string_view completion_json, bool include_usage) {
+replay replay_parts(std::string_view completion_json) {
   auto j = json::parse(completion_json, nullptr, false);
-  std::string out;
-  if (!j.is_object()) return out;
+  replay parts;
+  std::string& out = parts.events;
+  if (!j.is_object()) return parts;
   std::string head = "{\"id\":" + dump(j.value("id", json())) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
                      dump(j.value("created", json())) + ",\"model\":" + dump(j.value("model", json()));
   if (auto fp = j.find("system_fingerprint"); fp != j.end()) head += ",\"system_fingerprint\":" + dump(*fp);
@@ -171,15 +172,41 @@ std::string replay_stream(std::string_view completion_json, bool include_usage) 
     }
     event(index, "\"content\":\"\"", dump(c.value("finish_reason", json())));
   }
-  if (include_usage && j.contains("usage") && j["usage"].is_object()) {
-    out += "data: ";
-    out += head;
-    out += "],\"usage\":";
-    out += dump(marked_cached(j["usage"]));
-    out += "}\n\n";
+  if (j.contains("usage") && j["usage"].is_object()) {
+    parts.usage_event = "data: " + head + "],\"usage\":" + dump(marked_cached(j["usage"])) + "}\n\n";
   }
-  out += "data: [DONE]\n\n";
+  return parts;
+}
+
+std::string replay_stream(std::string_view completion_json, bool include_usage) {
+  auto parts = replay_parts(completion_json);
+  if (parts.events.empty()) return {};
+  if (include_usage) parts.events += parts.usage_event;
+  parts.events += "data: [DONE]\n\n";
+  return std::move(parts.events);
+}
+
+std::string make_stored(std::string_view completion_json) {
+  auto body = hit_body(completion_json);
+  auto parts = replay_parts(body);
+  std::string out;
+  out.reserve(body.size() + parts.events.size() + parts.usage_event.size() + 2);
+  out += body;
+  out += '\0';
+  out += parts.events;
+  out += '\0';
+  out += parts.usage_event;
   return out;
+}
+
+std::optional<stored_parts> split_stored(std::string_view stored) {
+  const auto a = stored.find('\0');
+  if (a == std::string_view::npos) return std::nullopt;
+  const auto b = stored.find('\0', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  stored_parts p{stored.substr(0, a), stored.substr(a + 1, b - a - 1), stored.substr(b + 1)};
+  if (!p.body.starts_with('{') || !p.body.ends_with('}') || !p.events.starts_with("data: ")) return std::nullopt;
+  return p;
 }
 
 }  // namespace deepgate::cache

@@ -43,10 +43,7 @@ asio::awaitable<std::optional<stored_answer>> prompt_cache::get(unsigned worker,
   }
   auto& w = *workers_.at(worker);
   if (!w.store) co_return std::nullopt;  // shut down
-  auto found = co_await w.store->get(key);
-  // The value's header was checked (decode_stored); a value cut or altered in Redis is a miss.
-  if (found && !(found->value.starts_with('{') && found->value.ends_with('}'))) found.reset();
-  co_return found;
+  co_return co_await w.store->get(key);  // the caller checks the value's form
 }
 
 namespace {

@@ -104,6 +104,15 @@ TEST(cache_answer, a_stream_assembles_into_the_completion_and_replays_back) {
   EXPECT_EQ(round["choices"], j["choices"]);
   EXPECT_EQ(round["usage"]["prompt_tokens_details"]["cached_tokens"], 9);
   EXPECT_EQ(cache::replay_stream(*done, false).find("usage"), std::string::npos);
+
+  // The stored form holds the hit body and the replay, so a hit parses nothing.
+  auto stored = cache::make_stored(*done);
+  auto parts = cache::split_stored(stored);
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(parts->body, cache::hit_body(*done));
+  EXPECT_EQ(std::string(parts->events) + std::string(parts->usage_event) + "data: [DONE]\n\n", sse);
+  EXPECT_FALSE(cache::split_stored(*done));  // a bare answer is not the stored form
+  EXPECT_FALSE(cache::split_stored(std::string("{}\0x\0", 5)));
 }
 
 TEST(cache_answer, tool_calls_assemble_by_index) {

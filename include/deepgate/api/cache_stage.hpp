@@ -28,7 +28,7 @@ class cache_stage {
   // Set on a miss that will store: streams feed their data events here.
   cache::stream_assembler* assembler() { return assembler_ ? &*assembler_ : nullptr; }
   // A complete answer (a chat.completion object): stored, and handed to the waiting requests.
-  void complete(std::string completion);
+  void complete(std::string_view completion);
 
   friend boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::request& req,
                                                      const chat_request& chat, std::string_view key_id,

@@ -42,5 +42,20 @@ std::string hit_body(std::string_view completion_json);
 // A stream hit: role, reasoning and content deltas, tool calls, the finish reason, the usage
 // chunk when `include_usage`, then [DONE]; each as an SSE `data:` event.
 std::string replay_stream(std::string_view completion_json, bool include_usage);
+struct replay {
+  std::string events;       // every event but the usage chunk and [DONE]
+  std::string usage_event;  // empty when the answer has no usage
+};
+replay replay_parts(std::string_view completion_json);
+
+// What the cache stores for one answer, made once when it is stored so that a hit parses
+// nothing: the hit's JSON body, its replay events and its usage chunk, joined by NUL bytes
+// (JSON text never holds a raw NUL). About three times the answer's size.
+std::string make_stored(std::string_view completion_json);
+struct stored_parts {
+  std::string_view body, events, usage_event;
+};
+// nullopt when `stored` is not in that form (a damaged or foreign value: a miss).
+std::optional<stored_parts> split_stored(std::string_view stored);
 
 }  // namespace deepgate::cache
