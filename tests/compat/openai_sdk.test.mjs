@@ -35,6 +35,23 @@ function start(bin, args, env = {}) {
   });
 }
 
+// What a stream said: its content and reasoning, the usage chunk, the last finish reason.
+async function collect(stream) {
+  let content = '';
+  let reasoning = '';
+  let usage = null;
+  let finish = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    const c = chunk.choices[0];
+    if (!c) continue;
+    content += c.delta.content ?? '';
+    reasoning += c.delta.reasoning_content ?? '';
+    finish = c.finish_reason ?? finish;
+  }
+  return { content, reasoning, usage, finish };
+}
+
 const KEY = 'dg-compat-test-key-0000000000001';
 let client;
 let badClient;
@@ -80,18 +97,7 @@ test('streamed chat completion with usage and reasoning', async () => {
     stream: true,
     stream_options: { include_usage: true },
   });
-  let content = '';
-  let reasoning = '';
-  let usage = null;
-  let finish = null;
-  for await (const chunk of stream) {
-    if (chunk.usage) usage = chunk.usage;
-    const c = chunk.choices[0];
-    if (!c) continue;
-    content += c.delta.content ?? '';
-    reasoning += c.delta.reasoning_content ?? '';
-    finish = c.finish_reason ?? finish;
-  }
+  const { content, reasoning, usage, finish } = await collect(stream);
   assert.ok(content.length > 0);
   assert.ok(reasoning.length > 0);
   assert.equal(finish, 'stop');
@@ -157,18 +163,7 @@ test('a cache hit replayed as a stream reads like a live one (content, reasoning
     .create({ model: 'deepseek-reasoner', temperature: 0, messages, stream: true, stream_options: { include_usage: true } })
     .withResponse();
   assert.equal(response.headers.get('x-deepgate-cache'), 'hit');
-  let content = '';
-  let reasoning = '';
-  let usage = null;
-  let finish = null;
-  for await (const chunk of stream) {
-    if (chunk.usage) usage = chunk.usage;
-    const c = chunk.choices[0];
-    if (!c) continue;
-    content += c.delta.content ?? '';
-    reasoning += c.delta.reasoning_content ?? '';
-    finish = c.finish_reason ?? finish;
-  }
+  const { content, reasoning, usage, finish } = await collect(stream);
   assert.equal(content, live.choices[0].message.content);
   assert.equal(reasoning, live.choices[0].message.reasoning_content);
   assert.equal(finish, 'stop');
