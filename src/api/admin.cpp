@@ -91,6 +91,8 @@ http::response metrics_page(admin_state& s, const http::request& req) {
   if (req.method != "GET" && req.method != "HEAD") return error(405, "Use GET.", "method_not_allowed");
   if (svc.config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
   if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
+  for (std::size_t b = 0; b < svc.backends.size(); ++b)
+    svc.metrics->breaker_state(b, static_cast<int>(svc.backends[b]->health.current(upstream::breaker::clock::now())));
   if (svc.cache)
     svc.metrics->cache_state({svc.cache->bytes(), svc.cache->entries(), svc.cache->evictions(), svc.cache->stored(),
                               svc.cache->not_stored()});

@@ -2,6 +2,7 @@
 
 #include "deepgate/api/cache_stage.hpp"
 #include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/forward.hpp"
 #include "deepgate/api/upstream_errors.hpp"
 #include "deepgate/http/sse_parser.hpp"
 #include "deepgate/limits/limiter.hpp"
@@ -14,8 +15,6 @@ namespace {
 using observability::request_record;
 using observability::wait_timer;
 using clock = request_record::clock;
-
-constexpr std::size_t max_error_body = 256 * 1024;
 
 // GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
 // takes named locals (see docs/development.md).
@@ -185,9 +184,9 @@ boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, st
 
 // The usage the backend reported, into the record (with its cost) and the limiter's ticket.
 void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& held, const config::gateway_config& cfg,
-                  const config::model_config& model) {
+                  std::string_view upstream_model) {
   rec.usage = u;
-  if (auto p = cfg.prices.find(model.upstream_model); p != cfg.prices.end())
+  if (auto p = cfg.prices.find(upstream_model); p != cfg.prices.end())
     rec.cost_usd = static_cast<double>(limits::cost(u, p->second)) / limits::nano_per_usd;
   if (!u.estimated) held.record(u);
 }
@@ -224,11 +223,10 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   rec.model = static_cast<int>(model - config->models.data());
   rec.backend = static_cast<int>(model->backend_index);
   if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
-  auto& pool = *services.pools.at(req.worker).at(model->backend_index);
-  const auto& backend = pool.backend();
+  const auto& primary = config->backends[model->backend_index];
 
   // 4. cache lookup (a store hit, or the answer of an identical request already in flight)
-  auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, backend, rec);
+  auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, primary, rec);
   if (cached.error) co_return co_await fail(out, *cached.error, rec);
   rec.cache = cached.verdict;
   // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
@@ -263,15 +261,6 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     else admitted.held.refund();
     co_return co_await send_hit(out, *cached.hit, chat.stream(), chat.include_usage());
   }
-  limits::backend_slot slot;
-  if (limiter.gated(model->backend_index)) {
-    std::optional<http::api_error> busy;
-    {
-      wait_timer w(rec.waited);  // the backend's queue, not the gateway's work
-      busy = co_await limiter.enter_backend(req.worker, model->backend_index, slot);
-    }
-    if (busy) co_return co_await fail(out, *busy, rec);
-  }
   // Usage feeds the token limits, the metrics and the access log: streams always ask for it,
   // and the usage chunk the client did not ask for is removed before it sees it.
   usage_watch usage;
@@ -281,81 +270,53 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     usage.strip = true;
   }
 
-  // 6. forward
-  upstream::outgoing_request up;
-  up.path = backend.url.path("/chat/completions");
-  up.body = chat.upstream_body(model->upstream_model);
-  up.headers.push_back({"accept", chat.stream() ? "text/event-stream" : "application/json"});
-  up.headers.push_back({"x-request-id", rec.request_id});
-  for (const char* trace : {"traceparent", "tracestate"})
-    if (auto v = req.header(trace); !v.empty()) up.headers.push_back({trace, std::string(v)});
-
-  upstream::exchange ex(pool);
-  upstream::response_head head;
+  // 6. forward, to the first backend in line that answers (failover and retries in forward.cpp).
   // A client that hangs up while the backend thinks (DeepSeek may queue for minutes) frees its
-  // concurrency slot and the backend connection at once, not when the answer would have come.
-  out.watch_hangup([&ex] { ex.abort(); });
-  const auto forwarded = clock::now();
-  upstream::failure started;
-  {
-    wait_timer w(rec.waited);
-    started = co_await ex.start(up, head);
+  // slots and the backend connection at once, not when the answer would have come.
+  forwarded f;
+  out.watch_hangup([&f] { f.client_gone(); });
+  co_await forward(services, req, chat, *model, rec, f);
+  if (f.abandoned) {
+    if (!f.ex || !f.ex->sent()) admitted.held.refund();
+    co_return;  // nobody is there to answer
   }
-  if (started != upstream::failure::none) {
-    if (started == upstream::failure::abandoned) {
-      if (!ex.sent()) admitted.held.refund();
-      co_return;  // nobody is there to answer
-    }
-    admitted.held.refund();  // nothing reached the model
-    rec.upstream_error = upstream::to_string(started);
-    spdlog::warn("backend {}: request {} failed: {}", backend.name, rec.request_id, upstream::to_string(started));
-    const auto e = error_from_failure(started, backend.name);
-    co_return co_await fail(out, e, rec);
+  if (f.error) {
+    admitted.held.refund();  // refused, or never reached a model: no tokens were generated
+    co_return co_await fail(out, *f.error, rec);
   }
+  auto& ex = *f.ex;
+  const auto& backend = config->backends[f.target->backend_index];
+  const auto forwarded_at = f.sent_at;
+  const auto& upstream_model = f.target->upstream_model;
 
-  if (head.status != 200) {
-    admitted.held.refund();  // refused: no tokens were generated
-    rec.upstream_error = observability::upstream_status_reason(head.status);
-    std::string body;
-    {
-      wait_timer w(rec.waited);
-      co_await ex.read_all(body, max_error_body);  // best effort: a partial body still has a status
-    }
-    rec.upstream = clock::now() - forwarded;
-    if (head.status == 401 || head.status == 402 || head.status == 403)
-      spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, head.status);
-    const auto e = error_from_upstream_status(head.status, body, backend.api_key, head.retry_after);
-    co_return co_await fail(out, e, rec);
-  }
-
-  // 7. relay; settling runs when `admitted` and `slot` go out of scope, on every path
-  if (head.event_stream()) {
-    co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded);
+  // 7. relay; settling runs when `admitted` and `f` (its slots) go out of scope, on every path
+  if (f.head.event_stream()) {
+    co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded_at);
     if (usage.found) {
-      settle_usage(*usage.found, rec, admitted.held, *config, *model);
+      settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
     } else {  // the client left, or the backend sent no usage: estimate, as the limits do
       admitted.held.record_estimate(usage.chunks);
       limits::usage estimate;
       estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();
       estimate.completion = usage.chunks;
       estimate.estimated = true;
-      settle_usage(estimate, rec, admitted.held, *config, *model);
+      settle_usage(estimate, rec, admitted.held, *config, upstream_model);
     }
     co_return;
   }
 
   std::string body;
-  auto f = co_await read_answer(ex, body, backend.max_response_bytes, rec);
-  rec.upstream = clock::now() - forwarded;
-  if (f == upstream::failure::abandoned) co_return;
-  if (f == upstream::failure::none && !is_json_object(body)) f = upstream::failure::bad_response;
-  if (f != upstream::failure::none) {
-    rec.upstream_error = upstream::to_string(f);
-    const auto e = error_from_failure(f, backend.name);
+  auto read = co_await read_answer(ex, body, backend.max_response_bytes, rec);
+  rec.upstream = clock::now() - forwarded_at;
+  if (read == upstream::failure::abandoned) co_return;
+  if (read == upstream::failure::none && !is_json_object(body)) read = upstream::failure::bad_response;
+  if (read != upstream::failure::none) {
+    rec.upstream_error = upstream::to_string(read);
+    const auto e = error_from_failure(read, backend.name);
     co_return co_await fail(out, e, rec);
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
-  if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, *model);
+  if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, upstream_model);
   // Into the cache before the answer goes out, so that once the client has it every identical
   // request finds it stored (not still in flight); it costs microseconds against the model's time.
   if (cached.wants_answer() && cache::storable_answer(body)) cached.complete(body);

@@ -171,6 +171,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     spdlog::info("cache: {} store, policy {}, scope {}, ttl {} s", cc.redis ? "redis" : "memory", config::to_string(cc.mode),
                  cc.shared ? "shared" : "owner", cc.ttl.count() / 1000);
   }
+  for (auto& b : config->backends) services.backends.push_back(std::make_unique<upstream::backend_state>(b.breaker));
+  services.balancers.assign(server.workers(), std::vector<upstream::weighted_rr>(config->models.size()));
   services.pools.resize(server.workers());
   for (unsigned w = 0; w < server.workers(); ++w)
     for (std::size_t b = 0; b < config->backends.size(); ++b)

@@ -95,9 +95,19 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   if (!r.mapping(n, p,
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
-                  "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval"}))
+                  "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
+                  "breaker"}))
     return false;
   auto tls = n["tls"];
+  auto br = n["breaker"];
+  if (!(r.integer<std::uint32_t>(n, "weight", p, b.weight, 1, 1'000'000) &&
+        r.mapping(br, p + ".breaker", {"failures", "cool_down", "max_cool_down"}) &&
+        r.integer<std::uint32_t>(br, "failures", p + ".breaker", b.breaker.failures, 0, 1'000'000) &&
+        r.duration(br, "cool_down", p + ".breaker", b.breaker.cool_down) &&
+        r.duration(br, "max_cool_down", p + ".breaker", b.breaker.max_cool_down)))
+    return false;
+  if (b.breaker.max_cool_down < b.breaker.cool_down)
+    return r.fail(p + ".breaker.max_cool_down", "must be at least breaker.cool_down");
   std::string url_text;
   if (!(r.string(n, "name", p, b.name) && r.string(n, "url", p, url_text) && r.secret(n, "api_key", p, b.api_key) &&
         r.string(n, "ca_file", p, b.ca_file) && r.mapping(tls, p + ".tls", {"ca_file", "verify"}) &&
@@ -125,11 +135,34 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   return true;
 }
 
+bool read_targets(reader& r, const YAML::Node& n, const std::string& p, std::vector<model_target>& out) {
+  if (!n || n.IsNull()) return true;
+  if (!n.IsSequence()) return r.fail(p, "must be a list of {backend, upstream_model, weight}");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    auto tp = p + "[" + std::to_string(i) + "]";
+    auto& t = out.emplace_back();
+    if (n[i].IsScalar()) {  // just a backend name
+      t.backend = n[i].Scalar();
+      continue;
+    }
+    if (!n[i].IsMap()) return r.fail(tp, "must be a backend name or a mapping");
+    if (!(r.mapping(n[i], tp, {"backend", "upstream_model", "weight"}) && r.string(n[i], "backend", tp, t.backend) &&
+          r.string(n[i], "upstream_model", tp, t.upstream_model) &&
+          r.integer<std::uint32_t>(n[i], "weight", tp, t.weight, 1, 1'000'000)))
+      return false;
+    if (t.backend.empty()) return r.fail(tp + ".backend", "is required");
+  }
+  return true;
+}
+
 bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_config& m) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model"})) return false;
+  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model", "backends", "fallback", "balance"})) return false;
+  std::string balance = "weighted";
   if (!(r.string(n, "name", p, m.name) && r.string(n, "backend", p, m.backend) &&
-        r.string(n, "upstream_model", p, m.upstream_model)))
+        r.string(n, "upstream_model", p, m.upstream_model) && r.string(n, "balance", p, balance) &&
+        read_targets(r, n["backends"], p + ".backends", m.targets) &&
+        read_targets(r, n["fallback"], p + ".fallback", m.fallback)))
     return false;
   if (auto aliases = n["aliases"]; aliases && !aliases.IsNull()) {
     if (!aliases.IsSequence()) return r.fail(p + ".aliases", "must be a list of names");
@@ -140,8 +173,17 @@ bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_conf
     }
   }
   if (m.name.empty()) return r.fail(p + ".name", "is required");
-  if (m.backend.empty()) return r.fail(p + ".backend", "is required");
+  if (balance != "weighted" && balance != "least_in_flight") return r.fail(p + ".balance", "must be weighted or least_in_flight");
+  m.balance = balance == "weighted" ? model_config::balance_mode::weighted : model_config::balance_mode::least_in_flight;
+  if (!m.backend.empty() && !m.targets.empty()) return r.fail(p + ".backends", "give either backend or backends, not both");
+  if (m.backend.empty() && m.targets.empty()) return r.fail(p + ".backend", "is required");
   if (m.upstream_model.empty()) m.upstream_model = m.name;
+  if (m.targets.empty()) m.targets.push_back({m.backend, m.upstream_model, 0, 0});
+  for (auto* list : {&m.targets, &m.fallback})
+    for (auto& t : *list)
+      if (t.upstream_model.empty()) t.upstream_model = m.upstream_model;
+  m.backend = m.targets.front().backend;
+  m.upstream_model = m.targets.front().upstream_model;
   return true;
 }
 
@@ -197,9 +239,18 @@ bool validate(reader& r, gateway_config& c) {
   for (std::size_t i = 0; i < c.models.size(); ++i) {
     auto& m = c.models[i];
     auto p = "models[" + std::to_string(i) + "]";
-    auto it = std::find_if(c.backends.begin(), c.backends.end(), [&](auto& b) { return b.name == m.backend; });
-    if (it == c.backends.end()) return r.fail(p + ".backend", "no backend named '" + m.backend + "'");
-    m.backend_index = static_cast<std::size_t>(it - c.backends.begin());
+    const bool listed = m.targets.size() > 1 || !m.fallback.empty();
+    for (auto [list, what] : {std::pair{&m.targets, "backends"}, std::pair{&m.fallback, "fallback"}}) {
+      for (std::size_t t = 0; t < list->size(); ++t) {
+        auto& target = (*list)[t];
+        auto it = std::find_if(c.backends.begin(), c.backends.end(), [&](auto& b) { return b.name == target.backend; });
+        auto where = listed ? p + "." + what + "[" + std::to_string(t) + "]" : p + ".backend";
+        if (it == c.backends.end()) return r.fail(where, "no backend named '" + target.backend + "'");
+        target.backend_index = static_cast<std::size_t>(it - c.backends.begin());
+        if (target.weight == 0) target.weight = it->weight;
+      }
+    }
+    m.backend_index = m.targets.front().backend_index;
     if (!model_names.insert(m.name).second) return r.fail(p + ".name", "duplicate model name '" + m.name + "'");
     for (auto& a : m.aliases)
       if (!model_names.insert(a).second) return r.fail(p + ".aliases", "duplicate model name '" + a + "'");
@@ -220,8 +271,10 @@ bool validate(reader& r, gateway_config& c) {
   for (auto& [_, prof] : c.limits.profiles) budgets = budgets || prof.daily_budget || prof.monthly_budget;
   if (budgets)
     for (auto& m : c.models)
-      if (!c.prices.contains(m.upstream_model))
-        return r.fail("prices", "budgets are set but model '" + m.upstream_model + "' has no price");
+      for (auto* list : {&m.targets, &m.fallback})
+        for (auto& t : *list)
+          if (!c.prices.contains(t.upstream_model))
+            return r.fail("prices", "budgets are set but model '" + t.upstream_model + "' has no price");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log.level)) return r.fail("log.level", "must be one of trace, debug, info, warn, error, off");
   if (c.log.format != "text" && c.log.format != "json") return r.fail("log.format", "must be text or json");
@@ -250,7 +303,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "prices", "metrics", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "retries", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -285,6 +338,17 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
     }
     if (r.ok()) read_limits(r, root["limits"], c->limits);
     if (r.ok()) read_cache(r, root["cache"], c->cache);
+    if (auto rt = root["retries"];
+        r.ok() && r.mapping(rt, "retries", {"max_attempts", "budget_percent", "min_budget", "backoff", "max_backoff"})) {
+      double percent = c->retries.budget_ratio * 100;
+      r.integer<std::uint32_t>(rt, "max_attempts", "retries", c->retries.max_attempts, 1, 10) &&
+          r.number(rt, "budget_percent", "retries", percent, 0, 100) &&
+          r.integer<std::uint32_t>(rt, "min_budget", "retries", c->retries.min_budget, 0, 1'000'000) &&
+          r.duration(rt, "backoff", "retries", c->retries.backoff) &&
+          r.duration(rt, "max_backoff", "retries", c->retries.max_backoff);
+      c->retries.budget_ratio = percent / 100;
+      if (r.ok() && c->retries.max_backoff < c->retries.backoff) r.fail("retries.max_backoff", "must be at least retries.backoff");
+    }
     if (r.ok()) read_prices(r, root["prices"], c->prices);
     auto log = root["log"];
     if (r.ok() && r.mapping(log, "log", {"level", "format", "access"})) {

@@ -87,6 +87,7 @@ std::vector<std::string_view> upstream_reasons() {
     r.push_back(upstream::to_string(static_cast<upstream::failure>(f)));
   for (unsigned s : {400u, 401u, 402u, 403u, 404u, 422u, 429u, 500u, 502u, 503u, 504u, 418u, 599u})
     r.push_back(upstream_status_reason(s));
+  r.push_back("circuit_open");  // every backend of the model was skipped by its breaker
   return r;
 }
 
@@ -125,6 +126,7 @@ struct metrics::impl {
   prom::Family<Counter>* upstream_errors_f;
   std::vector<lazy<Counter>> upstream_errors;  // [backend][reason]
   std::vector<Counter*> retries;               // [backend]
+  std::vector<Gauge*> breaker_states;          // [backend]
   std::array<Counter*, cache_result_count> cache_lookups{};
   std::array<Counter*, 4> redis_errors{};
   Counter *reloads_ok, *reloads_failed, *log_dropped;
@@ -256,7 +258,7 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
   for (std::size_t b = 0; b + 1 < backends; ++b) {
     const prom::Labels l{{"backend", m.backend_names[b]}};
     m.retries.push_back(&retries.Add(l));
-    breaker.Add(l).Set(0);
+    m.breaker_states.push_back(&breaker.Add(l));
     if (cfg.backends[b].balance_check_interval.count() > 0) {
       m.balance_available.push_back(&available.Add(l));
       m.balance_errors.push_back(&balance_errors.Add(l));
@@ -391,6 +393,10 @@ void metrics::balance_check_failed(std::size_t backend) {
 }
 
 void metrics::limits_fail_open(bool on) { impl_->limits_fail_open->Set(on ? 1 : 0); }
+
+void metrics::breaker_state(std::size_t backend, int state) {
+  if (backend < impl_->breaker_states.size()) impl_->breaker_states[backend]->Set(state);
+}
 
 void metrics::cache_follower(bool served) {
   (served ? impl_->cache_followers_served : impl_->cache_followers_released)->Increment();

@@ -154,6 +154,9 @@ std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extr
                          const std::string& sections) {
   return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n" + server_extra +
          "backends:\n  - name: mock\n    url: http://127.0.0.1:" + std::to_string(mock_port) + "\n" + backend_extra +
+         // Suites share one gateway across many failure cases: its breaker would open between
+         // them. The breaker's own tests turn it on.
+         (backend_extra.find("breaker:") == std::string::npos ? "    breaker: {failures: 0}\n" : "") +
          "models:\n"
          "  - name: deepseek-chat\n    backend: mock\n    aliases: [gpt-4o-mini]\n"
          "  - name: deepseek-reasoner\n    backend: mock\n" +

@@ -74,7 +74,8 @@ class shared_gateway : public ::testing::Test {
 std::string test_auth_yaml();
 
 // A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
-// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat). `server_extra` and
+// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat), its breaker off unless
+// `backend_extra` configures one. `server_extra` and
 // `backend_extra` are YAML lines added under server: and the backend; `sections` are the top-level
 // sections after models: (auth:, admin:, redis:), by default the test key's auth: section.
 std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra = {},

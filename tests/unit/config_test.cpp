@@ -223,3 +223,52 @@ cache:
   EXPECT_EQ(error_of("cache:\n  ttl: 2h\n  max_ttl: 1h\n"), "cache.max_ttl: must be at least cache.ttl");
   EXPECT_EQ(error_of("cache:\n  size: 5\n"), "cache.size: unknown key");
 }
+
+TEST(config, models_with_several_backends_fallbacks_and_retries) {
+  auto ok = load_string(R"(
+backends:
+  - {name: deepseek, url: "https://api.deepseek.com", weight: 3, breaker: {failures: 4, cool_down: 5s, max_cool_down: 1m}}
+  - {name: vllm, url: "http://vllm:8000/v1"}
+  - {name: ollama, url: "http://ollama:11434/v1"}
+models:
+  - name: deepseek-chat
+    backends:
+      - deepseek
+      - {backend: vllm, upstream_model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B, weight: 2}
+    balance: least_in_flight
+    fallback: [{backend: ollama, upstream_model: "qwen2.5:7b"}]
+  - {name: solo, backend: vllm, upstream_model: solo-7b}
+retries: {max_attempts: 4, budget_percent: 10, min_budget: 1, backoff: 20ms, max_backoff: 500ms}
+)",
+                        env_of({}), "t");
+  ASSERT_TRUE(ok.config) << ok.error;
+  const auto& m = ok.config->models[0];
+  ASSERT_EQ(m.targets.size(), 2u);
+  EXPECT_EQ(m.targets[0].weight, 3u);  // the backend's weight
+  EXPECT_EQ(m.targets[0].upstream_model, "deepseek-chat");
+  EXPECT_EQ(m.targets[1].backend_index, 1u);
+  EXPECT_EQ(m.targets[1].weight, 2u);
+  EXPECT_EQ(m.balance, model_config::balance_mode::least_in_flight);
+  ASSERT_EQ(m.fallback.size(), 1u);
+  EXPECT_EQ(m.fallback[0].backend_index, 2u);
+  EXPECT_EQ(m.fallback[0].upstream_model, "qwen2.5:7b");
+  EXPECT_EQ(m.backend, "deepseek");  // the primary
+  const auto& solo = ok.config->models[1];
+  ASSERT_EQ(solo.targets.size(), 1u);
+  EXPECT_EQ(solo.targets[0].upstream_model, "solo-7b");
+  EXPECT_EQ(ok.config->backends[0].breaker.failures, 4u);
+  EXPECT_EQ(ok.config->retries.max_attempts, 4u);
+  EXPECT_DOUBLE_EQ(ok.config->retries.budget_ratio, 0.1);
+
+  auto error_of = [&](const std::string& yaml) { return load_string(yaml, env_of({}), "t").error; };
+  const std::string two = "backends: [{name: a, url: 'http://a'}, {name: b, url: 'http://b'}]\n";
+  EXPECT_EQ(error_of(two + "models: [{name: m, backends: [a, c]}]\n"), "models[0].backends[1]: no backend named 'c'");
+  EXPECT_EQ(error_of(two + "models: [{name: m, backend: a, fallback: [z]}]\n"), "models[0].fallback[0]: no backend named 'z'");
+  EXPECT_EQ(error_of(two + "models: [{name: m, backend: a, backends: [b]}]\n"),
+            "models[0].backends: give either backend or backends, not both");
+  EXPECT_EQ(error_of(two + "models: [{name: m, backends: [a], balance: random}]\n"),
+            "models[0].balance: must be weighted or least_in_flight");
+  EXPECT_EQ(error_of(two + "models: [{name: m, backend: a}]\nretries: {max_attempts: 0}\n").rfind("retries.max_attempts", 0), 0u);
+  EXPECT_EQ(error_of("backends: [{name: a, url: 'http://a', breaker: {cool_down: 5m, max_cool_down: 1m}}]\nmodels: [{name: m, backend: a}]\n"),
+            "backends[0].breaker.max_cool_down: must be at least breaker.cool_down");
+}

@@ -15,7 +15,7 @@ namespace {
 constexpr const char* usage =
     "usage: deepgate-mock [--host H] [--port P] [--workers N] [--tls-cert F --tls-key F] [--api-key K]\n"
     "                     [--models a,b] [--tokens N] [--latency-ms N] [--ttft-ms N] [--tps X]\n"
-    "                     [--queue-ms N] [--keepalive-ms N] [--balance CNY_AMOUNT]\n"
+    "                     [--queue-ms N] [--keepalive-ms N] [--balance CNY_AMOUNT] [--status N]\n"
     "Per request, directives in the last user message override these: \"[mock status=503 tokens=3]\".\n";
 }
 
@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     else if (a == "--tls-key") server.tls.key_file = v;
     else if (a == "--api-key") opts.api_key = v;
     else if (a == "--tokens") opts.defaults.tokens = std::stoi(v);
+    else if (a == "--status") opts.defaults.status = std::stoi(v);
     else if (a == "--latency-ms") opts.defaults.latency_ms = std::stoi(v);
     else if (a == "--ttft-ms") opts.defaults.ttft_ms = std::stoi(v);
     else if (a == "--tps") opts.defaults.tps = std::stod(v);

@@ -10,6 +10,7 @@
 #include "deepgate/observability/client_address.hpp"
 #include "deepgate/observability/metrics.hpp"
 #include "deepgate/upstream/client.hpp"
+#include "deepgate/upstream/routing.hpp"
 
 #include <atomic>
 #include <functional>
@@ -22,6 +23,9 @@ struct gateway_services {
   std::shared_ptr<const config::gateway_config> config;
   // pools[worker][backend index]
   std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
+  std::vector<std::unique_ptr<upstream::backend_state>> backends;  // [backend index]
+  std::vector<std::vector<upstream::weighted_rr>> balancers;        // [worker][model index]
+  upstream::retry_budget retry_budget;
   std::unique_ptr<auth::authenticator> auth;
   std::unique_ptr<limits::limiter> limits;
   std::unique_ptr<cache::prompt_cache> cache;  // null: cache.policy is off everywhere

@@ -7,6 +7,7 @@
 #include "deepgate/config/cache_config.hpp"
 #include "deepgate/config/env_expand.hpp"
 #include "deepgate/config/limits_config.hpp"
+#include "deepgate/upstream/breaker.hpp"
 #include "deepgate/upstream/url.hpp"
 
 #include <chrono>
@@ -63,14 +64,40 @@ struct backend_config {
   milliseconds queue_timeout{30'000};
   // DeepSeek's GET /user/balance into a gauge this often; 0: off.
   milliseconds balance_check_interval{0};
+  std::uint32_t weight = 1;  // share of a model's traffic among its balanced backends
+  upstream::breaker_settings breaker;
+};
+
+// One backend a model can be served by, with the model's name there.
+struct model_target {
+  std::string backend;
+  std::string upstream_model;  // default: the model's upstream_model, else its name
+  std::uint32_t weight = 0;    // 0: the backend's weight
+  std::size_t backend_index = 0;  // resolved at load
 };
 
 struct model_config {
   std::string name;                  // client-facing
   std::vector<std::string> aliases;  // further client-facing names
+  // The primary target (the first of `targets`): what prices, the cache key and the metrics'
+  // backend label for a request that never reached a backend refer to.
   std::string backend;
   std::string upstream_model;        // name sent to the backend (default: `name`)
   std::size_t backend_index = 0;     // resolved at load
+  // `backend:` alone is one target; `backends:` lists several, balanced by `balance`; `fallback:`
+  // is tried in order once they are unavailable or have failed.
+  std::vector<model_target> targets;
+  std::vector<model_target> fallback;
+  enum class balance_mode : std::uint8_t { weighted, least_in_flight } balance = balance_mode::weighted;
+};
+
+// Retries of a request that failed before any byte reached the client (upstream/retry.hpp).
+struct retry_config {
+  std::uint32_t max_attempts = 3;  // including the first; 1: never retry
+  double budget_ratio = 0.2;       // retries in progress at most this share of requests in flight...
+  std::uint32_t min_budget = 3;    // ...or this many, whichever is more
+  milliseconds backoff{50};        // before the second attempt; doubles, with jitter, up to:
+  milliseconds max_backoff{1'000};
 };
 
 // A key given in the config (inline, ${ENV} or key_file); only its digest is kept.
@@ -133,6 +160,7 @@ struct gateway_config {
   auth_config auth;
   admin_config admin;
   redis_config redis;
+  retry_config retries;
   limits_config limits;
   cache_config cache;
   price_table prices;

@@ -40,6 +40,8 @@ class metrics {
   // The limiter answers from its local fallback because Redis is unreachable.
   void limits_fail_open(bool on);
 
+  // A backend's circuit breaker, read at scrape time: 0 closed, 1 half-open, 2 open.
+  void breaker_state(std::size_t backend, int state);
   // The prompt cache's state, read at scrape time (monotonic counts; the gauges are 0 with Redis).
   struct cache_snapshot {
     std::size_t bytes = 0, entries = 0;

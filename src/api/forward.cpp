@@ -1,0 +1,207 @@
+#include "deepgate/api/forward.hpp"
+
+#include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/upstream_errors.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace deepgate::api {
+
+namespace {
+
+namespace asio = boost::asio;
+using observability::wait_timer;
+using steady = upstream::breaker::clock;
+
+constexpr std::size_t max_error_body = 256 * 1024;
+
+// The order backends are tried in for one request.
+std::vector<const config::model_target*> line_for(gateway_services& s, const config::model_config& model,
+                                                  unsigned worker) {
+  const auto now = steady::now();
+  const auto n = model.targets.size();
+  std::vector<char> eligible(n);  // not vector<bool>: it cannot be a span
+  std::vector<std::uint32_t> weights(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& health = s.backends[model.targets[i].backend_index]->health;
+    eligible[i] = health.available_at(now) <= now;
+    weights[i] = model.targets[i].weight;
+  }
+  int first = -1;
+  if (n == 1) {
+    first = 0;
+  } else if (model.balance == config::model_config::balance_mode::weighted) {
+    const auto index = static_cast<std::size_t>(&model - s.config->models.data());
+    first = s.balancers[worker][index].pick(weights, eligible);
+  } else {
+    double best = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!eligible[i]) continue;
+      const double load =
+          static_cast<double>(s.backends[model.targets[i].backend_index]->in_flight.load(std::memory_order_relaxed)) /
+          weights[i];
+      if (first < 0 || load < best) first = static_cast<int>(i), best = load;
+    }
+  }
+  std::vector<const config::model_target*> line;
+  line.reserve(n + model.fallback.size());
+  if (first >= 0) line.push_back(&model.targets[static_cast<std::size_t>(first)]);
+  for (std::size_t i = 0; i < n; ++i)
+    if (static_cast<int>(i) != first) line.push_back(&model.targets[i]);
+  for (auto& t : model.fallback) line.push_back(&t);
+  return line;
+}
+
+double jitter() {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+// A half-open breaker lets one probe through; a probe that ends without an outcome (the client
+// left, the backend's own queue refused it) lets the next one go.
+struct probe {
+  upstream::breaker* b;
+  bool settled = false;
+  ~probe() {
+    if (!settled) b->release_probe();
+  }
+};
+
+}  // namespace
+
+// GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
+asio::awaitable<void> forward(gateway_services& s, const http::request& req, chat_request& chat,
+                              const config::model_config& model, observability::request_record& rec, forwarded& f) {
+  const auto& cfg = *s.config;
+  upstream::retry_budget::request counted(s.retry_budget);
+  http::header_list headers{{"accept", chat.stream() ? "text/event-stream" : "application/json"},
+                            {"x-request-id", rec.request_id}};
+  for (const char* trace : {"traceparent", "tracestate"})
+    if (auto v = req.header(trace); !v.empty()) headers.push_back({trace, std::string(v)});
+
+  std::optional<http::api_error> last_error;
+  std::optional<steady::time_point> earliest;  // when a skipped (open) backend may be tried again
+  unsigned attempts = 0;
+  upstream::retry_budget::retry retrying;
+  for (const auto* target : line_for(s, model, req.worker)) {
+    if (attempts >= cfg.retries.max_attempts) break;
+    const auto& t = *target;
+    auto& state = *s.backends[t.backend_index];
+    const auto& backend = cfg.backends[t.backend_index];
+    if (!state.health.allow(steady::now())) {
+      const auto at = state.health.available_at(steady::now());
+      earliest = earliest ? std::min(*earliest, at) : at;
+      continue;
+    }
+    probe outcome{&state.health};
+    if (attempts > 0) {
+      retrying = s.retry_budget.try_retry(cfg.retries.budget_ratio, cfg.retries.min_budget);
+      if (!retrying.granted()) {
+        spdlog::warn("request {}: retry budget spent, not retrying on backend {}", rec.request_id, backend.name);
+        break;
+      }
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(upstream::backoff(attempts, cfg.retries.backoff, cfg.retries.max_backoff, jitter()));
+      {
+        wait_timer w(rec.waited);
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      if (f.gone_) {
+        f.abandoned = true;
+        co_return;
+      }
+      ++rec.retries;
+    }
+    ++attempts;
+    f.target = &t;
+    rec.backend = static_cast<int>(t.backend_index);
+
+    limits::backend_slot slot;
+    if (s.limits->gated(t.backend_index)) {
+      std::optional<http::api_error> busy;
+      {
+        wait_timer w(rec.waited);  // the backend's queue, not the gateway's work
+        busy = co_await s.limits->enter_backend(req.worker, t.backend_index, slot);
+      }
+      if (busy) {
+        last_error = std::move(busy);
+        continue;  // another backend may have room
+      }
+    }
+    forwarded::lease lease(&state);
+    upstream::outgoing_request up;
+    up.path = backend.url.path("/chat/completions");
+    up.body = chat.upstream_body(t.upstream_model);
+    up.headers = headers;
+    f.ex = std::make_unique<upstream::exchange>(*s.pools.at(req.worker).at(t.backend_index));
+    f.current_ = f.ex.get();
+    f.sent_at = observability::request_record::clock::now();
+    upstream::failure started;
+    {
+      wait_timer w(rec.waited);
+      started = co_await f.ex->start(up, f.head);
+    }
+    if (started == upstream::failure::abandoned || f.gone_) {
+      f.abandoned = true;
+      co_return;
+    }
+    if (started != upstream::failure::none) {
+      outcome.settled = true;
+      state.health.failure(steady::now());
+      rec.upstream_error = upstream::to_string(started);
+      spdlog::warn("backend {}: request {} failed: {}", backend.name, rec.request_id, upstream::to_string(started));
+      last_error = error_from_failure(started, backend.name);
+      if (!upstream::retryable(started)) break;  // it may have reached the model
+      continue;
+    }
+    if (f.head.status == 200) {
+      outcome.settled = true;
+      state.health.success();
+      f.slot = std::move(slot);
+      f.in_flight = std::move(lease);
+      co_return;
+    }
+    // Refused: its body says why (best effort, bounded), and reading it lets the connection be reused.
+    std::string body;
+    {
+      wait_timer w(rec.waited);
+      co_await f.ex->read_all(body, max_error_body);
+    }
+    outcome.settled = true;
+    const auto status = f.head.status;
+    rec.upstream_error = observability::upstream_status_reason(status);
+    last_error = error_from_upstream_status(status, body, backend.api_key, f.head.retry_after);
+    if (status == 401 || status == 402 || status == 403) {
+      // The operator's key or balance: no retry on this backend can fix it.
+      spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, status);
+      state.health.trip(steady::now());
+      continue;
+    }
+    if (!upstream::retryable_status(status)) {
+      state.health.success();  // the request's own fault: the backend works
+      break;
+    }
+    // The next attempt goes to another backend, so its Retry-After does not delay this request;
+    // it keeps the backend's breaker open at least that long if this failure opens it.
+    state.health.failure(steady::now(), f.head.retry_after);
+  }
+  f.ex.reset();
+  f.current_ = nullptr;
+  if (!last_error) {  // every backend in line is open or held
+    auto e = http::server_error(503, "No backend for model '" + model.name + "' is available right now; retry later.",
+                                "backend_unavailable");
+    const auto wait = earliest ? *earliest - steady::now() : steady::duration{};
+    e.retry_after = std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(wait));
+    last_error = std::move(e);
+    rec.upstream_error = "circuit_open";
+  }
+  f.error = std::move(last_error);
+}
+
+}  // namespace deepgate::api

@@ -1,0 +1,163 @@
+// Several backends per model: weighted balancing, failover to the fallback list, retries only
+// when nothing can have been duplicated, the circuit breaker, and a TLS DeepSeek-style backend
+// beside a plain-HTTP self-hosted one. The mocks' request counters prove what reached each.
+#include "fixture.hpp"
+#include "test_ca.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace deepgate::test;
+using json = nlohmann::json;
+
+namespace {
+
+http_response chat(std::uint16_t port, const std::string& body) { return post_json(port, "/v1/chat/completions", body); }
+
+std::string backend(const std::string& name, std::uint16_t port, const std::string& extra = "") {
+  return "  - name: " + name + "\n    url: http://127.0.0.1:" + std::to_string(port) + "\n" + extra;
+}
+
+// A gateway with `backends` (YAML list items) and one model, deepseek-chat, routed by `route`.
+std::string yaml(const std::string& backends, const std::string& route, const std::string& extra = "") {
+  return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\nbackends:\n" + backends +
+         "models:\n  - name: deepseek-chat\n" + route + test_auth_yaml() + extra + "log:\n  level: info\n";
+}
+
+// A port nothing listens on: connections are refused.
+std::uint16_t dead_port() { return free_port(); }
+
+}  // namespace
+
+TEST(backends, a_primary_that_is_down_or_answers_503_is_covered_by_the_fallback) {
+  auto fallback = mock_server::start();
+  auto failing = mock_server::start({"--status", "503"});
+  for (bool down : {true, false}) {
+    const auto primary_port = down ? dead_port() : failing->port;
+    auto gw = gateway_server::start(
+        yaml(backend("primary", primary_port, "    breaker: {failures: 5, cool_down: 60s}\n") + backend("spare", fallback->port),
+             "    backends: [primary]\n    fallback: [spare]\n"));
+    const auto spare_before = fallback->chat_requests();
+    const auto primary_before = failing->chat_requests();
+    for (int i = 0; i < 20; ++i) {
+      auto r = chat(gw->port, chat_body("covered " + std::to_string(i), i % 2 == 1));
+      ASSERT_EQ(r.status, 200) << (down ? "down: " : "503: ") << r.body;
+      if (i % 2) {
+        EXPECT_EQ(sse_items(r.body).back(), "[DONE]");
+      }
+    }
+    EXPECT_EQ(fallback->chat_requests() - spare_before, 20u);
+    if (!down) {
+      // The breaker opened after 5 failures: the rest went straight to the fallback.
+      EXPECT_EQ(failing->chat_requests() - primary_before, 5u);
+    }
+    // Five attempts failed and were retried on the fallback; then the open breaker sent the
+    // requests there directly.
+    auto m = gw->metrics();
+    EXPECT_EQ(metric_value(m, "deepgate_upstream_retries_total"), 5);
+    EXPECT_EQ(metric_value(m, "deepgate_circuit_breaker_state{backend=\"primary\"}"), 2);
+  }
+}
+
+TEST(backends, weights_hold_over_a_thousand_requests) {
+  auto a = mock_server::start();
+  auto b = mock_server::start();
+  auto gw = gateway_server::start(yaml(backend("a", a->port, "    weight: 3\n") + backend("b", b->port),
+                                       "    backends: [a, b]\n"));
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(chat(gw->port, chat_body("weighted " + std::to_string(i))).status, 200);
+  const auto to_a = static_cast<double>(a->chat_requests());
+  EXPECT_EQ(a->chat_requests() + b->chat_requests(), 1000u);
+  EXPECT_NEAR(to_a / 1000, 0.75, 0.05);
+}
+
+TEST(backends, per_model_weights_and_upstream_names) {
+  auto a = mock_server::start({"--models", "deepseek-chat"});
+  auto b = mock_server::start({"--models", "qwen2.5:7b"});
+  auto gw = gateway_server::start(
+      yaml(backend("a", a->port) + backend("b", b->port),
+           "    backends:\n      - {backend: a, weight: 1}\n      - {backend: b, upstream_model: \"qwen2.5:7b\", weight: 1}\n"));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(chat(gw->port, chat_body("named " + std::to_string(i))).status, 200);
+  // Each worker alternates on its own, and connections spread over two workers unevenly.
+  EXPECT_NEAR(static_cast<double>(a->chat_requests()), 5, 1);
+  EXPECT_EQ(a->chat_requests() + b->chat_requests(), 10u);
+  EXPECT_EQ(b->last_request()["body"]["model"], "qwen2.5:7b");
+}
+
+TEST(backends, the_breaker_opens_fails_fast_half_opens_and_closes) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(yaml(backend("only", mock->port, "    breaker: {failures: 5, cool_down: 1s}\n"),
+                                       "    backend: only\n"));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(chat(gw->port, chat_body("fail [mock status=500]")).status, 500);
+  EXPECT_EQ(mock->chat_requests(), 5u);
+  // Open: answered at once, without reaching the backend.
+  auto fast = chat(gw->port, chat_body("while open"));
+  EXPECT_EQ(fast.status, 503);
+  EXPECT_EQ(json::parse(fast.body)["error"]["code"], "backend_unavailable");
+  EXPECT_FALSE(fast.header("retry-after").empty());
+  EXPECT_EQ(mock->chat_requests(), 5u);
+  EXPECT_EQ(metric_value(gw->metrics(), "deepgate_circuit_breaker_state{backend=\"only\"}"), 2);
+  // After the cool-down one probe goes through; its success closes the breaker.
+  ASSERT_TRUE(eventually([&] { return chat(gw->port, chat_body("probe")).status == 200; }, std::chrono::seconds(5)));
+  EXPECT_EQ(mock->chat_requests(), 6u);
+  EXPECT_EQ(metric_value(gw->metrics(), "deepgate_circuit_breaker_state{backend=\"only\"}"), 0);
+  EXPECT_EQ(chat(gw->port, chat_body("closed again")).status, 200);
+  // A failed probe opens it again, for longer (2 s now): right after, it is still open.
+  for (int i = 0; i < 5; ++i) chat(gw->port, chat_body("fail again [mock status=500]"));
+  ASSERT_TRUE(eventually([&] { return chat(gw->port, chat_body("probe fails [mock status=500]")).status == 500; },
+                         std::chrono::seconds(5)));
+  EXPECT_EQ(chat(gw->port, chat_body("still open")).status, 503);
+}
+
+TEST(backends, insufficient_balance_opens_the_breaker_at_once) {
+  auto broke = mock_server::start({"--status", "402"});
+  auto spare = mock_server::start();
+  auto gw = gateway_server::start(
+      yaml(backend("deepseek", broke->port, "    breaker: {failures: 5, cool_down: 60s}\n") + backend("spare", spare->port),
+           "    backends: [deepseek]\n    fallback: [spare]\n"));
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(chat(gw->port, chat_body("balance " + std::to_string(i))).status, 200);
+  EXPECT_EQ(broke->chat_requests(), 1u);  // one 402 and the breaker opened
+  EXPECT_EQ(spare->chat_requests(), 4u);
+}
+
+TEST(backends, nothing_is_retried_once_it_may_have_reached_the_model_or_the_client) {
+  auto primary = mock_server::start();
+  auto spare = mock_server::start();
+  auto gw = gateway_server::start(
+      yaml(backend("primary", primary->port, "    response_header_timeout: 300ms\n") + backend("spare", spare->port),
+           "    backends: [primary]\n    fallback: [spare]\n"));
+  // A reset mid-stream: the client has the first events and one error event; no second attempt.
+  auto cut = chat(gw->port, chat_body("cut [mock tokens=8 reset_after=3]", true));
+  ASSERT_EQ(cut.status, 200);
+  auto items = sse_items(cut.body);
+  ASSERT_GE(items.size(), 2u);
+  EXPECT_NE(items.back().find("\"error\""), std::string::npos);
+  EXPECT_EQ(primary->chat_requests(), 1u);
+  // Slow headers: the model may be working on it, so it is not sent again elsewhere.
+  auto slow = chat(gw->port, chat_body("slow [mock latency_ms=2000]"));
+  EXPECT_EQ(slow.status, 504);
+  EXPECT_EQ(primary->chat_requests(), 2u);
+  // A 400 is the request's own fault: the fallback would say the same.
+  EXPECT_EQ(chat(gw->port, chat_body("bad [mock status=400]")).status, 400);
+  EXPECT_EQ(spare->chat_requests(), 0u);
+}
+
+TEST(backends, a_tls_deepseek_backend_and_a_plain_self_hosted_one_in_one_config) {
+  const auto dir = make_temp_dir("deepgate-backends");
+  auto ca = test_ca::create(dir);
+  auto [cert, key] = ca.issue("localhost", {"localhost"});
+  auto deepseek = mock_server::start({"--tls-cert", cert, "--tls-key", key, "--api-key", "sk-deepseek-canary-4411"}, dir);
+  auto vllm = mock_server::start({"--models", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"});
+  auto gw = gateway_server::start(
+      "server:\n  host: 127.0.0.1\n  port: 0\nbackends:\n"
+      "  - name: deepseek\n    url: https://localhost:" + std::to_string(deepseek->port) +
+      "\n    api_key: sk-deepseek-canary-4411\n    tls: {ca_file: " + ca.ca_cert + "}\n" +
+      backend("vllm", vllm->port) +
+      "models:\n  - name: deepseek-chat\n    backend: deepseek\n"
+      "  - name: local-r1\n    backend: vllm\n    upstream_model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B\n" +
+      test_auth_yaml());
+  ASSERT_EQ(chat(gw->port, chat_body("to deepseek")).status, 200);
+  auto local = chat(gw->port, chat_body("to vllm", true, "local-r1"));
+  ASSERT_EQ(local.status, 200) << local.body;
+  EXPECT_EQ(sse_items(local.body).back(), "[DONE]");
+  EXPECT_EQ(vllm->last_request()["body"]["model"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B");
+  EXPECT_FALSE(vllm->last_request()["headers"].contains("authorization"));
+}
