@@ -39,7 +39,8 @@ boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http:
 // did not ask for (`strip`): it is read, then removed from what the client sees.
 struct usage_watch {
   bool strip = false;
-  cache::stream_assembler* assemble = nullptr;  // the prompt cache wants this answer
+  cache::stream_assembler* assemble = nullptr;  // the prompt cache or the reasoning repair wants this answer
+  std::optional<std::string> answer;            // assembled, when the stream was complete
   std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
   std::optional<limits::usage> found;
   // False: the event is not for the client.
@@ -68,6 +69,19 @@ struct queue_clock {
   }
 };
 
+// The first-token deadline (keep-alives and blank lines are not progress) until the first real
+// byte, then the whole-response deadline; both count from forwarding, and the earlier one binds.
+void first_token_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
+  const auto first = forwarded + b.first_token_timeout;
+  const auto whole = forwarded + b.stream_timeout;
+  if (b.stream_timeout.count() > 0 && whole < first) ex.deadline(whole, upstream::failure::stream_timeout);
+  else ex.deadline(first, upstream::failure::first_token_timeout);
+}
+void stream_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
+  ex.deadline(b.stream_timeout.count() > 0 ? forwarded + b.stream_timeout : clock::time_point::max(),
+              upstream::failure::stream_timeout);
+}
+
 // The active-streams gauge, on every path out of the relay.
 struct stream_gauge {
   explicit stream_gauge(observability::metrics* m) : m_(m) {
@@ -90,6 +104,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
                                           clock::time_point forwarded) {
   if (!co_await out.begin_stream(200, {})) co_return;
   stream_gauge gauge(metrics);
+  first_token_deadline(ex, backend, forwarded);
   http::sse_parser parser;
   std::vector<http::sse_event> events;
   std::string in, wire;
@@ -120,6 +135,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
       if (data) {
         queue.first_real(rec);
         rec.ttft = clock::now() - rec.start;
+        stream_deadline(ex, backend, forwarded);
       } else if (!in.empty()) {
         queue.filler();
       }
@@ -150,7 +166,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   // read so the connection can be reused.
   const bool delivered = co_await out.end_stream(wire);
   if (usage.assemble)
-    if (auto answer = usage.assemble->finish()) cached.complete(*answer);
+    if ((usage.answer = usage.assemble->finish())) cached.complete(*usage.answer);
   if (!delivered) co_return;
   for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
     in.clear();
@@ -162,8 +178,11 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
 
 // The rest of a JSON answer, noting when its first real byte came (DeepSeek sends blank lines
 // first while the request is queued).
-boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, std::string& body, std::size_t limit,
-                                                      request_record& rec) {
+boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, std::string& body,
+                                                      const config::backend_config& backend,
+                                                      clock::time_point forwarded, request_record& rec) {
+  const auto limit = backend.max_response_bytes;
+  first_token_deadline(ex, backend, forwarded);
   queue_clock queue;
   while (!ex.done()) {
     const auto before = body.size();
@@ -175,8 +194,12 @@ boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, st
     if (f != upstream::failure::none) co_return f;
     if (body.size() > limit) co_return upstream::failure::too_large;  // the exchange discards the connection
     if (!queue.real && body.size() > before) {
-      if (trim_leading_whitespace(body).empty()) queue.filler();
-      else queue.first_real(rec);
+      if (trim_leading_whitespace(body).empty()) {
+        queue.filler();
+      } else {
+        queue.first_real(rec);
+        stream_deadline(ex, backend, forwarded);
+      }
     }
   }
   co_return upstream::failure::none;
@@ -224,6 +247,13 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   rec.backend = static_cast<int>(model->backend_index);
   if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
   const auto& primary = config->backends[model->backend_index];
+  // The reasoning repair puts back what the client dropped, before the request is keyed or sent.
+  if (services.reasoning && chat.has_tools()) {
+    const auto owner = caller.who.owner;
+    const auto now = std::chrono::system_clock::now();
+    if (int n = chat.restore_reasoning([&](std::string_view id) { return services.reasoning->recall(owner, id, now); }))
+      spdlog::debug("request {}: reasoning_content restored in {} assistant turns", rec.request_id, n);
+  }
 
   // 4. cache lookup (a store hit, or the answer of an identical request already in flight)
   auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, primary, rec);
@@ -265,6 +295,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // and the usage chunk the client did not ask for is removed before it sees it.
   usage_watch usage;
   usage.assemble = cached.assembler();
+  std::optional<cache::stream_assembler> for_repair;
+  const bool remember_reasoning = services.reasoning && chat.has_tools();
+  if (!usage.assemble && remember_reasoning && chat.stream()) usage.assemble = &for_repair.emplace();
   if (chat.stream() && !chat.include_usage()) {
     chat.request_usage();
     usage.strip = true;
@@ -292,6 +325,8 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // 7. relay; settling runs when `admitted` and `f` (its slots) go out of scope, on every path
   if (f.head.event_stream()) {
     co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded_at);
+    if (remember_reasoning && usage.answer)
+      services.reasoning->remember(caller.who.owner, *usage.answer, std::chrono::system_clock::now());
     if (usage.found) {
       settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
     } else {  // the client left, or the backend sent no usage: estimate, as the limits do
@@ -306,7 +341,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
 
   std::string body;
-  auto read = co_await read_answer(ex, body, backend.max_response_bytes, rec);
+  auto read = co_await read_answer(ex, body, backend, forwarded_at, rec);
   rec.upstream = clock::now() - forwarded_at;
   if (read == upstream::failure::abandoned) co_return;
   if (read == upstream::failure::none && !is_json_object(body)) read = upstream::failure::bad_response;
@@ -320,6 +355,11 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // Into the cache before the answer goes out, so that once the client has it every identical
   // request finds it stored (not still in flight); it costs microseconds against the model's time.
   if (cached.wants_answer() && cache::storable_answer(body)) cached.complete(body);
+  if (remember_reasoning && body.find("\"tool_calls\"") != std::string::npos)
+    services.reasoning->remember(caller.who.owner, body, std::chrono::system_clock::now());
+  // Settled before the answer goes out: once the client has it, its next request sees this one's
+  // spend and tokens (and its concurrency slot free).
+  { auto settled = std::move(admitted.held); }
   http::response res{200, "application/json", {}, std::move(body)};
   co_await out.send(std::move(res));
 }

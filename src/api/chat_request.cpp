@@ -425,6 +425,31 @@ bool chat_request::logprobs() const {
   return l != impl_->body.end() && l->is_boolean() && l->get<bool>();
 }
 
+bool chat_request::has_tools() const {
+  auto t = impl_->body.find("tools");
+  return t != impl_->body.end() && t->is_array() && !t->empty();
+}
+
+int chat_request::restore_reasoning(
+    const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall) {
+  auto messages = impl_->body.find("messages");
+  if (messages == impl_->body.end() || !messages->is_array()) return 0;
+  int repaired = 0;
+  for (auto& m : *messages) {
+    if (m.value("role", "") != "assistant") continue;
+    auto calls = m.find("tool_calls");
+    if (calls == m.end() || !calls->is_array() || calls->empty()) continue;
+    if (auto r = m.find("reasoning_content"); r != m.end() && r->is_string()) continue;
+    const auto& first = calls->front();
+    if (!first.is_object() || !first.contains("id") || !first["id"].is_string()) continue;
+    if (auto reasoning = recall(first["id"].get_ref<const std::string&>())) {
+      m["reasoning_content"] = std::move(*reasoning);
+      ++repaired;
+    }
+  }
+  return repaired;
+}
+
 void chat_request::request_usage() {
   if (impl_->stream) impl_->body["stream_options"]["include_usage"] = true;
 }

@@ -26,6 +26,12 @@ api_error error_from_failure(failure f, std::string_view backend) {
       return http::server_error(504, "Backend '" + b + "' did not answer in time.", "upstream_timeout");
     case failure::read_timeout:
       return http::server_error(504, "Backend '" + b + "' stopped sending its response.", "upstream_timeout");
+    case failure::first_token_timeout:
+      return http::server_error(504, "Backend '" + b + "' sent no token in time (it kept the connection alive but did not start answering).",
+                                "upstream_first_token_timeout");
+    case failure::stream_timeout:
+      return http::server_error(504, "Backend '" + b + "' took longer than the gateway allows for one response.",
+                                "upstream_stream_timeout");
     case failure::reset_before_headers:
       return http::server_error(502, "Backend '" + b + "' closed the connection before answering.",
                                 "upstream_reset");

@@ -171,6 +171,11 @@ int run(std::shared_ptr<const config::gateway_config> config) {
     spdlog::info("cache: {} store, policy {}, scope {}, ttl {} s", cc.redis ? "redis" : "memory", config::to_string(cc.mode),
                  cc.shared ? "shared" : "owner", cc.ttl.count() / 1000);
   }
+  if (config->reasoning_repair.enabled) {
+    services.reasoning =
+        std::make_unique<api::reasoning_memory>(config->reasoning_repair.max_bytes, config->reasoning_repair.ttl);
+    spdlog::info("reasoning repair: on (reasoning kept {} s for tool results)", config->reasoning_repair.ttl.count() / 1000);
+  }
   for (auto& b : config->backends) services.backends.push_back(std::make_unique<upstream::backend_state>(b.breaker));
   services.balancers.assign(server.workers(), std::vector<upstream::weighted_rr>(config->models.size()));
   services.pools.resize(server.workers());

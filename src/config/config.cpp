@@ -96,7 +96,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
                   "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
-                  "breaker"}))
+                  "breaker", "first_token_timeout", "stream_timeout"}))
     return false;
   auto tls = n["tls"];
   auto br = n["breaker"];
@@ -115,6 +115,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "tls_timeout", p, b.tls_timeout) &&
         r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
         r.duration(n, "read_timeout", p, b.read_timeout) &&
+        r.duration(n, "first_token_timeout", p, b.first_token_timeout) &&
+        r.duration(n, "stream_timeout", p, b.stream_timeout) &&
         r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
         r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
         r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
@@ -303,7 +305,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "retries", "prices", "metrics", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "retries", "reasoning_repair", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
@@ -338,6 +340,12 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
     }
     if (r.ok()) read_limits(r, root["limits"], c->limits);
     if (r.ok()) read_cache(r, root["cache"], c->cache);
+    if (auto rr = root["reasoning_repair"]; r.ok() && r.mapping(rr, "reasoning_repair", {"enabled", "ttl", "max_bytes"})) {
+      r.boolean(rr, "enabled", "reasoning_repair", c->reasoning_repair.enabled) &&
+          r.duration(rr, "ttl", "reasoning_repair", c->reasoning_repair.ttl) &&
+          r.integer<std::size_t>(rr, "max_bytes", "reasoning_repair", c->reasoning_repair.max_bytes, 4096,
+                                 std::size_t{1} << 36);
+    }
     if (auto rt = root["retries"];
         r.ok() && r.mapping(rt, "retries", {"max_attempts", "budget_percent", "min_budget", "backoff", "max_backoff"})) {
       double percent = c->retries.budget_ratio * 100;

@@ -39,6 +39,8 @@ struct exchange::impl {
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   bool sent = false, done = false, reusable = false, aborted = false;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  failure deadline_reason = failure::read_timeout;
 };
 
 exchange::exchange(connection_pool& pool) : impl_(std::make_unique<impl>(pool.get())) {}
@@ -46,6 +48,11 @@ exchange::exchange(connection_pool& pool) : impl_(std::make_unique<impl>(pool.ge
 exchange::~exchange() { impl_->pool.release(std::move(impl_->conn), impl_->done && impl_->reusable); }
 
 bool exchange::done() const { return impl_->done; }
+
+void exchange::deadline(std::chrono::steady_clock::time_point at, failure reason) {
+  impl_->deadline = at;
+  impl_->deadline_reason = reason;
+}
 bool exchange::sent() const { return impl_->sent; }
 
 void exchange::abort() {
@@ -125,7 +132,10 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   auto& body = s.parser->get().body();
   body.data = buf.data();
   body.size = buf.size();
-  s.conn->stream.tcp().expires_after(s.pool.backend.read_timeout);
+  auto expiry = std::chrono::steady_clock::now() + s.pool.backend.read_timeout;
+  const bool by_deadline = s.deadline && *s.deadline < expiry;
+  if (by_deadline) expiry = *s.deadline;
+  s.conn->stream.tcp().expires_at(expiry);
   auto [ec, n] = co_await bhttp::async_read_some(s.conn->stream, s.conn->buffer, *s.parser, use_tuple);
   out.append(buf.data(), buf.size() - body.size);
   if (s.parser->is_done()) {
@@ -136,7 +146,7 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   if (ec && ec != bhttp::error::need_buffer) {
     s.pool.release(std::move(s.conn), false);
     if (s.aborted) co_return failure::abandoned;
-    if (ec == beast::error::timeout) co_return failure::read_timeout;
+    if (ec == beast::error::timeout) co_return by_deadline ? s.deadline_reason : failure::read_timeout;
     if (closed_early(ec) || ec == bhttp::error::partial_message) co_return failure::reset_mid_body;
     co_return failure::bad_response;
   }

@@ -17,6 +17,8 @@ std::string_view to_string(failure f) {
     case failure::read_timeout: return "read_timeout";
     case failure::reset_mid_body: return "reset_mid_body";
     case failure::too_large: return "too_large";
+    case failure::first_token_timeout: return "first_token_timeout";
+    case failure::stream_timeout: return "stream_timeout";
     case failure::abandoned: return "abandoned";
   }
   return "unknown";

@@ -161,3 +161,84 @@ TEST(backends, a_tls_deepseek_backend_and_a_plain_self_hosted_one_in_one_config)
   EXPECT_EQ(vllm->last_request()["body"]["model"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B");
   EXPECT_FALSE(vllm->last_request()["headers"].contains("authorization"));
 }
+
+TEST(backends, the_first_token_deadline_does_not_count_keep_alives_and_the_stream_deadline_bounds_the_whole) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(
+      yaml(backend("ds", mock->port, "    first_token_timeout: 1s\n"), "    backend: ds\n") );
+  // Only keep-alives for 3 s: the client gets them (its connection stays alive), then one error event.
+  auto stuck = chat(gw->port, chat_body("queued [mock queue_ms=3000 keepalive_ms=100]", true));
+  ASSERT_EQ(stuck.status, 200);
+  auto items = sse_items(stuck.body);
+  ASSERT_GE(items.size(), 2u);
+  EXPECT_EQ(items.front(), ": keep-alive");
+  EXPECT_NE(items.back().find("upstream_first_token_timeout"), std::string::npos) << items.back();
+  EXPECT_NE(items.back(), "[DONE]");
+  // Keep-alives for 300 ms, then tokens: within the deadline.
+  auto ok = chat(gw->port, chat_body("short queue [mock queue_ms=300 keepalive_ms=100 tokens=3]", true));
+  ASSERT_EQ(ok.status, 200);
+  EXPECT_EQ(sse_items(ok.body).back(), "[DONE]");
+  // Non-stream: blank lines only, nothing sent to the client yet, so a real status.
+  auto plain = chat(gw->port, chat_body("queued json [mock queue_ms=3000 keepalive_ms=100]"));
+  EXPECT_EQ(plain.status, 504);
+  EXPECT_EQ(json::parse(plain.body)["error"]["code"], "upstream_first_token_timeout");
+  EXPECT_EQ(chat(gw->port, chat_body("short queue json [mock queue_ms=300 keepalive_ms=100]")).status, 200);
+
+  // A stream that keeps sending tokens but outlasts stream_timeout.
+  auto bounded = gateway_server::start(yaml(backend("ds", mock->port, "    stream_timeout: 1s\n"), "    backend: ds\n"));
+  auto slow = chat(bounded->port, chat_body("slow stream [mock tokens=40 tps=10]", true));
+  ASSERT_EQ(slow.status, 200);
+  auto parts = sse_items(slow.body);
+  ASSERT_GE(parts.size(), 3u);  // some tokens came
+  EXPECT_NE(parts.back().find("upstream_stream_timeout"), std::string::npos) << parts.back();
+}
+
+TEST(backends, the_reasoning_repair_puts_back_the_reasoning_a_client_dropped) {
+  auto mock = mock_server::start();  // enforces DeepSeek's rule for thinking models
+  const json tools = json::parse(R"([{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}])");
+  for (bool repair : {false, true}) {
+    auto gw = gateway_server::start(yaml(backend("ds", mock->port), "    backend: ds\n    upstream_model: deepseek-reasoner\n",
+                                         repair ? "reasoning_repair: {enabled: true, ttl: 5m}\n" : ""));
+    for (bool stream_first : {false, true}) {
+      const std::string question = "what is in the box? " + std::to_string(stream_first);
+      json first = {{"model", "deepseek-chat"}, {"stream", stream_first}, {"tools", tools},
+                    {"messages", {{{"role", "user"}, {"content", question}}}}};
+      auto a = chat(gw->port, first.dump());
+      ASSERT_EQ(a.status, 200) << a.body;
+      json call;
+      if (stream_first) {
+        for (auto& item : sse_items(a.body)) {
+          if (item == "[DONE]" || item.starts_with(":")) continue;
+          auto c = json::parse(item);
+          if (!c["choices"].empty() && c["choices"][0]["delta"].contains("tool_calls")) {
+            auto& tc = c["choices"][0]["delta"]["tool_calls"][0];
+            if (tc.contains("id")) call = {{"id", tc["id"]}, {"type", "function"}, {"function", {{"name", tc["function"]["name"]}, {"arguments", ""}}}};
+            call["function"]["arguments"] = call["function"]["arguments"].get<std::string>() + tc["function"]["arguments"].get<std::string>();
+          }
+        }
+      } else {
+        auto msg = json::parse(a.body)["choices"][0]["message"];
+        ASSERT_TRUE(msg.contains("reasoning_content"));
+        call = msg["tool_calls"][0];
+      }
+      ASSERT_TRUE(call.contains("id")) << a.body;
+      // The client sends the tool's result back without the reasoning_content it did not know.
+      json second = {{"model", "deepseek-chat"}, {"tools", tools},
+                     {"messages",
+                      {{{"role", "user"}, {"content", question}},
+                       {{"role", "assistant"}, {"content", ""}, {"tool_calls", {call}}},
+                       {{"role", "tool"}, {"tool_call_id", call["id"]}, {"content", "a cat"}}}}};
+      auto b = chat(gw->port, second.dump());
+      if (repair) {
+        ASSERT_EQ(b.status, 200) << b.body;
+        auto seen = mock->last_request()["body"]["messages"][1];
+        EXPECT_TRUE(seen["reasoning_content"].is_string() && !seen["reasoning_content"].get<std::string>().empty());
+      } else {
+        EXPECT_EQ(b.status, 400);
+        EXPECT_NE(json::parse(b.body)["error"]["message"].get<std::string>().find("Missing `reasoning_content`"),
+                  std::string::npos)
+            << b.body;
+      }
+    }
+  }
+}

@@ -1,4 +1,5 @@
 #include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/reasoning_repair.hpp"
 #include "deepgate/http/json_depth.hpp"
 
 #include <gtest/gtest.h>
@@ -123,4 +124,31 @@ TEST(chat_request, prompt_digest_correlates_identical_messages_without_their_tex
   EXPECT_EQ(a.prompt_sha256(), b.prompt_sha256());  // same messages, whatever else differs
   EXPECT_NE(a.prompt_sha256(), c.prompt_sha256());
   EXPECT_EQ(a.prompt_sha256().find("secret"), std::string::npos);
+}
+
+TEST(reasoning_repair, remembers_by_tool_call_and_owner_and_restores_only_what_is_missing) {
+  deepgate::api::reasoning_memory memory(1 << 20, std::chrono::minutes(5));
+  const auto now = std::chrono::system_clock::now();
+  const std::string answer =
+      R"({"choices":[{"index":0,"message":{"role":"assistant","content":"","reasoning_content":"think first",)"
+      R"("tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}},)"
+      R"({"id":"call_2","type":"function","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"tool_calls"}]})";
+  EXPECT_EQ(memory.remember("team-a", answer, now), 2);
+  EXPECT_EQ(memory.remember("team-a", R"({"choices":[{"message":{"content":"no tools"}}]})", now), 0);
+  EXPECT_EQ(memory.recall("team-a", "call_2", now), "think first");
+  EXPECT_FALSE(memory.recall("team-b", "call_1", now));  // another owner
+
+  auto r = chat_request::parse(
+      R"({"model":"m","messages":[{"role":"user","content":"q"},)"
+      R"({"role":"assistant","content":"","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"x"},)"
+      R"({"role":"assistant","content":"","reasoning_content":"kept","tool_calls":[{"id":"call_2","type":"function","function":{"name":"g","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_2","content":"y"}]})",
+      64);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->restore_reasoning([&](std::string_view id) { return memory.recall("team-a", id, now); }), 1);
+  auto body = nlohmann::json::parse(r->upstream_body("m"));
+  EXPECT_EQ(body["messages"][1]["reasoning_content"], "think first");
+  EXPECT_EQ(body["messages"][3]["reasoning_content"], "kept");  // the client's own is never replaced
+  EXPECT_FALSE(memory.recall("team-a", "call_2", now + std::chrono::minutes(6)));  // expired
 }

@@ -156,6 +156,21 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())
     return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `messages`");
 
+  // DeepSeek's thinking mode (the reasoner, or thinking enabled) wants the reasoning_content of
+  // every assistant turn that made tool calls passed back with it.
+  const bool thinking = model.find("reasoner") != std::string::npos ||
+                        (req.contains("thinking") && req["thinking"].is_object() &&
+                         req["thinking"].value("type", "") == "enabled");
+  if (thinking)
+    for (std::size_t i = 0; i < req["messages"].size(); ++i) {
+      const auto& m = req["messages"][i];
+      if (m.is_object() && m.value("role", "") == "assistant" && m.contains("tool_calls") && m["tool_calls"].is_array() &&
+          !m["tool_calls"].empty() && !(m.contains("reasoning_content") && m["reasoning_content"].is_string()))
+        return error_reply(400, "Missing `reasoning_content` field in the assistant message at message index " +
+                                    std::to_string(i) +
+                                    ". For more information, please refer to "
+                                    "https://api-docs.deepseek.com/guides/thinking_mode#tool-calls");
+    }
   std::string last_user, all_text, last_role;
   for (auto& m : req["messages"]) {
     if (!m.is_object()) continue;

@@ -9,7 +9,9 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +45,11 @@ class chat_request {
   bool deterministic() const;
   // logprobs: true (per-token data the prompt cache does not keep).
   bool logprobs() const;
+  // Tools are offered: the answer may make tool calls.
+  bool has_tools() const;
+  // The reasoning repair: every assistant turn with tool calls but no reasoning_content gets the
+  // reasoning `recall` finds for its first tool call's id. Returns how many turns were repaired.
+  int restore_reasoning(const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall);
   // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
   void request_usage();
 

@@ -2,6 +2,7 @@
 // What the handlers share: the config snapshot, the authenticator (its key table swaps on
 // reload), the limiter, the prompt cache, the metrics and access log and, per worker, one
 // connection pool per backend. Built once by the application before the server starts.
+#include "deepgate/api/reasoning_repair.hpp"
 #include "deepgate/auth/authenticator.hpp"
 #include "deepgate/cache/prompt_cache.hpp"
 #include "deepgate/config/config.hpp"
@@ -29,6 +30,7 @@ struct gateway_services {
   std::unique_ptr<auth::authenticator> auth;
   std::unique_ptr<limits::limiter> limits;
   std::unique_ptr<cache::prompt_cache> cache;  // null: cache.policy is off everywhere
+  std::unique_ptr<reasoning_memory> reasoning;  // null: reasoning_repair.enabled is false
   std::unique_ptr<observability::metrics> metrics;        // null: metrics.enabled is false
   std::unique_ptr<observability::access_log> access_log;  // null: log.access.enabled is false
   observability::trusted_proxies proxies;

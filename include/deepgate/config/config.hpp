@@ -55,6 +55,11 @@ struct backend_config {
   milliseconds tls_timeout{5'000};
   milliseconds response_header_timeout{60'000};
   milliseconds read_timeout{300'000};  // idle time between body bytes (keep-alives count)
+  // From the response head to the first real byte (a data event; a non-blank JSON byte):
+  // DeepSeek's keep-alives and blank lines while it queues a request do not count. Generous by
+  // default, since DeepSeek may queue for up to 10 minutes.
+  milliseconds first_token_timeout{600'000};
+  milliseconds stream_timeout{1'800'000};  // a whole response, from forwarding to its last byte; 0: none
   std::size_t max_connections = 512;   // per worker
   std::size_t max_response_bytes = 32 * 1024 * 1024;
   // The backend's own concurrency budget (DeepSeek limits concurrency per account, whatever the
@@ -89,6 +94,14 @@ struct model_config {
   std::vector<model_target> targets;
   std::vector<model_target> fallback;
   enum class balance_mode : std::uint8_t { weighted, least_in_flight } balance = balance_mode::weighted;
+};
+
+// The opt-in reasoning_content repair for tool calls in DeepSeek's thinking mode
+// (api/reasoning_repair.hpp).
+struct reasoning_repair_config {
+  bool enabled = false;
+  milliseconds ttl{900'000};  // how long an answer's reasoning is kept for its tool results
+  std::size_t max_bytes = 16 * 1024 * 1024;
 };
 
 // Retries of a request that failed before any byte reached the client (upstream/retry.hpp).
@@ -161,6 +174,7 @@ struct gateway_config {
   admin_config admin;
   redis_config redis;
   retry_config retries;
+  reasoning_repair_config reasoning_repair;
   limits_config limits;
   cache_config cache;
   price_table prices;

@@ -76,6 +76,9 @@ class exchange {
   boost::asio::awaitable<failure> read_some(std::string& out);
   // Reads the rest of the body into `out`, failing with too_large past `limit` bytes.
   boost::asio::awaitable<failure> read_all(std::string& out, std::size_t limit);
+  // From now on, reads end at `at` too (whichever comes first with read_timeout), failing with
+  // `reason`: the first-token and whole-stream deadlines.
+  void deadline(std::chrono::steady_clock::time_point at, failure reason);
   bool done() const;
   // True once the request may have reached the backend (for retry decisions).
   bool sent() const;

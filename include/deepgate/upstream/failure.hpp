@@ -18,6 +18,8 @@ enum class failure {
   read_timeout,          // no body byte within read_timeout
   reset_mid_body,
   too_large,
+  first_token_timeout,   // only keep-alives (or blank lines) for backend.first_token_timeout
+  stream_timeout,        // the whole response took longer than backend.stream_timeout
   abandoned,  // the client left and the gateway gave the request up (exchange::abort)
 };
 
