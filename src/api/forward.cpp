@@ -24,8 +24,9 @@ constexpr std::size_t max_error_body = 256 * 1024;
 // The order backends are tried in for one request.
 std::vector<const config::model_target*> line_for(gateway_services& s, const config::model_config& model,
                                                   unsigned worker) {
-  const auto now = steady::now();
   const auto n = model.targets.size();
+  if (n == 1 && model.fallback.empty()) return {&model.targets.front()};  // the common case: nothing to choose
+  const auto now = steady::now();
   std::vector<char> eligible(n);  // not vector<bool>: it cannot be a span
   std::vector<std::uint32_t> weights(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -173,6 +174,7 @@ asio::awaitable<void> forward(gateway_services& s, const http::request& req, cha
       wait_timer w(rec.waited);
       co_await f.ex->read_all(body, max_error_body);
     }
+    rec.upstream = observability::request_record::clock::now() - f.sent_at;  // the refusal's time, as before
     outcome.settled = true;
     const auto status = f.head.status;
     rec.upstream_error = observability::upstream_status_reason(status);

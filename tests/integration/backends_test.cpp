@@ -100,7 +100,7 @@ TEST(backends, the_breaker_opens_fails_fast_half_opens_and_closes) {
   EXPECT_EQ(mock->chat_requests(), 6u);
   EXPECT_EQ(metric_value(gw->metrics(), "deepgate_circuit_breaker_state{backend=\"only\"}"), 0);
   EXPECT_EQ(chat(gw->port, chat_body("closed again")).status, 200);
-  // A failed probe opens it again, for longer (2 s now): right after, it is still open.
+  // A failed probe opens it again (the doubled cool-down is checked in the unit tests).
   for (int i = 0; i < 5; ++i) chat(gw->port, chat_body("fail again [mock status=500]"));
   ASSERT_TRUE(eventually([&] { return chat(gw->port, chat_body("probe fails [mock status=500]")).status == 500; },
                          std::chrono::seconds(5)));
