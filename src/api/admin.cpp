@@ -51,7 +51,8 @@ boost::asio::awaitable<redis::connection*> redis_of(admin_state& s) {
 }
 
 boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> load(admin_state& s) {
-  const auto& cfg = *s.services->config;
+  const auto snap = s.services->snapshots.latest();
+  const auto& cfg = *snap->config;
   if (cfg.auth.redis_store) {
     auto* redis = co_await redis_of(s);
     co_return co_await auth::redis_store::load_all(*redis);
@@ -63,7 +64,8 @@ boost::asio::awaitable<std::optional<std::vector<auth::client_key>>> load(admin_
 
 // Saves; this replica sees the change at once (other replicas: file watch or Redis sync).
 boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> all, std::vector<auth::client_key> changed) {
-  const auto& cfg = *s.services->config;
+  const auto snap = s.services->snapshots.latest();
+  const auto& cfg = *snap->config;
   if (cfg.auth.redis_store) {
     auto* redis = co_await redis_of(s);
     bool ok = co_await auth::redis_store::put(*redis, std::move(changed));
@@ -89,10 +91,13 @@ http::response metrics_page(admin_state& s, const http::request& req) {
   auto& svc = *s.services;
   if (!svc.metrics) return error(404, "Metrics are off (metrics.enabled: false).", "unknown_url");
   if (req.method != "GET" && req.method != "HEAD") return error(405, "Use GET.", "method_not_allowed");
-  if (svc.config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
+  const auto snap = svc.snapshots.latest();
+  if (snap->config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
   if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
-  for (std::size_t b = 0; b < svc.backends.size(); ++b)
-    svc.metrics->breaker_state(b, static_cast<int>(svc.backends[b]->health.current(upstream::breaker::clock::now())));
+  for (const auto& b : snap->backends)
+    if (b->label >= 0)
+      svc.metrics->breaker_state(static_cast<std::size_t>(b->label),
+                                 static_cast<int>(b->state.health.current(upstream::breaker::clock::now())));
   if (svc.cache)
     svc.metrics->cache_state({svc.cache->bytes(), svc.cache->entries(), svc.cache->evictions(), svc.cache->stored(),
                               svc.cache->not_stored()});
@@ -134,7 +139,7 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
       p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
     if (auto l = body.find("limits"); l != body.end() && !l->is_null()) {
-      if (!l->is_string() || !s.services->config->limits.profiles.contains(l->get<std::string>()))
+      if (!l->is_string() || !s.services->snapshots.latest()->config->limits.profiles.contains(l->get<std::string>()))
         co_return error(400, "\"limits\" must name a profile under limits.profiles in the config.", "invalid_request");
       p.limits = l->get<std::string>();
     }
@@ -197,9 +202,9 @@ boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request
 
 admin_api::admin_api(gateway_services& services) : state_(std::make_shared<admin_state>()) {
   state_->services = &services;
-  state_->token = auth::sha256(services.config->admin.token);
-  state_->has_token = services.config->admin.keys_api();
-  state_->redis_options = redis::options_from(services.config->redis, "redis (admin)");
+  state_->token = auth::sha256(services.snapshots.latest()->config->admin.token);
+  state_->has_token = services.snapshots.latest()->config->admin.keys_api();
+  state_->redis_options = redis::options_from(services.snapshots.latest()->config->redis, "redis (admin)");
   state_->redis_options.command_timeout = std::max(state_->redis_options.command_timeout, std::chrono::milliseconds(1000));
   if (auto* m = services.metrics.get()) state_->redis_options.on_error = [m] { m->redis_error(observability::redis_client::admin); };
 }

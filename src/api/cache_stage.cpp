@@ -22,13 +22,13 @@ void cache_stage::complete(std::string_view completion) {
 }
 
 // GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
-boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::request& req, const chat_request& chat,
-                                            std::string_view key_id, std::string_view owner,
+boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
+                                            const http::request& req, const chat_request& chat, std::string_view key_id, std::string_view owner,
                                             const config::model_config& model, const config::backend_config& backend,
                                             observability::request_record& rec) {
   cache_stage st;
   if (!s.cache) co_return st;
-  const auto& cfg = s.config->cache;
+  const auto& cfg = now.cache;  // the request's snapshot: the policy follows reloads
   auto d = cache::read_directives(req.header("cache-control"), req.header("x-deepgate-cache-ttl"), cfg.max_ttl);
   if (!d) {
     st.error = d.error();

@@ -218,7 +218,8 @@ void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& h
 
 boost::asio::awaitable<void> chat_completions(http::request& req, http::response_writer& out,
                                               gateway_services& services, request_record& rec) {
-  const auto config = services.config;  // this request's snapshot
+  const auto snap = services.snapshots.current(req.worker);  // this request's, to its end
+  const auto& config = snap->config;
 
   // 1. authenticate
   const auto caller = services.auth->authenticate(req.headers, unix_now());
@@ -243,12 +244,13 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
                                    "model_not_found");
     co_return co_await fail(out, e, rec);
   }
-  rec.model = static_cast<int>(model - config->models.data());
-  rec.backend = static_cast<int>(model->backend_index);
+  rec.model = snap->model_labels[static_cast<std::size_t>(model - config->models.data())];
+  rec.backend = snap->backends[model->backend_index]->label;
   if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
   const auto& primary = config->backends[model->backend_index];
   // The reasoning repair puts back what the client dropped, before the request is keyed or sent.
-  if (services.reasoning && chat.has_tools()) {
+  const bool repairing = services.reasoning && config->reasoning_repair.enabled && chat.has_tools();
+  if (repairing) {
     const auto owner = caller.who.owner;
     const auto now = std::chrono::system_clock::now();
     if (int n = chat.restore_reasoning([&](std::string_view id) { return services.reasoning->recall(owner, id, now); }))
@@ -256,7 +258,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
 
   // 4. cache lookup (a store hit, or the answer of an identical request already in flight)
-  auto cached = co_await look_up(services, req, chat, caller.who.key_id, caller.who.owner, *model, primary, rec);
+  auto cached = co_await look_up(services, *config, req, chat, caller.who.key_id, caller.who.owner, *model, primary, rec);
   if (cached.error) co_return co_await fail(out, *cached.error, rec);
   rec.cache = cached.verdict;
   // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
@@ -268,18 +270,18 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // 5. admit: the caller's limits, then the backend's concurrency budget
   auto& limiter = *services.limits;
   limits::admission admitted;
-  if (limiter.enabled()) {
+  if (snap->limits_apply) {
     limits::request_info info{caller.who.owner, caller.who.key, chat.model(), model->upstream_model, 0, 0};
-    if (limiter.tracks_usage() && cached.hit) {
+    if (snap->tracks_usage && cached.hit) {
       info.prompt_estimate = hit_usage ? hit_usage->prompt : 0;
       info.completion_reserve = hit_usage ? hit_usage->completion : 0;
-    } else if (limiter.tracks_usage()) {
+    } else if (snap->tracks_usage) {
       info.prompt_estimate = chat.prompt_token_estimate();
       const auto max_out = chat.max_output_tokens();
       info.completion_reserve =
           (max_out ? max_out : static_cast<std::int64_t>(config->limits.default_max_tokens)) * chat.choices();
     }
-    admitted = co_await limiter.admit(req.worker, info);
+    admitted = co_await limiter.admit(req.worker, info, *config);
     for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
     if (admitted.error) co_return co_await fail(out, *admitted.error, rec);
   }
@@ -296,7 +298,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   usage_watch usage;
   usage.assemble = cached.assembler();
   std::optional<cache::stream_assembler> for_repair;
-  const bool remember_reasoning = services.reasoning && chat.has_tools();
+  const bool remember_reasoning = repairing;
   if (!usage.assemble && remember_reasoning && chat.stream()) usage.assemble = &for_repair.emplace();
   if (chat.stream() && !chat.include_usage()) {
     chat.request_usage();
@@ -308,7 +310,8 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   // slots and the backend connection at once, not when the answer would have come.
   forwarded f;
   out.watch_hangup([&f] { f.client_gone(); });
-  co_await forward(services, req, chat, *model, rec, f);
+  out.on_drain_deadline([&f] { f.shutting_down(); });
+  co_await forward(services, *snap, req, chat, *model, rec, f);
   if (f.abandoned) {
     if (!f.ex || !f.ex->sent()) admitted.held.refund();
     co_return;  // nobody is there to answer

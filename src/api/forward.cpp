@@ -22,7 +22,7 @@ using steady = upstream::breaker::clock;
 constexpr std::size_t max_error_body = 256 * 1024;
 
 // The order backends are tried in for one request.
-std::vector<const config::model_target*> line_for(gateway_services& s, const config::model_config& model,
+std::vector<const config::model_target*> line_for(const snapshot& s, const config::model_config& model,
                                                   unsigned worker) {
   const auto n = model.targets.size();
   if (n == 1 && model.fallback.empty()) return {&model.targets.front()};  // the common case: nothing to choose
@@ -30,7 +30,7 @@ std::vector<const config::model_target*> line_for(gateway_services& s, const con
   std::vector<char> eligible(n);  // not vector<bool>: it cannot be a span
   std::vector<std::uint32_t> weights(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const auto& health = s.backends[model.targets[i].backend_index]->health;
+    const auto& health = s.backends[model.targets[i].backend_index]->state.health;
     eligible[i] = health.available_at(now) <= now;
     weights[i] = model.targets[i].weight;
   }
@@ -45,7 +45,7 @@ std::vector<const config::model_target*> line_for(gateway_services& s, const con
     for (std::size_t i = 0; i < n; ++i) {
       if (!eligible[i]) continue;
       const double load =
-          static_cast<double>(s.backends[model.targets[i].backend_index]->in_flight.load(std::memory_order_relaxed)) /
+          static_cast<double>(s.backends[model.targets[i].backend_index]->state.in_flight.load(std::memory_order_relaxed)) /
           weights[i];
       if (first < 0 || load < best) first = static_cast<int>(i), best = load;
     }
@@ -76,10 +76,16 @@ struct probe {
 
 }  // namespace
 
+bool forwarded::stop_here() {
+  if (gone_) abandoned = true;
+  else if (cut_) error = error_from_failure(upstream::failure::shutting_down, {});
+  return gone_ || cut_;
+}
+
 // GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
-asio::awaitable<void> forward(gateway_services& s, const http::request& req, chat_request& chat,
+asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const http::request& req, chat_request& chat,
                               const config::model_config& model, observability::request_record& rec, forwarded& f) {
-  const auto& cfg = *s.config;
+  const auto& cfg = *snap.config;
   upstream::retry_budget::request counted(s.retry_budget);
   http::header_list headers{{"accept", chat.stream() ? "text/event-stream" : "application/json"},
                             {"x-request-id", rec.request_id}};
@@ -90,10 +96,11 @@ asio::awaitable<void> forward(gateway_services& s, const http::request& req, cha
   std::optional<steady::time_point> earliest;  // when a skipped (open) backend may be tried again
   unsigned attempts = 0;
   upstream::retry_budget::retry retrying;
-  for (const auto* target : line_for(s, model, req.worker)) {
+  for (const auto* target : line_for(snap, model, req.worker)) {
     if (attempts >= cfg.retries.max_attempts) break;
     const auto& t = *target;
-    auto& state = *s.backends[t.backend_index];
+    auto& runtime = *snap.backends[t.backend_index];
+    auto& state = runtime.state;
     const auto& backend = cfg.backends[t.backend_index];
     if (!state.health.allow(steady::now())) {
       const auto at = state.health.available_at(steady::now());
@@ -113,34 +120,34 @@ asio::awaitable<void> forward(gateway_services& s, const http::request& req, cha
         wait_timer w(rec.waited);
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       }
-      if (f.gone_) {
-        f.abandoned = true;
-        co_return;
-      }
+      if (f.stop_here()) co_return;
       ++rec.retries;
     }
     ++attempts;
     f.target = &t;
-    rec.backend = static_cast<int>(t.backend_index);
+    rec.backend = runtime.label;
 
     limits::backend_slot slot;
-    if (s.limits->gated(t.backend_index)) {
+    if (runtime.gate) {
       std::optional<http::api_error> busy;
       {
         wait_timer w(rec.waited);  // the backend's queue, not the gateway's work
-        busy = co_await s.limits->enter_backend(req.worker, t.backend_index, slot);
+        busy = co_await s.limits->enter_backend(req.worker, *runtime.gate, backend, slot);
       }
       if (busy) {
         last_error = std::move(busy);
         continue;  // another backend may have room
       }
     }
+    // The client may have left (or the drain deadline passed) while this request waited for a
+    // slot: nothing is sent then.
+    if (f.stop_here()) co_return;
     forwarded::lease lease(&state);
     upstream::outgoing_request up;
     up.path = backend.url.path("/chat/completions");
     up.body = chat.upstream_body(t.upstream_model);
     up.headers = headers;
-    f.ex = std::make_unique<upstream::exchange>(*s.pools.at(req.worker).at(t.backend_index));
+    f.ex = std::make_unique<upstream::exchange>(*runtime.pools.at(req.worker));
     f.current_ = f.ex.get();
     f.sent_at = observability::request_record::clock::now();
     upstream::failure started;
@@ -148,8 +155,8 @@ asio::awaitable<void> forward(gateway_services& s, const http::request& req, cha
       wait_timer w(rec.waited);
       started = co_await f.ex->start(up, f.head);
     }
-    if (started == upstream::failure::abandoned || f.gone_) {
-      f.abandoned = true;
+    if (started == upstream::failure::abandoned || started == upstream::failure::shutting_down || f.gone_ || f.cut_) {
+      if (!f.stop_here()) f.abandoned = true;
       co_return;
     }
     if (started != upstream::failure::none) {

@@ -88,8 +88,10 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
     rec.owner = who.who.owner;
     if (!get) res = method_not_allowed(rec, req, "GET");
     else if (who.error) res = error_answer(rec, *who.error);
-    else if (p.ends_with("/models")) res = list_models(*svc.config, who.who.key);
-    else res = retrieve_model(*svc.config, who.who.key, std::string_view(p).substr(p.find("/models/") + 8));
+    else if (p.ends_with("/models")) res = list_models(*svc.snapshots.current(req.worker)->config, who.who.key);
+    else
+      res = retrieve_model(*svc.snapshots.current(req.worker)->config, who.who.key,
+                           std::string_view(p).substr(p.find("/models/") + 8));
   } else if (p == "/healthz") {
     rec.path = observability::route::health;
     res = get ? status_body(200, "ok") : method_not_allowed(rec, req, "GET");

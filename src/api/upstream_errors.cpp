@@ -43,6 +43,12 @@ api_error error_from_failure(failure f, std::string_view backend) {
                                 "upstream_response_too_large");
     case failure::abandoned:  // nobody reads this answer; 499 as nginx logs it
       return http::server_error(499, "The client closed the connection before the answer.", "client_closed_request");
+    case failure::shutting_down: {
+      auto e = http::server_error(503, "The gateway is shutting down and could not finish this response in time; "
+                                  "retry the request.", "server_shutting_down");
+      e.retry_after = std::chrono::seconds(1);
+      return e;
+    }
     case failure::bad_response:
     case failure::none:
       break;

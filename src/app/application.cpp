@@ -7,6 +7,7 @@
 #include "deepgate/auth/redis_key_store.hpp"
 #include "deepgate/redis/connection.hpp"
 #include "deepgate/api/services.hpp"
+#include "deepgate/config/reload.hpp"
 #include "deepgate/core/version.hpp"
 #include "deepgate/http/server.hpp"
 
@@ -22,6 +23,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -106,7 +108,7 @@ void setup_logging(const config::log_config& log) {
   spdlog::set_default_logger(logger);
 }
 
-int run(std::shared_ptr<const config::gateway_config> config) {
+int run(std::shared_ptr<const config::gateway_config> config, std::function<config::load_result()> reread) {
   std::signal(SIGPIPE, SIG_IGN);
   for (auto& b : config->backends) {
     if (b.url.tls && b.api_key.empty())
@@ -115,8 +117,13 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   }
 
   api::gateway_services services;
-  services.config = config;
-  if (config->metrics.enabled) services.metrics = std::make_unique<observability::metrics>(*config, version());
+  // The startup names are numbered in config order (so a backend's label is its index), before
+  // the metrics make their first series.
+  services.labels = std::make_unique<observability::label_table>(config->models.size(), config->backends.size());
+  for (const auto& b : config->backends) services.labels->backend(b.name);
+  for (const auto& m : config->models) services.labels->model(m.name);
+  if (config->metrics.enabled)
+    services.metrics = std::make_unique<observability::metrics>(*config, version(), *services.labels);
   services.proxies = observability::trusted_proxies(config->server.trusted_proxies);
   auto* metrics = services.metrics.get();
   auto redis_errors = [metrics](observability::redis_client c) -> std::function<void()> {
@@ -142,47 +149,42 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   services.open_connections = [&server] { return server.open_connections(); };
   if (config->log.access.enabled) {
     try {
-      services.access_log = std::make_unique<observability::access_log>(*config, server.workers());
+      services.access_log = std::make_unique<observability::access_log>(*config, server.workers(), *services.labels);
     } catch (const std::exception& e) {
       spdlog::error("cannot open the access log {}: {}", config->log.access.path, e.what());
       return 1;
     }
   }
 
-  std::vector<std::shared_ptr<asio::ssl::context>> tls;
-  try {
-    for (auto& b : config->backends) tls.push_back(upstream::make_client_tls(b));
-  } catch (const std::exception& e) {
-    spdlog::error("backend TLS setup failed: {}", e.what());
-    return 1;
-  }
   std::vector<asio::any_io_executor> worker_executors;
   for (unsigned w = 0; w < server.workers(); ++w) worker_executors.push_back(server.worker_executor(w));
+  services.snapshots.bind(worker_executors);
+  auto first = api::build_snapshot(config, nullptr, worker_executors, *services.labels);
+  if (!first.snap) {
+    spdlog::error("{}", first.error);
+    return 1;
+  }
+  services.snapshots.publish(first.snap, false);
   services.limits = std::make_unique<limits::limiter>(config, worker_executors, redis_errors(observability::redis_client::limits));
-  if (services.limits->enabled())
+  if (first.snap->limits_apply)
     spdlog::info("limits: {} store{}", config->limits.redis ? "redis" : "memory",
                  config->limits.redis ? (config->limits.fail_open ? " (fail open)" : " (fail closed)") : "");
   const auto& cc = config->cache;
   bool caching = cc.mode != config::cache_mode::off;
   for (auto* modes : {&cc.keys, &cc.owners, &cc.models})
     for (auto& [_, m] : *modes) caching = caching || m != config::cache_mode::off;
-  if (caching) {
+  // The memory store is made even when the policy is off, so a reload can turn caching on; the
+  // Redis store (connections per worker) only when something caches at startup.
+  if (caching || !cc.redis)
     services.cache = std::make_unique<cache::prompt_cache>(*config, worker_executors, redis_errors(observability::redis_client::cache));
+  if (caching)
     spdlog::info("cache: {} store, policy {}, scope {}, ttl {} s", cc.redis ? "redis" : "memory", config::to_string(cc.mode),
                  cc.shared ? "shared" : "owner", cc.ttl.count() / 1000);
-  }
-  if (config->reasoning_repair.enabled) {
-    services.reasoning =
-        std::make_unique<api::reasoning_memory>(config->reasoning_repair.max_bytes, config->reasoning_repair.ttl);
+  // Likewise the reasoning memory: empty and unused while reasoning_repair.enabled is false.
+  services.reasoning =
+      std::make_unique<api::reasoning_memory>(config->reasoning_repair.max_bytes, config->reasoning_repair.ttl);
+  if (config->reasoning_repair.enabled)
     spdlog::info("reasoning repair: on (reasoning kept {} s for tool results)", config->reasoning_repair.ttl.count() / 1000);
-  }
-  for (auto& b : config->backends) services.backends.push_back(std::make_unique<upstream::backend_state>(b.breaker));
-  services.balancers.assign(server.workers(), std::vector<upstream::weighted_rr>(config->models.size()));
-  services.pools.resize(server.workers());
-  for (unsigned w = 0; w < server.workers(); ++w)
-    for (std::size_t b = 0; b < config->backends.size(); ++b)
-      services.pools[w].push_back(
-          std::make_unique<upstream::connection_pool>(server.worker_executor(w), config->backends[b], tls[b]));
 
   // The shared key store: this replica's table follows Redis from the control thread.
   asio::io_context control;
@@ -205,8 +207,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   if (metrics)
     for (std::size_t b = 0; b < config->backends.size(); ++b)
       if (config->backends[b].balance_check_interval.count() > 0)
-        balance_checks.push_back(
-            std::make_unique<balance_check>(control.get_executor(), config->backends[b], b, tls[b], *metrics));
+        balance_checks.push_back(std::make_unique<balance_check>(control.get_executor(), config->backends[b], b,
+                                                                 first.snap->backends[b]->tls, *metrics));
   // Access-log batches go to the writer thread at least every 250 ms.
   asio::steady_timer log_flush(control);
   std::function<void()> flush_access_log = [&] {
@@ -265,10 +267,22 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   int signals_seen = 0;
   std::chrono::steady_clock::time_point drain_deadline;
 
+  // At the drain deadline the handlers still running end their responses with one error event
+  // (server_shutting_down); what is left a few seconds later is closed.
+  constexpr auto cut_grace = std::chrono::seconds(5);
+  bool cut = false;
   std::function<void()> wait_for_drain = [&] {
-    if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!cut && server.open_connections() != 0 && now >= drain_deadline) {
+      spdlog::warn("drain deadline reached with {} connections open; ending their responses", server.open_connections());
+      server.cut_in_flight();
+      cut = true;
+      drain_deadline = now + cut_grace;
+    }
+    if (server.open_connections() == 0 || now >= drain_deadline) {
       if (server.open_connections() != 0)
-        spdlog::warn("drain deadline reached with {} connections open; closing them", server.open_connections());
+        spdlog::warn("{} connections still open {} s after the drain deadline; closing them", server.open_connections(),
+                     cut_grace.count());
       signals.cancel();
       log_flush.cancel();  // what is still batched is written when the access log closes
       return;
@@ -285,15 +299,16 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   namespace fs = std::filesystem;
   auto file_stamp = [&] {
     std::error_code fec;
-    auto t = fs::last_write_time(config->auth.keys_file, fec);
-    auto n = fs::file_size(config->auth.keys_file, fec);
+    const auto path = services.snapshots.latest()->config->auth.keys_file;
+    auto t = fs::last_write_time(path, fec);
+    auto n = fs::file_size(path, fec);
     return fec ? std::pair<fs::file_time_type, std::uintmax_t>{} : std::pair{t, n};
   };
   auto stamp = file_stamp();
   auto reload_keys = [&](const char* why) {
     stamp = file_stamp();
     std::string err;
-    auto table = auth::load_key_table(config->auth, err);
+    auto table = auth::load_key_table(services.snapshots.latest()->config->auth, err);
     if (metrics) metrics->config_reload(table != nullptr);
     if (!table) {
       spdlog::error("keys reload ({}) failed, keeping the previous keys: {}", why, err);
@@ -313,10 +328,50 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   };
   if (config->auth.enabled && !config->auth.redis_store && !config->auth.keys_file.empty()) watch_keys();
 
+  // SIGHUP: the whole config file again. Built beside the running snapshot and published only
+  // when all of it is good (config, keys, backend TLS); otherwise the old one keeps serving and
+  // one line says why.
+  auto reload_config = [&] {
+    auto failed = [&](const std::string& why) {
+      if (metrics) metrics->config_reload(false);
+      spdlog::error("config reload (SIGHUP) failed, keeping the running config: {}", why);
+    };
+    auto loaded = reread();
+    if (!loaded.config) return failed(loaded.error);
+    const auto running = services.snapshots.latest();
+    auto next = std::make_shared<config::gateway_config>(*loaded.config);
+    const auto restart_only = config::keep_restart_only(*running->config, *next);
+    std::shared_ptr<const auth::key_table> table;
+    if (next->auth.enabled && !next->auth.redis_store) {
+      std::string err;
+      table = auth::load_key_table(next->auth, err);
+      if (!table) return failed("keys: " + err);
+    }
+    auto built = api::build_snapshot(next, running.get(), worker_executors, *services.labels);
+    if (!built.snap) return failed(built.error);
+    std::size_t kept = 0;
+    for (const auto& b : built.snap->backends)
+      kept += std::count(running->backends.begin(), running->backends.end(), b) > 0;
+    if (table) services.auth->replace(table);
+    services.snapshots.publish(built.snap, true);
+    stamp = file_stamp();
+    if (metrics) metrics->config_reload(true);
+    spdlog::info("config reloaded (SIGHUP) from {}: {} backends ({} unchanged), {} models{}", next->origin,
+                 next->backends.size(), kept, next->models.size(),
+                 table ? ", " + std::to_string(table->keys().size()) + " keys" : std::string());
+    if (!restart_only.empty()) {
+      std::string names;
+      for (const auto& n : restart_only) names += (names.empty() ? "" : ", ") + n;
+      spdlog::warn("config reload: {} changed but take effect at the next restart", names);
+    }
+    if (!services.cache && next->cache.mode != config::cache_mode::off)
+      spdlog::warn("config reload: caching with the Redis store starts at the next restart");
+  };
+
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      if (!config->auth.redis_store) reload_keys("SIGHUP");
+      if (signals_seen == 0) reload_config();  // not while draining
       signals.async_wait(on_signal);
       return;
     }
@@ -350,8 +405,8 @@ int run(std::shared_ptr<const config::gateway_config> config) {
   server.stop();
   // Order matters: idle backend sockets must close while their io_context still exists; the
   // server (and with it every io_context and parked coroutine) goes before `services`.
-  for (auto& worker_pools : services.pools)
-    for (auto& pool : worker_pools) pool->shutdown();
+  for (const auto& b : services.snapshots.latest()->backends)
+    for (auto& pool : b->pools) pool->shutdown();
   services.limits->shutdown();
   if (services.cache) services.cache->shutdown();
   spdlog::info("deepgate stopped");

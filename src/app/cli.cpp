@@ -60,7 +60,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   setup_logging(loaded.config->log);
-  return run(loaded.config);
+  return run(loaded.config, [config_path] {
+    auto now = config::process_environment();
+    return config_path.empty() ? config::load_defaults(now) : config::load_file(config_path, now);
+  });
 }
 
 }  // namespace deepgate::app

@@ -127,6 +127,18 @@ void server::begin_drain() {
   }
 }
 
+void server::cut_in_flight() {
+  for (auto& wp : impl_->workers) {
+    auto* w = wp.get();
+    asio::post(w->ioc, [w] {
+      std::vector<std::function<void()>> cuts;
+      for (auto* c : w->state.connections)
+        if (c->cut) cuts.push_back(std::exchange(c->cut, nullptr));
+      for (auto& cut : cuts) cut();  // a cut may end its connection: not while iterating the set
+    });
+  }
+}
+
 bool server::draining() const { return impl_->state.draining.load(); }
 
 std::size_t server::open_connections() const { return impl_->state.open_connections.load(); }

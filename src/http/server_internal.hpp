@@ -4,16 +4,19 @@
 #include "deepgate/net/flex_stream.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
 
 namespace deepgate::http::detail {
 
-// One open connection, registered with its worker so draining can close it while it is idle.
+// One open connection, registered with its worker so draining can close it while it is idle
+// and, at the drain deadline, tell the handler still running on it to finish.
 struct connection_entry {
   boost::beast::tcp_stream* tcp = nullptr;
   bool idle = false;
+  std::function<void()> cut;  // set by the handler (response_writer::on_drain_deadline)
 };
 
 // Per worker; touched only from that worker's thread.

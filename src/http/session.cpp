@@ -32,8 +32,16 @@ std::string lower(std::string_view s) {
 
 class session_writer final : public response_writer {
  public:
-  session_writer(net::flex_stream& stream, const config::server_config& options, unsigned version, bool keep_alive)
-      : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive) {}
+  session_writer(net::flex_stream& stream, const config::server_config& options, unsigned version, bool keep_alive,
+                 connection_entry* entry = nullptr)
+      : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive), entry_(entry) {}
+  ~session_writer() override {
+    if (entry_) entry_->cut = nullptr;
+  }
+
+  void on_drain_deadline(std::function<void()> cut) override {
+    if (entry_) entry_->cut = std::move(cut);
+  }
 
   bool keep_alive() const { return keep_alive_ && !aborted_; }
   void force_close() { keep_alive_ = false; }
@@ -183,6 +191,7 @@ class session_writer final : public response_writer {
   const config::server_config& options_;
   unsigned version_;
   bool keep_alive_;
+  connection_entry* entry_;
   bool started_ = false, streaming_ = false, chunked_ = false, finished_ = false, aborted_ = false;
   bool write_failed_ = false;
   unsigned status_ = 0;
@@ -246,7 +255,7 @@ struct registration {
 
 asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server, worker_state& state) {
   const auto& options = server.options;
-  connection_entry entry{&stream.tcp(), false};
+  connection_entry entry{&stream.tcp(), false, {}};
   registration reg(state, server, entry);
 
   error_code ec;
@@ -335,7 +344,7 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
 
     auto msg = parser->release();
     bool keep_alive = msg.keep_alive() && !server.draining.load(std::memory_order_relaxed);
-    session_writer writer(stream, options, msg.version(), keep_alive);
+    session_writer writer(stream, options, msg.version(), keep_alive, &entry);
     auto req = to_request(msg, peer, worker);
     stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
     try {

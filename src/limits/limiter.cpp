@@ -77,26 +77,12 @@ struct limiter::impl {
   memory_store primary;   // limits.store: memory
   memory_store fallback;  // limits.store: redis, while Redis is unreachable
   std::vector<worker> workers;
-  std::vector<std::unique_ptr<backend_gate>> gates;  // per backend; null when unlimited
   std::string replica_id = random_hex(8);
   std::atomic<int> redis_state{-1};  // -1 not yet known, 0 unreachable, 1 reachable
   std::atomic<bool> stopping{false};
-  bool enabled = false;
-  bool tracks_usage = false;
 
   impl(std::shared_ptr<const config::gateway_config> c, std::vector<asio::any_io_executor> ex)
-      : config(std::move(c)), cfg(config->limits), executors(std::move(ex)), workers(executors.size()) {
-    enabled = cfg.any();
-    auto count = [&](const config::limits_profile& p) {
-      if (p.values.tokens_per_minute || p.daily_budget || p.monthly_budget) tracks_usage = true;
-      for (auto& [_, v] : p.models)
-        if (v.tokens_per_minute) tracks_usage = true;
-    };
-    count(cfg.defaults);
-    for (auto& [_, p] : cfg.profiles) count(p);
-    for (auto& b : config->backends)
-      gates.push_back(b.max_concurrent_requests ? std::make_unique<backend_gate>(b, cfg.replicas) : nullptr);
-  }
+      : config(std::move(c)), cfg(config->limits), executors(std::move(ex)), workers(executors.size()) {}
 
   bool uses_redis() const { return cfg.redis; }
 
@@ -227,7 +213,8 @@ ticket::~ticket() {
 struct backend_slot::state {
   limiter::impl* lim = nullptr;
   unsigned worker = 0;
-  std::size_t backend = 0;
+  backend_gate* gate = nullptr;
+  std::string lease_key;
   bool redis = false;
   std::string lease_id;
 };
@@ -240,14 +227,14 @@ backend_slot::~backend_slot() {
   if (!s_) return;
   auto& lim = *s_->lim;
   if (!s_->redis) {
-    lim.gates[s_->backend]->release();
+    s_->gate->release();
     return;
   }
   auto& wk = lim.workers[s_->worker];
   wk.leases.erase(s_->lease_id);
-  lim.gates[s_->backend]->notify_one();  // a local waiter may now win the shared slot
+  s_->gate->notify_one();  // a local waiter may now win the shared slot
   if (lim.stopping || !wk.store) return;
-  auto key = backend_lease_key(lim.config->backends[s_->backend].name);
+  auto key = std::move(s_->lease_key);
   asio::co_spawn(
       lim.executors[s_->worker],
       [self = s_->lim, w = s_->worker, key = std::move(key), id = std::move(s_->lease_id)]() -> asio::awaitable<void> {
@@ -273,9 +260,23 @@ limiter::limiter(std::shared_ptr<const config::gateway_config> config, std::vect
 
 limiter::~limiter() { shutdown(); }
 
-bool limiter::enabled() const { return impl_->enabled; }
-bool limiter::tracks_usage() const { return impl_->tracks_usage; }
-bool limiter::gated(std::size_t backend) const { return impl_->gates[backend] != nullptr; }
+bool limits_apply(const config::limits_config& cfg) { return cfg.any(); }
+
+bool tracks_usage(const config::limits_config& cfg) {
+  bool tracks = false;
+  auto count = [&](const config::limits_profile& p) {
+    if (p.values.tokens_per_minute || p.daily_budget || p.monthly_budget) tracks = true;
+    for (auto& [_, v] : p.models)
+      if (v.tokens_per_minute) tracks = true;
+  };
+  count(cfg.defaults);
+  for (auto& [_, p] : cfg.profiles) count(p);
+  return tracks;
+}
+
+std::unique_ptr<backend_gate> make_backend_gate(const config::backend_config& b, const config::limits_config& cfg) {
+  return b.max_concurrent_requests ? std::make_unique<backend_gate>(b, cfg.replicas) : nullptr;
+}
 bool limiter::failing_open() const { return impl_->cfg.redis && impl_->cfg.fail_open && impl_->redis_state.load() == 0; }
 
 void limiter::shutdown() {
@@ -288,11 +289,11 @@ void limiter::shutdown() {
   }
 }
 
-asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
+asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const config::gateway_config& now) {
   admission out;
   auto& lim = *impl_;
-  if (!lim.enabled) co_return out;
-  const auto& profile = lim.cfg.profile(r.key ? r.key->limits : std::string());
+  if (!now.limits.any()) co_return out;
+  const auto& profile = now.limits.profile(r.key ? r.key->limits : std::string());
   auto per_model = profile.models.find(r.model);
   const bool own_bucket = per_model != profile.models.end();
   auto limits = resolve(own_bucket ? per_model->second : profile.values, profile);
@@ -305,7 +306,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
   s->bucket = own_bucket ? s->owner + '\x1f' + std::string(r.model) : s->owner;
   s->prompt_estimate = r.prompt_estimate;
   s->reserved = limits.tokens.interval > 0 ? r.prompt_estimate + r.completion_reserve : 0;
-  if (auto p = lim.config->prices.find(r.upstream_model); p != lim.config->prices.end())
+  if (auto p = now.prices.find(r.upstream_model); p != now.prices.end())
     s->unit_price = p->second;
   s->keys.when = periods_at(unix_seconds());
   s->lease = limits.concurrency > 0;
@@ -404,12 +405,11 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r) {
   co_return out;
 }
 
-asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned worker, std::size_t backend,
+asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned worker, backend_gate& g,
+                                                                       const config::backend_config& b,
                                                                        backend_slot& slot) {
   auto& lim = *impl_;
-  auto* gate = lim.gates[backend].get();
-  if (!gate) co_return std::nullopt;
-  const auto& b = lim.config->backends[backend];
+  auto* gate = &g;
   auto busy = [&] {
     http::api_error e;
     e.status = 429;
@@ -423,11 +423,12 @@ asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned 
   auto s = std::make_unique<backend_slot::state>();
   s->lim = impl_.get();
   s->worker = worker;
-  s->backend = backend;
+  s->gate = gate;
 
   if (lim.uses_redis() && lim.redis_state.load() != 0) {
     auto& store = *lim.workers[worker].store;
     auto key = backend_lease_key(b.name);
+    s->lease_key = key;
     s->lease_id = lim.next_lease_id(worker);
     // Polls the shared budget; a local release wakes a waiter early. The local queue bound holds.
     auto ticket_in_queue = gate->join_queue();

@@ -153,7 +153,7 @@ struct access_log::impl {
   };
   std::shared_ptr<spdlog::details::thread_pool> pool;
   std::shared_ptr<spdlog::async_logger> logger;
-  std::vector<std::string> models, backends;
+  const label_table* labels = nullptr;
   std::vector<std::unique_ptr<batch>> batches;
   std::atomic<std::uint64_t> lines_in_dropped_batches{0};
   std::atomic<std::uint64_t> average_batch{1};
@@ -169,7 +169,9 @@ struct access_log::impl {
   }
 };
 
-access_log::access_log(const config::gateway_config& cfg, unsigned workers) : impl_(std::make_unique<impl>()) {
+access_log::access_log(const config::gateway_config& cfg, unsigned workers, const label_table& labels)
+    : impl_(std::make_unique<impl>()) {
+  impl_->labels = &labels;
   auto& a = cfg.log.access;
   spdlog::sink_ptr sink;
   if (a.path == "-") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
@@ -182,8 +184,6 @@ access_log::access_log(const config::gateway_config& cfg, unsigned workers) : im
   impl_->logger->set_level(spdlog::level::info);
   impl_->logger->flush_on(spdlog::level::info);
   for (unsigned w = 0; w < std::max(1u, workers); ++w) impl_->batches.push_back(std::make_unique<impl::batch>());
-  for (auto& m : cfg.models) impl_->models.push_back(m.name);
-  for (auto& b : cfg.backends) impl_->backends.push_back(b.name);
 }
 
 access_log::~access_log() {
@@ -197,10 +197,10 @@ access_log::~access_log() {
 }
 
 void access_log::write(const request_record& r, unsigned worker) {
-  std::string_view model = r.model >= 0 ? std::string_view(impl_->models[static_cast<std::size_t>(r.model)])
+  std::string_view model = r.model >= 0 ? impl_->labels->model_name(static_cast<std::size_t>(r.model))
                            : r.model == request_record::other_model ? "other"
                                                                     : "";
-  std::string_view backend = r.backend >= 0 ? std::string_view(impl_->backends[static_cast<std::size_t>(r.backend)]) : "";
+  std::string_view backend = r.backend >= 0 ? impl_->labels->backend_name(static_cast<std::size_t>(r.backend)) : "";
   auto line = format_access_line(r, model, backend);
   auto& b = *impl_->batches[worker % impl_->batches.size()];
   std::lock_guard lock(b.mutex);

@@ -105,15 +105,14 @@ prom::Family<Histogram>& histograms(prom::Registry& reg, const std::string& name
 
 struct metrics::impl {
   std::shared_ptr<prom::Registry> registry = std::make_shared<prom::Registry>();
-  std::vector<std::string> model_names;    // configured, then "other", then "none"
-  std::vector<std::string> backend_names;  // configured, then "none"
-  std::vector<std::size_t> model_backend;  // backend label index per model label index
-  std::size_t models = 0;                  // model label values
+  const label_table* labels;
+  std::size_t models = 0;    // model label values: the table's numbers, then "other", then "none"
+  std::size_t backends = 0;  // backend label values: the table's numbers, then "none"
   std::size_t max_owners = 0;
   std::vector<std::string_view> reasons = upstream_reasons();
 
   prom::Family<Counter>* requests_f;
-  std::vector<lazy<Counter>> requests;  // [route][model][status class][cache]
+  std::vector<lazy<Counter>> requests;  // [route][model][backend][status class][cache]
   Gauge *in_flight, *open_connections, *active_streams, *limits_fail_open;
   prom::Family<Histogram>* duration_f;
   std::vector<lazy<Histogram>> duration;  // [route][model]
@@ -125,8 +124,10 @@ struct metrics::impl {
   std::vector<Counter*> rejections;                            // [kind]
   prom::Family<Counter>* upstream_errors_f;
   std::vector<lazy<Counter>> upstream_errors;  // [backend][reason]
-  std::vector<Counter*> retries;               // [backend]
-  std::vector<Gauge*> breaker_states;          // [backend]
+  prom::Family<Counter>* retries_f;
+  prom::Family<Gauge>* breaker_f;
+  std::vector<lazy<Counter>> retries;   // [backend]
+  std::vector<lazy<Gauge>> breaker_states;  // [backend]
   std::array<Counter*, cache_result_count> cache_lookups{};
   std::array<Counter*, 4> redis_errors{};
   Counter *reloads_ok, *reloads_failed, *log_dropped;
@@ -155,7 +156,14 @@ struct metrics::impl {
     return model == request_record::other_model ? models - 2 : models - 1;
   }
   std::size_t backend_label(int backend) const {
-    return backend >= 0 ? static_cast<std::size_t>(backend) : backend_names.size() - 1;
+    return backend >= 0 ? static_cast<std::size_t>(backend) : backends - 1;
+  }
+  std::string model_name(std::size_t m) const {
+    if (m + 2 < models) return std::string(labels->model_name(m));
+    return m + 2 == models ? "other" : "none";
+  }
+  std::string backend_name(std::size_t b) const {
+    return b + 1 < backends ? std::string(labels->backend_name(b)) : "none";
   }
 
   owner_series& owner(const std::string& name) {
@@ -178,32 +186,25 @@ struct metrics::impl {
       if (values[t] <= 0) continue;
       o.tokens[m][t]
           .get([&]() -> Counter& {
-            return tokens_f->Add({{"model", model_names[m]}, {"owner", o.label}, {"type", std::string(token_types[t])}});
+            return tokens_f->Add({{"model", model_name(m)}, {"owner", o.label}, {"type", std::string(token_types[t])}});
           })
           .Increment(static_cast<double>(values[t]));
     }
     if (r.cost_usd && *r.cost_usd > 0)
-      o.cost[m].get([&]() -> Counter& { return cost_f->Add({{"model", model_names[m]}, {"owner", o.label}}); })
+      o.cost[m].get([&]() -> Counter& { return cost_f->Add({{"model", model_name(m)}, {"owner", o.label}}); })
           .Increment(*r.cost_usd);
   }
 };
 
-metrics::metrics(const config::gateway_config& cfg, std::string_view version) : impl_(std::make_unique<impl>()) {
+metrics::metrics(const config::gateway_config& cfg, std::string_view version, const label_table& labels)
+    : impl_(std::make_unique<impl>()) {
   auto& m = *impl_;
   auto& reg = *m.registry;
-  for (auto& b : cfg.backends) m.backend_names.push_back(b.name);
-  m.backend_names.push_back("none");
-  for (auto& model : cfg.models) {
-    m.model_names.push_back(model.name);
-    m.model_backend.push_back(model.backend_index);
-  }
-  m.model_names.push_back("other");
-  m.model_names.push_back("none");
-  m.model_backend.push_back(m.backend_names.size() - 1);
-  m.model_backend.push_back(m.backend_names.size() - 1);
-  m.models = m.model_names.size();
+  m.labels = &labels;
+  m.models = labels.model_capacity() + 2;
+  m.backends = labels.backend_capacity() + 1;
   m.max_owners = cfg.metrics.max_owner_labels;
-  const std::size_t backends = m.backend_names.size();
+  const std::size_t backends = m.backends;
 
   gauges(reg, "deepgate_build_info",
           "deepgate's version; the value is always 1")
@@ -211,7 +212,7 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
       .Set(1);
   m.requests_f = &counters(reg, "deepgate_requests_total",
           "Requests answered, by route, model, backend, status class and cache result");
-  m.requests = lazies<Counter>(route_count * m.models * status_classes.size() * cache_result_count);
+  m.requests = lazies<Counter>(route_count * m.models * backends * status_classes.size() * cache_result_count);
   m.in_flight = &gauges(reg, "deepgate_requests_in_flight",
           "Requests being handled now").Add({});
   m.open_connections = &gauges(reg, "deepgate_open_connections",
@@ -245,20 +246,24 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
   m.upstream_errors_f = &counters(reg, "deepgate_upstream_errors_total",
           "Backend exchanges that failed or were refused, by backend and reason");
   m.upstream_errors = lazies<Counter>(backends * m.reasons.size());
-  auto& retries = counters(reg, "deepgate_upstream_retries_total",
+  m.retries_f = &counters(reg, "deepgate_upstream_retries_total",
           "Requests sent to a backend again after a failure");
-  auto& breaker = gauges(reg, "deepgate_circuit_breaker_state",
+  m.breaker_f = &gauges(reg, "deepgate_circuit_breaker_state",
           "Per backend: 0 closed, 1 half-open, 2 open");
+  m.retries = lazies<Counter>(backends);
+  m.breaker_states = lazies<Gauge>(backends);
   m.balance_f = &gauges(reg, "deepgate_upstream_balance",
           "DeepSeek account balance (GET /user/balance), by backend and currency");
   auto& available = gauges(reg, "deepgate_upstream_balance_available",
           "DeepSeek's is_available: 1 while the balance covers API calls");
   auto& balance_errors = counters(reg, "deepgate_balance_check_errors_total",
           "Balance checks that failed");
-  for (std::size_t b = 0; b + 1 < backends; ++b) {
-    const prom::Labels l{{"backend", m.backend_names[b]}};
-    m.retries.push_back(&retries.Add(l));
-    m.breaker_states.push_back(&breaker.Add(l));
+  // The startup backends (numbered in config order): their series exist from the first scrape.
+  // Balance checks run for these only.
+  for (std::size_t b = 0; b < cfg.backends.size() && b + 1 < backends; ++b) {
+    const prom::Labels l{{"backend", m.backend_name(b)}};
+    m.retries[b].get([&]() -> Counter& { return m.retries_f->Add(l); });
+    m.breaker_states[b].get([&]() -> Gauge& { return m.breaker_f->Add(l); });
     if (cfg.backends[b].balance_check_interval.count() > 0) {
       m.balance_available.push_back(&available.Add(l));
       m.balance_errors.push_back(&balance_errors.Add(l));
@@ -293,7 +298,7 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version) : 
   for (std::size_t c = 0; c < redis_clients.size(); ++c)
     m.redis_errors[c] = &redis_errors.Add({{"client", std::string(redis_clients[c])}});
   auto& reloads = counters(reg, "deepgate_config_reloads_total",
-          "Reloads of the key table (SIGHUP, file change, Redis sync), by result");
+          "Config reloads (SIGHUP) and key-table reloads (file change, Redis sync), by result");
   m.reloads_ok = &reloads.Add({{"result", "ok"}});
   m.reloads_failed = &reloads.Add({{"result", "failed"}});
   m.log_dropped = &counters(reg, "deepgate_access_log_dropped_total",
@@ -323,32 +328,34 @@ void metrics::request_finished(const request_record& r) {
   const auto model_i = m.model_label(r.model);
   const auto status_i = status_class(r.status);
   const auto cache_i = static_cast<std::size_t>(r.cache);
-  const auto backend_i = r.backend >= 0 ? static_cast<std::size_t>(r.backend) : m.model_backend[model_i];
-  m.requests[((route_i * m.models + model_i) * status_classes.size() + status_i) * cache_result_count + cache_i]
+  const auto backend_i = m.backend_label(r.backend);
+  m.requests[(((route_i * m.models + model_i) * m.backends + backend_i) * status_classes.size() + status_i) *
+                 cache_result_count +
+             cache_i]
       .get([&]() -> Counter& {
         return m.requests_f->Add({{"route", std::string(to_string(r.path))},
-                                  {"model", m.model_names[model_i]},
-                                  {"backend", m.backend_names[backend_i]},
+                                  {"model", m.model_name(model_i)},
+                                  {"backend", m.backend_name(backend_i)},
                                   {"status_class", std::string(status_classes[status_i])},
                                   {"cache", std::string(to_string(r.cache))}});
       })
       .Increment();
   m.duration[route_i * m.models + model_i]
       .get([&]() -> Histogram& {
-        return m.duration_f->Add({{"route", std::string(to_string(r.path))}, {"model", m.model_names[model_i]}},
+        return m.duration_f->Add({{"route", std::string(to_string(r.path))}, {"model", m.model_name(model_i)}},
                                  latency_buckets());
       })
       .Observe(seconds(r.total));
   m.overhead[route_i]->Observe(seconds(r.overhead()));
   if (r.ttft != request_record::absent)
     m.ttft[model_i]
-        .get([&]() -> Histogram& { return m.ttft_f->Add({{"model", m.model_names[model_i]}}, latency_buckets()); })
+        .get([&]() -> Histogram& { return m.ttft_f->Add({{"model", m.model_name(model_i)}}, latency_buckets()); })
         .Observe(seconds(r.ttft));
   if (r.backend >= 0) {
     const auto b = static_cast<std::size_t>(r.backend);
     // Labels are built only when a child is first made, never per request.
     auto by_backend = [&](prom::Family<Histogram>* f) -> Histogram& {
-      return f->Add({{"backend", m.backend_names[b]}}, latency_buckets());
+      return f->Add({{"backend", m.backend_name(b)}}, latency_buckets());
     };
     if (r.upstream != request_record::absent)
       m.upstream_duration[b].get([&]() -> Histogram& { return by_backend(m.upstream_f); }).Observe(seconds(r.upstream));
@@ -360,12 +367,13 @@ void metrics::request_finished(const request_record& r) {
         auto reason_i = static_cast<std::size_t>(it - m.reasons.begin());
         m.upstream_errors[b * m.reasons.size() + reason_i]
             .get([&]() -> Counter& {
-              return m.upstream_errors_f->Add({{"backend", m.backend_names[b]}, {"reason", std::string(*it)}});
+              return m.upstream_errors_f->Add({{"backend", m.backend_name(b)}, {"reason", std::string(*it)}});
             })
             .Increment();
       }
     }
-    if (r.retries > 0) m.retries[b]->Increment(r.retries);
+    if (r.retries > 0)
+      m.retries[b].get([&]() -> Counter& { return m.retries_f->Add({{"backend", m.backend_name(b)}}); }).Increment(r.retries);
   }
   if (r.upstream_error.empty() && !r.error_code.empty())
     for (std::size_t k = 0; k < rejection_kinds.size(); ++k)
@@ -383,7 +391,7 @@ void metrics::balance(std::size_t backend, std::string_view currency, double amo
   if (backend >= m.balance_available.size() || !m.balance_available[backend]) return;
   // Currencies are DeepSeek's (CNY, USD): anything else is not made into a label.
   if (currency != "CNY" && currency != "USD") currency = "other";
-  m.balance_f->Add({{"backend", m.backend_names[backend]}, {"currency", std::string(currency)}}).Set(amount);
+  m.balance_f->Add({{"backend", m.backend_name(backend)}, {"currency", std::string(currency)}}).Set(amount);
   m.balance_available[backend]->Set(available ? 1 : 0);
 }
 
@@ -395,7 +403,10 @@ void metrics::balance_check_failed(std::size_t backend) {
 void metrics::limits_fail_open(bool on) { impl_->limits_fail_open->Set(on ? 1 : 0); }
 
 void metrics::breaker_state(std::size_t backend, int state) {
-  if (backend < impl_->breaker_states.size()) impl_->breaker_states[backend]->Set(state);
+  auto& m = *impl_;
+  if (backend + 1 < m.backends)
+    m.breaker_states[backend].get([&]() -> Gauge& { return m.breaker_f->Add({{"backend", m.backend_name(backend)}}); })
+        .Set(state);
 }
 
 void metrics::cache_follower(bool served) {

@@ -39,6 +39,7 @@ struct exchange::impl {
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   bool sent = false, done = false, reusable = false, aborted = false;
+  failure abort_reason = failure::abandoned;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   failure deadline_reason = failure::read_timeout;
 };
@@ -55,8 +56,9 @@ void exchange::deadline(std::chrono::steady_clock::time_point at, failure reason
 }
 bool exchange::sent() const { return impl_->sent; }
 
-void exchange::abort() {
+void exchange::abort(failure reason) {
   impl_->aborted = true;
+  impl_->abort_reason = reason;
   if (impl_->conn) impl_->conn->stream.close(true);
 }
 
@@ -83,7 +85,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     auto a = co_await s.pool.acquire();
     if (s.aborted) {
       if (a.conn) s.pool.release(std::move(a.conn), false);
-      co_return failure::abandoned;
+      co_return s.abort_reason;
     }
     if (a.error != failure::none) co_return a.error;
     s.conn = std::move(a.conn);
@@ -93,7 +95,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     auto [wec, wn] = co_await asio::async_write(stream, request, use_tuple);
     if (wec) {
       s.pool.release(std::move(s.conn), false);
-      if (s.aborted) co_return failure::abandoned;
+      if (s.aborted) co_return s.abort_reason;
       if (retryable && closed_early(wec)) continue;
       s.sent = true;
       co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
@@ -106,7 +108,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     if (hec) {
       bool nothing_read = s.conn->buffer.size() == 0 && !s.parser->got_some();
       s.pool.release(std::move(s.conn), false);
-      if (s.aborted) co_return failure::abandoned;
+      if (s.aborted) co_return s.abort_reason;
       if (retryable && closed_early(hec) && nothing_read) continue;
       if (hec == beast::error::timeout) co_return failure::header_timeout;
       co_return closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
@@ -145,7 +147,7 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   }
   if (ec && ec != bhttp::error::need_buffer) {
     s.pool.release(std::move(s.conn), false);
-    if (s.aborted) co_return failure::abandoned;
+    if (s.aborted) co_return s.abort_reason;
     if (ec == beast::error::timeout) co_return by_deadline ? s.deadline_reason : failure::read_timeout;
     if (closed_early(ec) || ec == bhttp::error::partial_message) co_return failure::reset_mid_body;
     co_return failure::bad_response;

@@ -20,6 +20,7 @@ std::string_view to_string(failure f) {
     case failure::first_token_timeout: return "first_token_timeout";
     case failure::stream_timeout: return "stream_timeout";
     case failure::abandoned: return "abandoned";
+    case failure::shutting_down: return "shutting_down";
   }
   return "unknown";
 }

@@ -116,7 +116,7 @@ TEST_F(auth_keys, keys_survive_a_restart_and_reload_on_sighup) {
   EXPECT_EQ(chat_status(gw->port, key), 200);
   // SIGHUP re-reads the file even when its timestamp looks unchanged.
   gw->process->signal(SIGHUP);
-  EXPECT_TRUE(gw->process->wait_for_log("keys reloaded (SIGHUP)", std::chrono::seconds(5)));
+  EXPECT_TRUE(gw->process->wait_for_log("config reloaded (SIGHUP)", std::chrono::seconds(5)));
   EXPECT_EQ(chat_status(gw->port, key), 200);
 }
 
@@ -125,7 +125,7 @@ TEST_F(auth_keys, a_broken_keys_file_keeps_the_old_keys) {
   auto gw = start_gateway();
   write_file(keys_file_, "{ not json");
   gw->process->signal(SIGHUP);
-  EXPECT_TRUE(gw->process->wait_for_log("keys reload (SIGHUP) failed", std::chrono::seconds(5)));
+  EXPECT_TRUE(gw->process->wait_for_log("config reload (SIGHUP) failed", std::chrono::seconds(5)));
   EXPECT_EQ(chat_status(gw->port, key), 200);
 }
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <future>
 
@@ -121,7 +122,43 @@ TEST(drain, deadline_ends_what_is_left_and_exits_zero) {
   gw->process->signal(SIGTERM);
   EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  EXPECT_FALSE(done.get().complete);
+  // The stream still running at the deadline ends with one error event and no [DONE].
+  auto r = done.get();
+  EXPECT_EQ(r.status, 200);
+  auto items = sse_items(r.body);
+  ASSERT_FALSE(items.empty());
+  EXPECT_NE(items.back(), "[DONE]");
+  auto last = json::parse(items.back(), nullptr, false);
+  ASSERT_TRUE(last.contains("error")) << items.back();
+  EXPECT_EQ(last["error"]["code"], "server_shutting_down");
+  EXPECT_EQ(std::count_if(items.begin(), items.end(), [](auto& i) { return i.find("\"error\"") != std::string::npos; }), 1);
+}
+
+TEST(drain, two_hundred_streams_in_flight_finish_across_sigterm) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_timeout: 60s\n"));
+  constexpr int streams = 200;
+  std::vector<std::future<http_response>> done;
+  for (int i = 0; i < streams; ++i)
+    done.push_back(std::async(std::launch::async, [port = gw->port, i] {
+      http_connection c(port, std::chrono::seconds(60));
+      return c.request("POST", "/v1/chat/completions",
+                       chat_body("drain " + std::to_string(i) + " [mock tokens=30 tps=10]", true),
+                       {{"Content-Type", "application/json"}});
+    }));
+  // Every one of them is being answered by the backend when the signal comes.
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == streams; }, std::chrono::seconds(30)))
+      << mock->stats().dump();
+  gw->process->signal(SIGTERM);
+  int complete = 0;
+  for (auto& f : done) {
+    auto r = f.get();
+    auto items = sse_items(r.body);
+    complete += r.status == 200 && r.complete && !items.empty() && items.back() == "[DONE]";
+  }
+  EXPECT_EQ(complete, streams);
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(20)), 0);
+  EXPECT_EQ(mock->chat_requests(), static_cast<std::uint64_t>(streams));  // none was sent twice
 }
 
 TEST(drain, second_signal_exits_at_once) {

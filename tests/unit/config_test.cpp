@@ -1,4 +1,5 @@
 #include "deepgate/config/config.hpp"
+#include "deepgate/config/reload.hpp"
 #include "deepgate/config/duration.hpp"
 #include "deepgate/config/env_expand.hpp"
 #include "deepgate/upstream/url.hpp"
@@ -271,4 +272,24 @@ retries: {max_attempts: 4, budget_percent: 10, min_budget: 1, backoff: 20ms, max
   EXPECT_EQ(error_of(two + "models: [{name: m, backend: a}]\nretries: {max_attempts: 0}\n").rfind("retries.max_attempts", 0), 0u);
   EXPECT_EQ(error_of("backends: [{name: a, url: 'http://a', breaker: {cool_down: 5m, max_cool_down: 1m}}]\nmodels: [{name: m, backend: a}]\n"),
             "backends[0].breaker.max_cool_down: must be at least breaker.cool_down");
+}
+
+TEST(config, a_reload_keeps_the_restart_only_settings_and_names_them) {
+  auto running = load_string(std::string(minimal) + "server: {port: 9000}\nlimits: {store: memory}\n", env_of({}), "t");
+  auto changed = load_string(std::string(minimal) +
+                                 "server: {port: 9100, workers: 3}\nretries: {max_attempts: 1}\n"
+                                 "cache: {max_bytes: 1000, ttl: 5s}\nadmin: {port: 0}\n",
+                             env_of({}), "t");
+  ASSERT_TRUE(running.config && changed.config) << running.error << changed.error;
+  auto next = *changed.config;
+  auto kept = deepgate::config::keep_restart_only(*running.config, next);
+  EXPECT_EQ(kept, (std::vector<std::string>{"server", "admin", "cache.max_bytes"}));
+  EXPECT_EQ(next.server.port, 9000);  // what is really in force
+  EXPECT_EQ(next.admin.port, running.config->admin.port);
+  EXPECT_EQ(next.cache.max_bytes, running.config->cache.max_bytes);
+  // What a reload may change, changed.
+  EXPECT_EQ(next.retries.max_attempts, 1u);
+  EXPECT_EQ(next.cache.ttl, std::chrono::seconds(5));
+  auto same = *running.config;
+  EXPECT_TRUE(deepgate::config::keep_restart_only(*running.config, same).empty());
 }

@@ -134,9 +134,32 @@ TEST(balance, parses_deepseeks_answer) {
   EXPECT_FALSE(parse_balance(R"({"balance_infos":[]})"));
 }
 
+// The numbers the first snapshot gives: config order.
+label_table numbered(const deepgate::config::gateway_config& cfg) {
+  label_table t(cfg.models.size(), cfg.backends.size());
+  for (auto& b : cfg.backends) t.backend(b.name);
+  for (auto& m : cfg.models) t.model(m.name);
+  return t;
+}
+
+TEST(label_table, names_keep_their_numbers_and_the_capacity_bounds_them) {
+  label_table t(2, 1);
+  EXPECT_EQ(t.model("a"), 0u);
+  EXPECT_EQ(t.model("b"), 1u);
+  EXPECT_EQ(t.backend("ds"), 0u);
+  // A reload that drops "a" and adds "c": "b" keeps 1, "c" takes the next number.
+  EXPECT_EQ(t.model("b"), 1u);
+  EXPECT_EQ(t.model("c"), 2u);
+  EXPECT_EQ(t.model_name(2), "c");
+  for (std::size_t i = 3; i < t.model_capacity(); ++i) EXPECT_TRUE(t.model("m" + std::to_string(i)));
+  EXPECT_FALSE(t.model("one-too-many"));  // counted as "other"
+  EXPECT_EQ(t.model("a"), 0u);             // known names still have theirs
+}
+
 TEST(metrics, a_record_becomes_exact_series) {
   auto cfg = load();
-  metrics m(*cfg, "1.2.3");
+  auto labels = numbered(*cfg);
+  metrics m(*cfg, "1.2.3", labels);
   m.request_started();
   m.request_finished(chat_record());
   auto a = chat_record();
@@ -172,7 +195,8 @@ TEST(metrics, a_record_becomes_exact_series) {
 
 TEST(metrics, unknown_models_and_capped_owners_keep_labels_bounded) {
   auto cfg = load("metrics: {max_owner_labels: 2}\n");
-  metrics m(*cfg, "x");
+  auto labels = numbered(*cfg);
+  metrics m(*cfg, "x", labels);
   for (int i = 0; i < 50; ++i) {
     auto r = chat_record();
     r.owner = "owner-" + std::to_string(i);

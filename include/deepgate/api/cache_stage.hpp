@@ -30,8 +30,8 @@ class cache_stage {
   // A complete answer (a chat.completion object): stored, and handed to the waiting requests.
   void complete(std::string_view completion);
 
-  friend boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::request& req,
-                                                     const chat_request& chat, std::string_view key_id,
+  friend boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
+                                                     const http::request& req, const chat_request& chat, std::string_view key_id,
                                                      std::string_view owner, const config::model_config& model,
                                                      const config::backend_config& backend,
                                                      observability::request_record& rec);
@@ -45,8 +45,8 @@ class cache_stage {
   std::optional<cache::stream_assembler> assembler_;
 };
 
-boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const http::request& req, const chat_request& chat,
-                                            std::string_view key_id, std::string_view owner,
+boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
+                                            const http::request& req, const chat_request& chat, std::string_view key_id, std::string_view owner,
                                             const config::model_config& model, const config::backend_config& backend,
                                             observability::request_record& rec);
 

@@ -30,6 +30,12 @@ struct forwarded {
     gone_ = true;
     if (current_) current_->abort();
   }
+  // The drain deadline passed: the attempt in progress ends with failure::shutting_down, and no
+  // further attempt starts (the client gets a 503, or one error event once streaming).
+  void shutting_down() {
+    cut_ = true;
+    if (current_) current_->abort(upstream::failure::shutting_down);
+  }
 
   // Counts the request in its backend's in-flight number (least_in_flight) while it lasts.
   struct lease {
@@ -47,14 +53,16 @@ struct forwarded {
   } in_flight;
 
  private:
-  friend boost::asio::awaitable<void> forward(gateway_services&, const http::request&, chat_request&,
+  friend boost::asio::awaitable<void> forward(gateway_services&, const snapshot&, const http::request&, chat_request&,
                                               const config::model_config&, observability::request_record&,
                                               forwarded&);
-  bool gone_ = false;
+  bool stop_here();  // true when gone_ or cut_, with abandoned or error set for the caller
+  bool gone_ = false, cut_ = false;
   upstream::exchange* current_ = nullptr;
 };
 
-boost::asio::awaitable<void> forward(gateway_services& s, const http::request& req, chat_request& chat,
+// `snap` is the request's: its backends, balancers and settings.
+boost::asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const http::request& req, chat_request& chat,
                                      const config::model_config& model, observability::request_record& rec,
                                      forwarded& f);
 

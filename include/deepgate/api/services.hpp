@@ -1,8 +1,9 @@
 #pragma once
-// What the handlers share: the config snapshot, the authenticator (its key table swaps on
-// reload), the limiter, the prompt cache, the metrics and access log and, per worker, one
-// connection pool per backend. Built once by the application before the server starts.
+// What the handlers share: the config snapshot (with its backends, swapped on reload), the
+// authenticator (its key table swaps on reload), the limiter, the prompt cache, the metrics and
+// access log. Built once by the application before the server starts.
 #include "deepgate/api/reasoning_repair.hpp"
+#include "deepgate/api/snapshot.hpp"
 #include "deepgate/auth/authenticator.hpp"
 #include "deepgate/cache/prompt_cache.hpp"
 #include "deepgate/config/config.hpp"
@@ -13,24 +14,56 @@
 #include "deepgate/upstream/client.hpp"
 #include "deepgate/upstream/routing.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace deepgate::api {
 
+// What a request holds for its whole life: its worker's reference to a snapshot. The count it
+// bumps belongs to that worker alone, so taking it costs no atomic shared between cores.
+class held_snapshot {
+ public:
+  explicit held_snapshot(std::shared_ptr<const std::shared_ptr<const snapshot>> ref) : ref_(std::move(ref)) {}
+  const snapshot& operator*() const { return **ref_; }
+  const snapshot* operator->() const { return ref_->get(); }
+
+ private:
+  std::shared_ptr<const std::shared_ptr<const snapshot>> ref_;
+};
+
+// The published snapshot: one reference per worker (read and replaced only on that worker's
+// thread) and the latest for the other threads (admin listener, control thread).
+class snapshot_board {
+ public:
+  // The workers' executors, once the server that owns them exists (before any publish).
+  void bind(std::vector<boost::asio::any_io_executor> workers);
+  // Before the workers run: in place. While they run: posted to each worker, which switches
+  // between two requests.
+  void publish(std::shared_ptr<const snapshot> s, bool running);
+  held_snapshot current(unsigned worker) const { return held_snapshot(per_worker_[worker]); }
+  std::shared_ptr<const snapshot> latest() const;
+  const std::vector<boost::asio::any_io_executor>& workers() const { return workers_; }
+
+ private:
+  std::vector<boost::asio::any_io_executor> workers_;
+  std::vector<std::shared_ptr<const std::shared_ptr<const snapshot>>> per_worker_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const snapshot> latest_;
+};
+
 struct gateway_services {
-  std::shared_ptr<const config::gateway_config> config;
-  // pools[worker][backend index]
-  std::vector<std::vector<std::unique_ptr<upstream::connection_pool>>> pools;
-  std::vector<std::unique_ptr<upstream::backend_state>> backends;  // [backend index]
-  std::vector<std::vector<upstream::weighted_rr>> balancers;        // [worker][model index]
+  snapshot_board snapshots;
+  std::unique_ptr<observability::label_table> labels;  // numbers for the snapshots' models and backends
   upstream::retry_budget retry_budget;
   std::unique_ptr<auth::authenticator> auth;
   std::unique_ptr<limits::limiter> limits;
-  std::unique_ptr<cache::prompt_cache> cache;  // null: cache.policy is off everywhere
-  std::unique_ptr<reasoning_memory> reasoning;  // null: reasoning_repair.enabled is false
+  std::unique_ptr<cache::prompt_cache> cache;  // null: off everywhere at startup with the Redis store
+  std::unique_ptr<reasoning_memory> reasoning;  // used while the snapshot's reasoning_repair.enabled
   std::unique_ptr<observability::metrics> metrics;        // null: metrics.enabled is false
   std::unique_ptr<observability::access_log> access_log;  // null: log.access.enabled is false
   observability::trusted_proxies proxies;

@@ -26,6 +26,8 @@ struct tls_files {
   std::string cert_file;
   std::string key_file;
   bool enabled() const { return !cert_file.empty(); }
+
+  bool operator==(const tls_files&) const = default;
 };
 
 struct server_config {
@@ -43,6 +45,8 @@ struct server_config {
   milliseconds drain_delay{0};           // SIGTERM: readiness fails this long before closing
   // Peers (CIDRs) whose X-Forwarded-For is believed for the client address in the access log.
   std::vector<std::string> trusted_proxies;
+
+  bool operator==(const server_config&) const = default;
 };
 
 struct backend_config {
@@ -71,6 +75,8 @@ struct backend_config {
   milliseconds balance_check_interval{0};
   std::uint32_t weight = 1;  // share of a model's traffic among its balanced backends
   upstream::breaker_settings breaker;
+
+  bool operator==(const backend_config&) const = default;
 };
 
 // One backend a model can be served by, with the model's name there.
@@ -138,11 +144,15 @@ struct admin_config {
   std::string token;          // secret; empty: /admin/keys is off
   bool metrics_require_token = false;  // /metrics needs "Authorization: Bearer <token>" too
   bool keys_api() const { return !token.empty(); }
+
+  bool operator==(const admin_config&) const = default;
 };
 
 struct metrics_config {
   bool enabled = true;
   std::size_t max_owner_labels = 1000;  // key owners with their own label value; the rest are "other"
+
+  bool operator==(const metrics_config&) const = default;
 };
 
 // The Redis server shared by replicas (the key store, limits, the prompt cache).
@@ -151,6 +161,8 @@ struct redis_config {
   std::string ca_file;
   milliseconds command_timeout{100};
   milliseconds connect_timeout{1'000};
+
+  bool operator==(const redis_config&) const = default;
 };
 
 // One JSON line per request, written by a background thread (never blocks an event loop).
@@ -158,12 +170,16 @@ struct access_log_config {
   bool enabled = true;
   std::string path = "-";      // "-": stdout (application logs go to stderr)
   bool prompt_sha256 = false;  // a digest of the messages, to correlate identical prompts
+
+  bool operator==(const access_log_config&) const = default;
 };
 
 struct log_config {
   std::string level = "info";  // trace, debug, info, warn, error, off
   std::string format = "text"; // text or json
   access_log_config access;
+
+  bool operator==(const log_config&) const = default;
 };
 
 struct gateway_config {

@@ -67,6 +67,9 @@ class response_writer {
   // release what it holds. Watching stops at the first write or when the handler returns. Plain
   // TCP only: a TLS client's close arrives as data and is noticed at the first write instead.
   virtual void watch_hangup(std::function<void()> on_hangup) { (void)on_hangup; }
+  // Calls `cut` (on the handler's own thread) if the drain deadline passes while this handler
+  // still runs, so it can end its response with one error event instead of being closed mid-way.
+  virtual void on_drain_deadline(std::function<void()> cut) { (void)cut; }
 };
 
 }  // namespace deepgate::http

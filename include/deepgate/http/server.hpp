@@ -38,6 +38,9 @@ class server {
   // finish and their connections then close.
   void begin_drain();
   bool draining() const;
+  // The drain deadline: every handler still running that asked (on_drain_deadline) is told to
+  // end its response now.
+  void cut_in_flight();
   std::size_t open_connections() const;
 
   // Thread-safe. Stops every event loop and joins the threads; connections still open are dropped.

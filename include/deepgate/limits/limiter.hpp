@@ -26,6 +26,14 @@
 namespace deepgate::limits {
 
 class limiter;
+class backend_gate;
+
+// Whether a limits config has anything for admit() to check, and whether it needs the real
+// usage of every answer (token limits, budgets). Computed once per config snapshot.
+bool limits_apply(const config::limits_config& cfg);
+bool tracks_usage(const config::limits_config& cfg);
+// A backend's concurrency gate on this replica; null when it has no budget (max_concurrent_requests: 0).
+std::unique_ptr<backend_gate> make_backend_gate(const config::backend_config& b, const config::limits_config& cfg);
 
 class ticket {
  public:
@@ -82,21 +90,21 @@ struct request_info {
 
 class limiter {
  public:
-  // `on_redis_error` counts failed Redis commands (the metrics); it may be empty.
+  // `on_redis_error` counts failed Redis commands (the metrics); it may be empty. The store's
+  // settings (memory or Redis, replicas, lease TTL, on_redis_failure) are this config's for the
+  // process's life; the limits themselves come with each request's config snapshot.
   limiter(std::shared_ptr<const config::gateway_config> config, std::vector<boost::asio::any_io_executor> workers,
           std::function<void()> on_redis_error = {});
   ~limiter();
   limiter(const limiter&) = delete;
   limiter& operator=(const limiter&) = delete;
 
-  // Whether any per-owner limit is configured (admit() has nothing to do otherwise).
-  bool enabled() const;
-  bool tracks_usage() const;  // token limits or budgets need the real usage of every answer
-
-  boost::asio::awaitable<admission> admit(unsigned worker, request_info r);
-  bool gated(std::size_t backend) const;  // the backend has a concurrency budget
-  // Waits (bounded queue, deadline) for a slot of the backend's concurrency budget.
-  boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, std::size_t backend,
+  // Against the limits of `now` (the request's config snapshot).
+  boost::asio::awaitable<admission> admit(unsigned worker, request_info r, const config::gateway_config& now);
+  // Waits (bounded queue, deadline) for a slot of the backend's concurrency budget; `gate` must
+  // outlive the slot.
+  boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, backend_gate& gate,
+                                                                       const config::backend_config& b,
                                                                        backend_slot& slot);
 
   // Closes and destroys the Redis connections and timers. Call after the worker threads stopped

@@ -7,6 +7,7 @@
 // /metrics) rather than ever blocking a worker. No prompt, no answer, no key: ids, names,
 // numbers and an optional digest.
 #include "deepgate/config/config.hpp"
+#include "deepgate/observability/labels.hpp"
 #include "deepgate/observability/request_record.hpp"
 
 #include <cstdint>
@@ -22,7 +23,8 @@ std::string format_access_line(const request_record& r, std::string_view model, 
 class access_log {
  public:
   // Throws std::runtime_error when the file cannot be opened.
-  access_log(const config::gateway_config& cfg, unsigned workers);
+  // `labels` (the names for the records' model and backend numbers) outlives the log.
+  access_log(const config::gateway_config& cfg, unsigned workers, const label_table& labels);
   ~access_log();  // writes out what is batched and queued
   access_log(const access_log&) = delete;
   access_log& operator=(const access_log&) = delete;

@@ -3,11 +3,12 @@
 // and rendered in the text format at GET /metrics on the admin listener. docs/metrics.md lists
 // every series.
 //
-// Labels are bounded: models and backends are the configured ones (a model not in the config is
-// "other"), key owners are capped at metrics.max_owner_labels (the rest share "other"), and
+// Labels are bounded: models and backends are the configured ones, numbered by a label_table
+// that a reload can add to up to its fixed capacity (a model not in the config is "other"), key owners are capped at metrics.max_owner_labels (the rest share "other"), and
 // everything else is a fixed enum. Labelled children are created on first use and then kept as
 // pointers, so the per-request path does no Family::Add (which locks) after warm-up.
 #include "deepgate/config/config.hpp"
+#include "deepgate/observability/labels.hpp"
 #include "deepgate/observability/request_record.hpp"
 
 #include <cstdint>
@@ -21,7 +22,8 @@ enum class redis_client : std::uint8_t { keys, limits, admin, cache };
 
 class metrics {
  public:
-  metrics(const config::gateway_config& cfg, std::string_view version);
+  // `labels` outlives the metrics; its numbers are the request records' model and backend.
+  metrics(const config::gateway_config& cfg, std::string_view version, const label_table& labels);
   ~metrics();
   metrics(const metrics&) = delete;
   metrics& operator=(const metrics&) = delete;

@@ -33,11 +33,11 @@ struct request_record {
   route path = route::other;
   std::string client;  // address (X-Forwarded-For only from trusted proxies)
   std::string key_id, owner;
-  // The configured model (index into config.models), or one of these.
+  // The configured model (its label_table number), or one of these.
   static constexpr int no_model = -1;     // the request named none (or never got that far)
   static constexpr int other_model = -2;  // it named one that is not configured
   int model = no_model;
-  int backend = -1;  // index into config.backends; -1: none was involved
+  int backend = -1;  // the backend's label_table number; -1: none was involved
   bool stream = false;
   unsigned status = 0;     // what the client was sent; 499 when it left before any answer
   std::string error_code;  // the OpenAI-shaped error's code, when the answer was one

@@ -17,6 +17,7 @@ struct breaker_settings {
   std::uint32_t failures = 5;  // 0: the breaker is off (never opens)
   std::chrono::milliseconds cool_down{10'000};
   std::chrono::milliseconds max_cool_down{300'000};
+  bool operator==(const breaker_settings&) const = default;
 };
 
 class breaker {

@@ -82,9 +82,10 @@ class exchange {
   bool done() const;
   // True once the request may have reached the backend (for retry decisions).
   bool sent() const;
-  // Gives the request up (the client left): closes the backend connection, so a pending
-  // start/read completes at once with failure::abandoned. Call on the exchange's own thread.
-  void abort();
+  // Gives the request up: closes the backend connection, so a pending start/read completes at
+  // once with `reason` (abandoned: the client left; shutting_down: the drain deadline passed).
+  // Call on the exchange's own thread.
+  void abort(failure reason = failure::abandoned);
 
  private:
   struct impl;

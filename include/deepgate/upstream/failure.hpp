@@ -21,6 +21,7 @@ enum class failure {
   first_token_timeout,   // only keep-alives (or blank lines) for backend.first_token_timeout
   stream_timeout,        // the whole response took longer than backend.stream_timeout
   abandoned,  // the client left and the gateway gave the request up (exchange::abort)
+  shutting_down,  // the drain deadline passed while the request was in progress
 };
 
 std::string_view to_string(failure f);

@@ -16,6 +16,7 @@ struct url {
 
   std::string host_header() const;  // "host" or "host:port" when not the default port
   std::string path(std::string_view suffix) const { return base_path + std::string(suffix); }
+  bool operator==(const url&) const = default;
 };
 
 // Returns nullopt and sets `error` on failure.
