@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libhiredis-dev libyaml-cpp-dev
   libgtest-dev googletest
-  redis-server prometheus nginx wrk openssl ca-certificates curl
+  redis-server prometheus nginx haproxy wrk openssl ca-certificates curl python3 python3-yaml
   nodejs npm
 )
 
@@ -36,7 +36,7 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The packaged services must not run on their default ports: tests start their own.
-  for svc in redis-server nginx prometheus; do
+  for svc in redis-server nginx haproxy prometheus; do
     "${sudo_cmd[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
     "${sudo_cmd[@]}" service "$svc" stop >/dev/null 2>&1 || true
   done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds, and runs every test: unit, integration (real deepgate
-# and deepgate-mock processes on loopback) and the openai npm SDK compatibility test.
+# and deepgate-mock processes on loopback, nginx from deploy/nginx in front of two replicas), the
+# openai npm SDK compatibility test, and a check of the deployment files (scripts/check-deploy.py).
 # Then the same suite again under AddressSanitizer + UBSan, and under ThreadSanitizer (skip the
 # sanitizer passes with SANITIZE_PASS=0). Test fixtures require every deepgate and mock process
 # to exit 0, so a sanitizer report in any of them fails the test that started it.
@@ -14,6 +15,9 @@ echo "== npm ci (tests/compat)"
 
 echo "== build"
 ./scripts/build.sh
+
+echo "== deploy files (YAML, Kubernetes fields, Dockerfile, compose, systemd, haproxy)"
+python3 scripts/check-deploy.py build
 
 echo "== tests"
 ctest --test-dir build --output-on-failure --parallel 2 --timeout 300
