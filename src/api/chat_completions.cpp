@@ -43,6 +43,10 @@ struct usage_watch {
   std::optional<std::string> answer;            // assembled, when the stream was complete
   std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
   std::optional<limits::usage> found;
+  // Runs once the whole answer is in and before [DONE] goes out (answer and usage set), so a
+  // client that fires its next request at once finds this one remembered and settled.
+  std::function<void()> complete;
+  bool completed = false;
   // False: the event is not for the client.
   bool see(http::sse_event& e) {
     if (e.type != http::sse_event::kind::data) return true;
@@ -161,12 +165,15 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
                                       "upstream_reset");
     co_return co_await fail_stream(out, e, rec);
   }
-  // The client gets its last events and the end of the stream in one write, at once; then the
-  // answer goes to the cache and the rest of the backend's response (its terminating chunk) is
-  // read so the connection can be reused.
-  const bool delivered = co_await out.end_stream(wire);
+  // The answer goes to the cache (and is settled) before the client gets its last events and the
+  // end of the stream, so that once it has [DONE] an identical request finds it stored and the
+  // next request sees this one's spend; then the rest of the backend's response (its terminating
+  // chunk) is read so the connection can be reused.
   if (usage.assemble)
     if ((usage.answer = usage.assemble->finish())) cached.complete(*usage.answer);
+  if (usage.complete) usage.complete();
+  usage.completed = true;
+  const bool delivered = co_await out.end_stream(wire);
   if (!delivered) co_return;
   for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
     in.clear();
@@ -327,9 +334,15 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
 
   // 7. relay; settling runs when `admitted` and `f` (its slots) go out of scope, on every path
   if (f.head.event_stream()) {
+    usage.complete = [&] {
+      if (remember_reasoning && usage.answer)
+        services.reasoning->remember(caller.who.owner, *usage.answer, std::chrono::system_clock::now());
+      if (!usage.found) return;
+      settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
+      auto settled = std::move(admitted.held);
+    };
     co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded_at);
-    if (remember_reasoning && usage.answer)
-      services.reasoning->remember(caller.who.owner, *usage.answer, std::chrono::system_clock::now());
+    if (usage.completed && usage.found) co_return;  // settled before [DONE]
     if (usage.found) {
       settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
     } else {  // the client left, or the backend sent no usage: estimate, as the limits do
