@@ -10,6 +10,7 @@
 - every deepgate config in deploy/ and docker/ passes `deepgate --check-config`;
 - the Dockerfile builds with the same scripts CI runs, runs as a non-root user, has a HEALTHCHECK
   on /healthz, and its runtime stage installs every shared library the built binaries need;
+  .dockerignore keeps local build trees, node_modules and the demo key out of the build context;
 - compose.yaml has the replicas, nginx, Redis, Prometheus, Grafana and the offline mock profile;
 - the systemd unit gives the drain its time; haproxy.cfg passes `haproxy -c`.
 
@@ -129,6 +130,11 @@ check(users and all(u not in ("root", "0") for u in users), "Dockerfile: runs as
 check(re.search(r"^HEALTHCHECK .*?/healthz", dockerfile, re.M), "Dockerfile: no HEALTHCHECK on /healthz")
 check("target gateway" in dockerfile or "AS gateway" in dockerfile, "Dockerfile: no gateway target")
 check("AS mock" in dockerfile, "Dockerfile: no mock target")
+# `COPY . .` must not carry a local build tree (its CMake cache names another path) or the demo key.
+ignore_file = root / ".dockerignore"
+ignored = set(ignore_file.read_text().split()) if check(ignore_file.exists(), ".dockerignore: missing") else set()
+for pattern in ("build*/", ".deepgate/", "**/node_modules/"):
+    check(pattern in ignored, f".dockerignore: does not exclude {pattern}")
 runtime = re.search(r"FROM debian:12-slim AS runtime-base\n(.*?)(?:\nFROM |\Z)", dockerfile, re.S)
 installed = set(re.findall(r"\b(lib[\w.+-]+)", runtime.group(1))) if check(runtime, "Dockerfile: no runtime-base stage") else set()
 in_base_image = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
