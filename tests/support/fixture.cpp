@@ -14,11 +14,11 @@ void expect_clean_exit(child_process* p, const char* what) {
   if (!p) return;
   if (p->running()) p->signal(SIGTERM);
   auto code = p->wait_exit(std::chrono::seconds(20));
-  if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM";
-  else if (*code != 0) {
-    auto log = p->log();
-    ADD_FAILURE() << what << " exited with " << *code << "; log tail:\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
-  }
+  if (code && *code == 0) return;
+  auto log = p->log();
+  const auto tail = log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+  if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM; log tail:\n" << tail;
+  else ADD_FAILURE() << what << " exited with " << *code << "; log tail:\n" << tail;
 }
 
 std::string log_dir(const std::string& dir) { return dir.empty() ? make_temp_dir("deepgate-test") : dir; }
