@@ -125,6 +125,10 @@ asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const h
     }
     ++attempts;
     f.target = &t;
+    // The previous attempt's failure is counted under its own backend, not the one that may
+    // answer now; the record keeps only what happens from here.
+    if (!rec.upstream_error.empty() && s.metrics) s.metrics->upstream_error(rec.backend, rec.upstream_error);
+    rec.upstream_error = {};
     rec.backend = runtime.label;
 
     limits::backend_slot slot;

@@ -361,17 +361,7 @@ void metrics::request_finished(const request_record& r) {
       m.upstream_duration[b].get([&]() -> Histogram& { return by_backend(m.upstream_f); }).Observe(seconds(r.upstream));
     if (r.queue_wait != request_record::absent)
       m.queue_wait[b].get([&]() -> Histogram& { return by_backend(m.queue_f); }).Observe(seconds(r.queue_wait));
-    if (!r.upstream_error.empty()) {
-      auto it = std::find(m.reasons.begin(), m.reasons.end(), r.upstream_error);
-      if (it != m.reasons.end()) {
-        auto reason_i = static_cast<std::size_t>(it - m.reasons.begin());
-        m.upstream_errors[b * m.reasons.size() + reason_i]
-            .get([&]() -> Counter& {
-              return m.upstream_errors_f->Add({{"backend", m.backend_name(b)}, {"reason", std::string(*it)}});
-            })
-            .Increment();
-      }
-    }
+    if (!r.upstream_error.empty()) upstream_error(r.backend, r.upstream_error);
     if (r.retries > 0)
       m.retries[b].get([&]() -> Counter& { return m.retries_f->Add({{"backend", m.backend_name(b)}}); }).Increment(r.retries);
   }
@@ -380,6 +370,20 @@ void metrics::request_finished(const request_record& r) {
       if (rejection_kinds[k].first == r.error_code) m.rejections[k]->Increment();
   if (r.cache != cache_result::none) m.cache_lookups[cache_i]->Increment();
   if (r.usage) m.count_tokens(r, model_i);
+}
+
+void metrics::upstream_error(int backend, std::string_view reason) {
+  auto& m = *impl_;
+  if (backend < 0) return;
+  const auto b = static_cast<std::size_t>(backend);
+  auto it = std::find(m.reasons.begin(), m.reasons.end(), reason);
+  if (it == m.reasons.end() || (b + 1) * m.reasons.size() > m.upstream_errors.size()) return;
+  auto reason_i = static_cast<std::size_t>(it - m.reasons.begin());
+  m.upstream_errors[b * m.reasons.size() + reason_i]
+      .get([&]() -> Counter& {
+        return m.upstream_errors_f->Add({{"backend", m.backend_name(b)}, {"reason", std::string(*it)}});
+      })
+      .Increment();
 }
 
 void metrics::redis_error(redis_client c) { impl_->redis_errors[static_cast<std::size_t>(c)]->Increment(); }

@@ -55,6 +55,16 @@ TEST(backends, a_primary_that_is_down_or_answers_503_is_covered_by_the_fallback)
     auto m = gw->metrics();
     EXPECT_EQ(metric_value(m, "deepgate_upstream_retries_total"), 5);
     EXPECT_EQ(metric_value(m, "deepgate_circuit_breaker_state{backend=\"primary\"}"), 2);
+    // Each failed attempt is counted under the backend that failed, none under the one that answered.
+    const std::string reason = down ? "connect" : "http_503";
+    EXPECT_EQ(metric_value(m, "deepgate_upstream_errors_total{backend=\"primary\",reason=\"" + reason + "\"}"), 5) << m;
+    EXPECT_EQ(m.find("deepgate_upstream_errors_total{backend=\"spare\""), std::string::npos) << m;
+    // The access log says which backend answered, after how many retries, with no error of its own.
+    std::vector<json> lines;
+    ASSERT_TRUE(eventually([&] { return (lines = gw->access_lines()).size() == 20; }, std::chrono::seconds(5)));
+    EXPECT_EQ(lines.front()["backend"], "spare");
+    EXPECT_EQ(lines.front()["retries"], 1);
+    EXPECT_TRUE(lines.front()["upstream_error"].is_null() || lines.front()["upstream_error"] == "") << lines.front();
   }
 }
 

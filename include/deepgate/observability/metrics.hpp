@@ -31,6 +31,9 @@ class metrics {
   void request_started();
   // Everything a finished request says: counts, durations, tokens, cost, refusals, upstream errors.
   void request_finished(const request_record& r);
+  // A failed attempt of a request that went on to another backend (the last attempt's failure
+  // is counted by request_finished, under the backend the request ended on).
+  void upstream_error(int backend, std::string_view reason);
   void stream_started();
   void stream_finished();
 
