@@ -22,6 +22,7 @@ struct chat_request::impl {
   std::string model;
   bool stream = false;
   bool include_usage = false;
+  bool gateway_usage = false;  // request_usage(): the gateway asks for usage the client did not
 };
 
 namespace {
@@ -450,12 +451,19 @@ int chat_request::restore_reasoning(
   return repaired;
 }
 
-void chat_request::request_usage() {
-  if (impl_->stream) impl_->body["stream_options"]["include_usage"] = true;
-}
+void chat_request::request_usage() { impl_->gateway_usage = impl_->stream && !impl_->include_usage; }
 
-std::string chat_request::upstream_body(std::string_view upstream_model) {
+std::string chat_request::upstream_body(std::string_view upstream_model, bool backend_takes_usage) {
   impl_->body["model"] = upstream_model;
+  // Each attempt may go to a backend with another stream_usage: set or clear it every time.
+  if (impl_->gateway_usage) {
+    if (backend_takes_usage) {
+      impl_->body["stream_options"]["include_usage"] = true;
+    } else if (auto so = impl_->body.find("stream_options"); so != impl_->body.end() && so->is_object()) {
+      so->erase("include_usage");
+      if (so->empty()) impl_->body.erase(so);
+    }
+  }
   return impl_->body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -96,7 +96,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
                   "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
-                  "breaker", "first_token_timeout", "stream_timeout"}))
+                  "breaker", "first_token_timeout", "stream_timeout", "stream_usage"}))
     return false;
   auto tls = n["tls"];
   auto br = n["breaker"];
@@ -116,7 +116,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
         r.duration(n, "read_timeout", p, b.read_timeout) &&
         r.duration(n, "first_token_timeout", p, b.first_token_timeout) &&
-        r.duration(n, "stream_timeout", p, b.stream_timeout) &&
+        r.duration(n, "stream_timeout", p, b.stream_timeout) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
         r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
         r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
         r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&

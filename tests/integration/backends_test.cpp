@@ -172,6 +172,32 @@ TEST(backends, a_tls_deepseek_backend_and_a_plain_self_hosted_one_in_one_config)
   EXPECT_FALSE(vllm->last_request()["headers"].contains("authorization"));
 }
 
+TEST(backends, a_server_that_refuses_stream_options_is_served_with_stream_usage_off) {
+  auto strict = mock_server::start({"--reject-fields", "stream_options"});
+  for (bool quirk : {false, true}) {
+    auto gw = gateway_server::start(
+        yaml(backend("strict", strict->port, quirk ? "    stream_usage: false\n" : ""), "    backend: strict\n"));
+    auto r = chat(gw->port, chat_body("stream it", true));
+    if (!quirk) {
+      // The gateway's own include_usage is what the server refuses.
+      EXPECT_EQ(r.status, 422) << r.body;
+      EXPECT_TRUE(strict->last_request()["body"].contains("stream_options"));
+      continue;
+    }
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(sse_items(r.body).back(), "[DONE]");
+    EXPECT_FALSE(strict->last_request()["body"].contains("stream_options"));
+    // Without a usage chunk the stream's tokens are estimated, for the limits and the log.
+    std::vector<json> lines;
+    ASSERT_TRUE(eventually([&] { return !(lines = gw->access_lines()).empty(); }, std::chrono::seconds(5)));
+    EXPECT_EQ(lines.back()["tokens"]["estimated"], true) << lines.back();
+    // Non-stream requests never carried it; a client's own include_usage is its choice and is passed on.
+    EXPECT_EQ(chat(gw->port, chat_body("plain")).status, 200);
+    EXPECT_EQ(chat(gw->port, chat_body("asked", true, "deepseek-chat", R"({"stream_options":{"include_usage":true}})")).status,
+              422);
+  }
+}
+
 TEST(backends, the_first_token_deadline_does_not_count_keep_alives_and_the_stream_deadline_bounds_the_whole) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(

@@ -152,3 +152,29 @@ TEST(reasoning_repair, remembers_by_tool_call_and_owner_and_restores_only_what_i
   EXPECT_EQ(body["messages"][3]["reasoning_content"], "kept");  // the client's own is never replaced
   EXPECT_FALSE(memory.recall("team-a", "call_2", now + std::chrono::minutes(6)));  // expired
 }
+
+// The usage chunk the gateway asks for goes only to backends that take stream_options; each
+// attempt may go to another backend, so the body follows the last call. A client's own
+// stream_options are never removed.
+TEST(chat_request, gateway_usage_follows_each_backends_stream_usage) {
+  auto r = chat_request::parse(
+      R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1},"messages":[{"role":"user","content":"q"}]})", 64);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->include_usage());
+  r->request_usage();
+  auto to = [&](bool takes) { return nlohmann::json::parse(r->upstream_body("m", takes)); };
+  EXPECT_EQ(to(true)["stream_options"]["include_usage"], true);
+  EXPECT_EQ(to(false)["stream_options"], nlohmann::json::parse(R"({"x":1})"));
+  EXPECT_EQ(to(true)["stream_options"]["include_usage"], true);
+
+  auto plain = chat_request::parse(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"q"}]})", 64);
+  ASSERT_TRUE(plain);
+  plain->request_usage();
+  EXPECT_FALSE(nlohmann::json::parse(plain->upstream_body("m", false)).contains("stream_options"));
+
+  auto asked = chat_request::parse(
+      R"({"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"q"}]})", 64);
+  ASSERT_TRUE(asked);
+  asked->request_usage();  // nothing to add: the client asked
+  EXPECT_EQ(nlohmann::json::parse(asked->upstream_body("m", false))["stream_options"]["include_usage"], true);
+}

@@ -10,12 +10,26 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start <= v.size();) {
+    auto comma = v.find(',', start);
+    auto name = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty()) out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 constexpr const char* usage =
     "usage: deepgate-mock [--host H] [--port P] [--workers N] [--tls-cert F --tls-key F] [--api-key K]\n"
     "                     [--models a,b] [--tokens N] [--latency-ms N] [--ttft-ms N] [--tps X]\n"
     "                     [--queue-ms N] [--keepalive-ms N] [--balance CNY_AMOUNT] [--status N]\n"
+    "                     [--reject-fields a,b]\n"
     "Per request, directives in the last user message override these: \"[mock status=503 tokens=3]\".\n";
 }
 
@@ -52,16 +66,9 @@ int main(int argc, char** argv) {
     else if (a == "--queue-ms") opts.defaults.queue_ms = std::stoi(v);
     else if (a == "--balance") opts.balance = v;
     else if (a == "--keepalive-ms") opts.defaults.keepalive_ms = std::max(1, std::stoi(v));
-    else if (a == "--models") {
-      opts.models.clear();
-      for (std::size_t start = 0; start <= v.size();) {
-        auto comma = v.find(',', start);
-        auto name = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!name.empty()) opts.models.push_back(name);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    } else {
+    else if (a == "--models") opts.models = split_list(v);
+    else if (a == "--reject-fields") opts.reject_fields = split_list(v);
+    else {
       std::fprintf(stderr, "deepgate-mock: unknown argument '%s'\n%s", argv[i - 1], usage);
       return 2;
     }

@@ -153,6 +153,8 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   auto model = mi != req.end() && mi->is_string() ? mi->get<std::string>() : std::string();
   if (std::find(opts.models.begin(), opts.models.end(), model) == opts.models.end())
     return error_reply(400, "Model Not Exist");
+  for (const auto& field : opts.reject_fields)
+    if (req.contains(field)) return error_reply(422, "Extra inputs are not permitted: body." + field);
   if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())
     return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `messages`");
 

@@ -38,6 +38,9 @@ struct options {
   std::string api_key;               // when set, requests must carry "Authorization: Bearer <key>"
   std::vector<std::string> models{"deepseek-chat", "deepseek-reasoner"};
   std::string balance = "110.00";  // GET /user/balance: total_balance in CNY ("0.00": is_available false)
+  // Top-level request fields refused with 422, as strict self-hosted servers refuse fields they
+  // do not know (e.g. stream_options).
+  std::vector<std::string> reject_fields;
 };
 
 struct reply {

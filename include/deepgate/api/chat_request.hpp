@@ -50,11 +50,13 @@ class chat_request {
   // The reasoning repair: every assistant turn with tool calls but no reasoning_content gets the
   // reasoning `recall` finds for its first tool call's id. Returns how many turns were repaired.
   int restore_reasoning(const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall);
-  // Streams: asks the backend for the final usage chunk (stream_options.include_usage).
+  // Streams: the gateway wants the final usage chunk (stream_options.include_usage) that the
+  // client did not ask for; upstream_body adds it where the backend accepts it.
   void request_usage();
 
-  // The body for the backend: same fields, `model` replaced by the backend's name.
-  std::string upstream_body(std::string_view upstream_model);
+  // The body for the backend: same fields, `model` replaced by the backend's name, and the usage
+  // chunk asked for when request_usage() was called and `backend_takes_usage` (its stream_usage).
+  std::string upstream_body(std::string_view upstream_model, bool backend_takes_usage = true);
 
   struct impl;  // opaque: keeps the JSON library out of this header
 

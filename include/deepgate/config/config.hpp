@@ -74,6 +74,11 @@ struct backend_config {
   // DeepSeek's GET /user/balance into a gauge this often; 0: off.
   milliseconds balance_check_interval{0};
   std::uint32_t weight = 1;  // share of a model's traffic among its balanced backends
+  // Quirk: the gateway adds stream_options.include_usage to streams the client did not ask usage
+  // for (the token limits and metrics want it). Some OpenAI-compatible servers refuse that field
+  // (422 "extra inputs are not permitted"): false leaves it out, and such a stream's tokens are
+  // estimated. A client's own include_usage is always passed on.
+  bool stream_usage = true;
   upstream::breaker_settings breaker;
 
   bool operator==(const backend_config&) const = default;
