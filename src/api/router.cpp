@@ -29,6 +29,19 @@ http::response status_body(unsigned status, std::string_view text) {
   return http::response{status, "application/json", {}, "{\"status\":\"" + std::string(text) + "\"}"};
 }
 
+// X-Forwarded-For as one list: HAProxy's `option forwardfor` adds its own line after the client's
+// rather than appending to it, and lines of a list field combine in order (RFC 9110 5.3), so
+// reading only the first line would believe whatever the client wrote there.
+std::string forwarded_for(const http::request& req) {
+  std::string all;
+  for (const auto& h : req.headers) {
+    if (h.name != "x-forwarded-for") continue;
+    if (!all.empty()) all += ", ";
+    all += h.value;
+  }
+  return all;
+}
+
 // The request's record, settled on every path (answers, errors, client hang-ups, shutdown): the
 // metrics and the access-log line are written when the route's coroutine ends.
 class request_scope {
@@ -37,7 +50,7 @@ class request_scope {
       : svc_(svc), out_(out), worker_(req.worker) {
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();
-    if (svc_.access_log) rec.client = observability::client_address(req.peer, req.header("x-forwarded-for"), svc_.proxies);
+    if (svc_.access_log) rec.client = observability::client_address(req.peer, forwarded_for(req), svc_.proxies);
     if (svc_.metrics) svc_.metrics->request_started();
   }
   ~request_scope() {

@@ -14,8 +14,19 @@
 
 namespace deepgate::test {
 
-http_connection::http_connection(std::uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
+http_connection::http_connection(std::uint16_t port, std::chrono::milliseconds timeout, const char* source)
+    : timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

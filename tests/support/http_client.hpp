@@ -35,7 +35,9 @@ using body_callback = std::function<bool(std::string_view)>;
 
 class http_connection {
  public:
-  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // `source`: a loopback address other than 127.0.0.1 to connect from (a client that is not a proxy).
+  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                           const char* source = nullptr);
   ~http_connection();
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
