@@ -7,6 +7,7 @@
 #include "deepgate/redis/connection.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/config/duration.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -37,19 +38,6 @@ constexpr const char* usage =
     "auth.keys_file), or $REDIS_URL when $DEEPGATE_AUTH_STORE=redis, or $DEEPGATE_KEYS_FILE, or\n"
     "./deepgate-keys.json. A key's value is printed once, by create and rotate; only its SHA-256\n"
     "digest is stored.\n";
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    auto comma = s.find(',', start);
-    auto part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
 
 nlohmann::json record(const auth::client_key& k, const std::string& value = {}) {
   return nlohmann::json::parse(auth::record_json(k, value));
@@ -209,7 +197,7 @@ int keys_main(int argc, char** argv) {
   }
   if (command == "create") {
     if (owner.empty()) return fail("create needs --owner");
-    auth::create_params p{owner, split(models), std::nullopt, meta, limits_profile};
+    auth::create_params p{owner, split_list(models), std::nullopt, meta, limits_profile};
     if (!expires_in.empty()) {
       auto d = config::parse_duration(expires_in);
       if (!d) return fail("--expires-in takes a duration such as 30d or 12h");

@@ -1,6 +1,8 @@
 // deepgate-mock: a DeepSeek-compatible fake backend for demos, tests and benchmarks.
 #include "mock_server.hpp"
 
+#include "deepgate/core/strings.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
@@ -13,18 +15,6 @@
 #include <vector>
 
 namespace {
-std::vector<std::string> split_list(const std::string& v) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0; start <= v.size();) {
-    auto comma = v.find(',', start);
-    auto name = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!name.empty()) out.push_back(name);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 constexpr const char* usage =
     "usage: deepgate-mock [--host H] [--port P] [--workers N] [--tls-cert F --tls-key F] [--api-key K]\n"
     "                     [--models a,b] [--tokens N] [--latency-ms N] [--ttft-ms N] [--tps X]\n"
