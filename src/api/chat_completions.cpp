@@ -175,6 +175,10 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   usage.completed = true;
   const bool delivered = co_await out.end_stream(wire);
   if (!delivered) co_return;
+  // Bounded: the client may already be sending its next request on this connection, and a
+  // backend that never ends its body after [DONE] only costs its connection (not pooled).
+  ex.deadline(clock::now() + std::chrono::seconds(1), upstream::failure::read_timeout);
+  wait_timer w(rec.waited);  // the backend's time, not the gateway's
   for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
     in.clear();
     if (co_await ex.read_some(in) != upstream::failure::none) break;

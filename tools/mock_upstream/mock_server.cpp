@@ -115,7 +115,7 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
     }
     if (static_cast<int>(i) == r.k.malformed_after && !co_await out.write("data: {\"id\": \"broken\n\n")) co_return;
     if (!co_await out.write(r.events[i])) co_return;
-    if (i > 0) co_await sleep_ms(gap_ms);
+    if (i > 0 && i + 1 < r.events.size()) co_await sleep_ms(gap_ms);  // the end follows [DONE] at once, as DeepSeek's does
   }
   co_await out.end_stream();
 }
