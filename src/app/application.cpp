@@ -209,12 +209,17 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
       if (config->backends[b].balance_check_interval.count() > 0)
         balance_checks.push_back(std::make_unique<balance_check>(control.get_executor(), config->backends[b], b,
                                                                  first.snap->backends[b]->tls, *metrics));
-  // Access-log batches go to the writer thread at least every 250 ms.
+  // The periodic jobs on the control thread (access-log flush, keys-file watch) re-arm themselves;
+  // once `winding_down` is set they stop. A cancel alone is not enough: a timer that has already
+  // expired runs its handler with success, and a handler that re-armed would keep control.run()
+  // (and the process) alive forever.
+  bool winding_down = false;
+  // Access-log batches go to the writer thread at least every log.access.flush_interval.
   asio::steady_timer log_flush(control);
   std::function<void()> flush_access_log = [&] {
-    log_flush.expires_after(std::chrono::milliseconds(250));
+    log_flush.expires_after(config->log.access.flush_interval);
     log_flush.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec || winding_down) return;
       services.access_log->flush_batches();
       flush_access_log();
     });
@@ -283,13 +288,14 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
       if (server.open_connections() != 0)
         spdlog::warn("{} connections still open {} s after the drain deadline; closing them", server.open_connections(),
                      cut_grace.count());
+      winding_down = true;
       signals.cancel();
       log_flush.cancel();  // what is still batched is written when the access log closes
       return;
     }
     timer.expires_after(std::chrono::milliseconds(20));
     timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) wait_for_drain();
+      if (!ec && !winding_down) wait_for_drain();
     });
   };
 
@@ -321,7 +327,7 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
   std::function<void()> watch_keys = [&] {
     key_watch.expires_after(std::chrono::seconds(1));
     key_watch.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec || winding_down) return;
       if (file_stamp() != stamp) reload_keys("file changed");
       watch_keys();
     });
@@ -369,7 +375,7 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
   };
 
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
-    if (ec) return;
+    if (ec || winding_down) return;
     if (sig == SIGHUP) {
       if (signals_seen == 0) reload_config();  // not while draining
       signals.async_wait(on_signal);
@@ -377,6 +383,7 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
     }
     if (++signals_seen > 1) {
       spdlog::warn("second signal: exiting now");
+      winding_down = true;
       timer.cancel();
       log_flush.cancel();
       key_watch.cancel();

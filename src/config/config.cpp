@@ -364,10 +364,13 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
       r.string(log, "format", "log", c->log.format);
       auto access = log ? log["access"] : YAML::Node();
       const std::string ap = "log.access";
-      r.ok() && r.mapping(access, ap, {"enabled", "path", "prompt_sha256"}) &&
+      r.ok() && r.mapping(access, ap, {"enabled", "path", "prompt_sha256", "flush_interval"}) &&
           r.boolean(access, "enabled", ap, c->log.access.enabled) && r.string(access, "path", ap, c->log.access.path) &&
-          r.boolean(access, "prompt_sha256", ap, c->log.access.prompt_sha256);
+          r.boolean(access, "prompt_sha256", ap, c->log.access.prompt_sha256) &&
+          r.duration(access, "flush_interval", ap, c->log.access.flush_interval);
       if (r.ok() && c->log.access.path.empty()) r.fail("log.access.path", "must be a file or - for stdout");
+      if (r.ok() && (c->log.access.flush_interval.count() < 1 || c->log.access.flush_interval > std::chrono::seconds(10)))
+        r.fail("log.access.flush_interval", "must be between 1ms and 10s");
     }
   }
   if (r.ok()) validate(r, *c);

@@ -179,3 +179,22 @@ TEST(drain, idle_keep_alive_connections_are_closed) {
   EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
   EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
 }
+
+// The control thread's periodic jobs re-arm themselves (here the access-log flush, every
+// millisecond). A stop that lands as one fires must still end the process: a cancelled timer
+// that had already expired used to run its handler, re-arm, and keep the process alive forever
+// (5 of 150 stops hung with this interval).
+TEST(drain, every_stop_exits_whatever_the_periodic_jobs_are_doing) {
+  auto dir = make_temp_dir("deepgate-stops");
+  auto yaml = gateway_yaml(9);
+  yaml.replace(yaml.find("log:\n  level: info\n"), 19, "log:\n  level: info\n  access:\n    flush_interval: 1ms\n");
+  write_file(dir + "/deepgate.yaml", yaml);
+  for (int i = 0; i < 60; ++i) {
+    child_process gw({DEEPGATE_BIN, "--config", dir + "/deepgate.yaml"}, {}, dir + "/gw-" + std::to_string(i) + ".log");
+    ASSERT_TRUE(gw.wait_for_log("listening on", std::chrono::seconds(10))) << gw.log();
+    gw.signal(SIGTERM);
+    auto code = gw.wait_exit(std::chrono::seconds(5));
+    ASSERT_TRUE(code.has_value()) << "stop " << i << " did not end the process:\n" << gw.log();
+    EXPECT_EQ(*code, 0) << gw.log();
+  }
+}

@@ -175,6 +175,9 @@ struct access_log_config {
   bool enabled = true;
   std::string path = "-";      // "-": stdout (application logs go to stderr)
   bool prompt_sha256 = false;  // a digest of the messages, to correlate identical prompts
+  // Lines are batched per worker and handed to the writer at 32 KiB or this often, whichever
+  // comes first: the most a line waits before it is written.
+  std::chrono::milliseconds flush_interval{250};
 
   bool operator==(const access_log_config&) const = default;
 };
