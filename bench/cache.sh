@@ -18,10 +18,10 @@ start_mock
 start_nginx
 start_redis
 start_deepgate memory "cache: {store: memory}"
-memory_pid=$dg_pid memory_port=$dg_port memory_admin=$(sed -n 's/.*admin API on [^ ]*:\([0-9]*\).*/\1/p' "$work/memory.log")
+memory_pid=$dg_pid memory_port=$dg_port memory_admin=$dg_admin
 start_deepgate redis "cache: {store: redis}
 redis: {url: \"redis://127.0.0.1:$redis_port\"}"
-redis_pid=$dg_pid redis_dg_port=$dg_port redis_admin=$(sed -n 's/.*admin API on [^ ]*:\([0-9]*\).*/\1/p' "$work/redis.log")
+redis_pid=$dg_pid redis_dg_port=$dg_port redis_admin=$dg_admin
 start_deepgate off "cache: {policy: off}"
 off_pid=$dg_pid off_port=$dg_port
 

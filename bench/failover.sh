@@ -19,21 +19,12 @@ start_nginx
 "$BIN/deepgate-mock" --port 0 --workers 1 --status 500 >"$work/down.log" 2>&1 & pids+=($!)
 down_port=$(wait_port "$work/down.log")
 
-gateway() {  # $1 name, $2 model routing → dg_port, admin port in dg_admin
-  cat >"$work/$1.yaml" <<YAML
-server: {host: 127.0.0.1, port: 0, workers: 1}
-backends:
-  - {name: down, url: "http://127.0.0.1:$down_port", breaker: {failures: 5, cool_down: 10m, max_cool_down: 10m}}
-  - {name: spare, url: "http://127.0.0.1:$mock_port"}
-models: [{name: deepseek-chat, $2}]
-auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
-admin: {port: 0}
-cache: {policy: off}
-log: {access: {enabled: false}}
-YAML
-  "$BIN/deepgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 & pids+=($!)
-  dg_port=$(wait_port "$work/$1.log")
-  dg_admin=$(sed -n 's/.*admin API on [^ ]*:\([0-9]*\).*/\1/p' "$work/$1.log")
+gateway() {  # $1 name, $2 model routing → dg_port, dg_admin; its breaker on "down" opened
+  start_deepgate "$1" "cache: {policy: off}
+log: {access: {enabled: false}}" "backends:
+  - {name: down, url: \"http://127.0.0.1:$down_port\", breaker: {failures: 5, cool_down: 10m, max_cool_down: 10m}}
+  - {name: spare, url: \"http://127.0.0.1:$mock_port\"}
+models: [{name: deepseek-chat, $2}]"
   for _ in 1 2 3 4 5; do
     curl -s -o /dev/null "http://127.0.0.1:$dg_port/v1/chat/completions" -H 'Content-Type: application/json' \
       -H 'Authorization: Bearer dg-bench-key-0000000000000000' -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"trip"}]}'

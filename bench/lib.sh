@@ -46,11 +46,13 @@ start_redis() {  # → redis_port
   for _ in $(seq 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 }
 
-start_deepgate() {  # $1 name, $2 extra YAML → sets dg_pid and dg_port
+start_deepgate() {  # $1 name, $2 extra YAML, $3 backends + models YAML (default: the mock) → dg_pid, dg_port, dg_admin
+  local routing=${3:-}
+  [[ -n "$routing" ]] || routing="backends: [{name: mock, url: \"http://127.0.0.1:$mock_port\"}]
+models: [{name: deepseek-chat, backend: mock}]"
   cat >"$work/$1.yaml" <<YAML
 server: {host: 127.0.0.1, port: 0, workers: 1}
-backends: [{name: mock, url: "http://127.0.0.1:$mock_port"}]
-models: [{name: deepseek-chat, backend: mock}]
+$routing
 auth: {keys: [{id: bench, owner: bench, key: dg-bench-key-0000000000000000}]}
 admin: {port: 0}
 $2
@@ -58,4 +60,5 @@ YAML
   "$BIN/deepgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 & pids+=($!)
   dg_pid=$!
   dg_port=$(wait_port "$work/$1.log")
+  dg_admin=$(sed -n 's/.*admin API on [^ ]*:\([0-9]*\).*/\1/p' "$work/$1.log")
 }

@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 namespace deepgate::api {
 namespace {
 
@@ -46,7 +48,6 @@ struct usage_watch {
   // Runs once the whole answer is in and before [DONE] goes out (answer and usage set), so a
   // client that fires its next request at once finds this one remembered and settled.
   std::function<void()> complete;
-  bool completed = false;
   // False: the event is not for the client.
   bool see(http::sse_event& e) {
     if (e.type != http::sse_event::kind::data) return true;
@@ -172,7 +173,6 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
   if (usage.assemble)
     if ((usage.answer = usage.assemble->finish())) cached.complete(*usage.answer);
   if (usage.complete) usage.complete();
-  usage.completed = true;
   const bool delivered = co_await out.end_stream(wire);
   if (!delivered) co_return;
   // Bounded: the client may already be sending its next request on this connection, and a
@@ -338,25 +338,30 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
 
   // 7. relay; settling runs when `admitted` and `f` (its slots) go out of scope, on every path
   if (f.head.event_stream()) {
+    // Once per stream: the backend's usage, or an estimate (as the limits make one) when it sent
+    // none or the stream did not complete. A complete stream settles before its [DONE].
+    bool settled = false;
+    auto settle = [&] {
+      if (std::exchange(settled, true)) return;
+      if (usage.found) {
+        settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
+      } else {
+        admitted.held.record_estimate(usage.chunks);
+        limits::usage estimate;
+        estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();
+        estimate.completion = usage.chunks;
+        estimate.estimated = true;
+        settle_usage(estimate, rec, admitted.held, *config, upstream_model);
+      }
+      auto done = std::move(admitted.held);
+    };
     usage.complete = [&] {
       if (remember_reasoning && usage.answer)
         services.reasoning->remember(caller.who.owner, *usage.answer, std::chrono::system_clock::now());
-      if (!usage.found) return;
-      settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
-      auto settled = std::move(admitted.held);
+      settle();
     };
     co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded_at);
-    if (usage.completed && usage.found) co_return;  // settled before [DONE]
-    if (usage.found) {
-      settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
-    } else {  // the client left, or the backend sent no usage: estimate, as the limits do
-      admitted.held.record_estimate(usage.chunks);
-      limits::usage estimate;
-      estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();
-      estimate.completion = usage.chunks;
-      estimate.estimated = true;
-      settle_usage(estimate, rec, admitted.held, *config, upstream_model);
-    }
+    settle();  // the client left, or the stream failed
     co_return;
   }
 

@@ -32,14 +32,21 @@ http::response status_body(unsigned status, std::string_view text) {
 // X-Forwarded-For as one list: HAProxy's `option forwardfor` adds its own line after the client's
 // rather than appending to it, and lines of a list field combine in order (RFC 9110 5.3), so
 // reading only the first line would believe whatever the client wrote there.
-std::string forwarded_for(const http::request& req) {
-  std::string all;
+// The common single line is returned as it is; only several lines are joined into `joined`.
+std::string_view forwarded_for(const http::request& req, std::string& joined) {
+  const http::header* first = nullptr;
   for (const auto& h : req.headers) {
     if (h.name != "x-forwarded-for") continue;
-    if (!all.empty()) all += ", ";
-    all += h.value;
+    if (!first) {
+      first = &h;
+      continue;
+    }
+    if (joined.empty()) joined = first->value;
+    joined += ", ";
+    joined += h.value;
   }
-  return all;
+  if (!joined.empty()) return joined;
+  return first ? std::string_view(first->value) : std::string_view();
 }
 
 // The request's record, settled on every path (answers, errors, client hang-ups, shutdown): the
@@ -50,7 +57,10 @@ class request_scope {
       : svc_(svc), out_(out), worker_(req.worker) {
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();
-    if (svc_.access_log) rec.client = observability::client_address(req.peer, forwarded_for(req), svc_.proxies);
+    if (svc_.access_log) {
+      std::string joined;
+      rec.client = observability::client_address(req.peer, forwarded_for(req, joined), svc_.proxies);
+    }
     if (svc_.metrics) svc_.metrics->request_started();
   }
   ~request_scope() {
