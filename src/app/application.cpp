@@ -262,9 +262,6 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
   else spdlog::info("admin listener off (admin.enabled: false): no /metrics, no key admin API");
   for (auto& c : balance_checks) c->start();
   if (services.access_log) flush_access_log();
-  services.ready = true;
-  spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
-               server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
 
   // The main thread only waits for signals, keeps keys in step and runs the drain sequence.
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
@@ -406,6 +403,11 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
     });
   };
   signals.async_wait(on_signal);
+  // Ready, and said so, only now that a signal starts the drain (announced any earlier, a
+  // SIGTERM right after "listening on" could find no handler and end the process undrained).
+  services.ready = true;
+  spdlog::info("deepgate {} listening on {}:{} (workers={}, tls={}, config={})", version(), config->server.host,
+               server.port(), server.workers(), config->server.tls.enabled() ? "on" : "off", config->origin);
   control.run();
   if (admin_server) admin_server->stop();
   admin.reset();
