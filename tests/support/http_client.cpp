@@ -1,7 +1,9 @@
 #include "http_client.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <strings.h>
 
@@ -54,6 +56,34 @@ bool http_connection::send_raw(std::string_view bytes) {
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+std::size_t http_connection::flood(std::string_view prefix, char filler, std::size_t fill) {
+  if (!send_raw(prefix)) return 0;
+  const std::string piece(64 * 1024, filler);
+  std::size_t sent = 0;
+  while (sent < fill) {
+    pollfd p{fd_, POLLIN | POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout_.count())) <= 0) break;  // neither reading nor answering
+    if (p.revents & (POLLIN | POLLERR | POLLHUP)) break;               // answered or closed
+    auto n = ::send(fd_, piece.data(), std::min(piece.size(), fill - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  return sent;
+}
+
+std::string http_connection::read_until_close() {
+  while (fill()) {
+  }
+  return std::exchange(buf_, {});
+}
+
+bool http_connection::readable(std::chrono::milliseconds wait) {
+  if (!buf_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
 }
 
 bool http_connection::fill() {

@@ -44,6 +44,15 @@ class http_connection {
 
   bool ok() const { return fd_ >= 0; }
   bool send_raw(std::string_view bytes);
+  // Sends `prefix`, then `fill` bytes of `filler` for as long as the server reads them and has
+  // not answered (or closed): what a client that never ends a line or a body does. Stops at
+  // `fill` bytes, at a send error, or when the server neither reads nor answers for the
+  // connection's timeout. Returns the filler bytes sent.
+  std::size_t flood(std::string_view prefix, char filler, std::size_t fill);
+  // Every byte the server sends until it closes (or the timeout passes), unparsed.
+  std::string read_until_close();
+  // True when a response byte (or the server's close) is waiting to be read.
+  bool readable(std::chrono::milliseconds wait);
   http_response request(const std::string& method, const std::string& path, const std::string& body = {},
                         const headers& extra = {}, const body_callback& on_body = {});
   http_response read_response(const body_callback& on_body = {});

@@ -237,3 +237,26 @@ TEST(cache_key, material_is_canonical_json_of_the_request) {
   EXPECT_FALSE(back.contains("stream"));
   EXPECT_FALSE(back.contains("user"));
 }
+
+// Issue 22 (F7): deltas are appended in place, and assembly stops once the answer has grown past
+// what the cache could store (it would be skipped at store time anyway).
+TEST(cache_answer, assembly_stops_past_the_entry_limit) {
+  auto chunk = [](const std::string& text, const char* finish = nullptr) {
+    json c = {{"id", "x"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "m"},
+              {"choices", {{{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", finish ? json(finish) : json()}}}}};
+    return c.dump();
+  };
+  cache::stream_assembler small(4096);
+  for (int i = 0; i < 40'000; ++i) small.add(chunk("tok "));
+  small.add(chunk("", "stop"));
+  EXPECT_TRUE(small.given_up());
+  EXPECT_FALSE(small.finish().has_value());
+
+  cache::stream_assembler big(1 << 20);
+  for (int i = 0; i < 40'000; ++i) big.add(chunk("t"));
+  big.add(chunk("", "stop"));
+  EXPECT_FALSE(big.given_up());
+  auto answer = big.finish();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(json::parse(*answer)["choices"][0]["message"]["content"].get<std::string>(), std::string(40'000, 't'));
+}

@@ -178,3 +178,39 @@ TEST(chat_request, gateway_usage_follows_each_backends_stream_usage) {
   asked->request_usage();  // nothing to add: the client asked
   EXPECT_EQ(nlohmann::json::parse(asked->upstream_body("m", false))["stream_options"]["include_usage"], true);
 }
+
+// Issue 22 (F12): the filter is not skipped under any member that happens to be called
+// `parameters`, `schema` or `json_schema`, and it sees the names' other spellings.
+TEST(chat_request, redirecting_fields_are_refused_in_every_spelling_and_outside_real_schemas) {
+  for (auto extra : {R"("parameters":{"api_base":"x"})", R"("schema":{"base_url":"x"})",
+                     R"("json_schema":{"api_key":"x"})", R"("metadata":{"schema":{"api_base":"x"}})",
+                     R"("API_BASE":"x")", R"("baseURL":"x")", R"("apiKey":"x")", R"("Api-Base":"x")",
+                     R"("azure_endpoint":"x")", R"("endpoint":"x")", R"("extra_body":{"upstreamHost":"x"})",
+                     R"("tools":[{"type":"function","function":{"name":"f","base_url":"x","parameters":{}}}])",
+                     R"("response_format":{"type":"json_schema","json_schema":{"name":"n","api_base":"x","schema":{}}})"}) {
+    auto e = error_of(with(extra));
+    EXPECT_EQ(e.code, "forbidden_parameter") << extra;
+  }
+  // Real JSON-Schema positions hold the caller's own property names: data, not routing.
+  for (auto extra :
+       {R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"base_url":{"type":"string"},"endpoint":{"type":"string"}}}}}])",
+        R"("response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object","properties":{"api_base":{"type":"string"}}}}})"}) {
+    auto r = chat_request::parse(with(extra), 64);
+    EXPECT_TRUE(r.has_value()) << extra << ": " << (r ? "" : r.error().message);
+  }
+}
+
+// Issue 22 (F9): a body of many tiny values is refused by a pre-pass, before any DOM is built.
+TEST(chat_request, bodies_with_too_many_json_values_are_refused_before_parsing) {
+  std::string many = "[";
+  for (int i = 0; i < 1000; ++i) many += i ? ",{}" : "{}";
+  many += "]";
+  auto r = chat_request::parse(with("\"metadata\":{\"x\":" + many + "}"), 64, 500);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, "json_too_large");
+  EXPECT_EQ(r.error().status, 413u);
+  EXPECT_TRUE(chat_request::parse(with("\"metadata\":{\"x\":" + many + "}"), 64, 5000).has_value());
+  // Values are counted outside strings only.
+  EXPECT_EQ(deepgate::http::json_shape(R"({"a":"[,,,,{}]","b":[1,2,3]})", 64, 100).values, 6u);
+  EXPECT_EQ(deepgate::http::json_shape("[" + std::string(100, '[') , 1000, 10).values, 11u);  // stops past the limit
+}
