@@ -56,6 +56,16 @@ api_error error_from_failure(failure f, std::string_view backend) {
   return http::server_error(502, "Backend '" + b + "' sent a malformed response.", "upstream_bad_response");
 }
 
+bool redact(std::string& text, std::string_view secret) {
+  if (secret.size() < 8) return false;
+  bool found = false;
+  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+    text.replace(pos, secret.size(), "[redacted]");
+    found = true;
+  }
+  return found;
+}
+
 namespace {
 std::string default_type(unsigned status) {
   switch (status) {
@@ -67,13 +77,6 @@ std::string default_type(unsigned status) {
     case 429: return "rate_limit_error";
     default: return status >= 500 ? "api_error" : "invalid_request_error";
   }
-}
-
-std::string redact(std::string text, std::string_view secret) {
-  if (secret.size() < 4) return text;
-  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos))
-    text.replace(pos, secret.size(), "[redacted]");
-  return text;
 }
 
 std::string string_field(const nlohmann::json& obj, const char* key) {
@@ -112,7 +115,7 @@ api_error error_from_upstream_status(unsigned status, std::string_view body, std
   } else if (j.is_object() && j.contains("detail") && j["detail"].is_string()) {  // FastAPI-style servers
     e.message = j["detail"].get<std::string>();
   }
-  e.message = redact(std::move(e.message), secret);
+  for (auto* field : {&e.message, &e.type, &e.code, &e.param}) redact(*field, secret);
   if (status == 429 || status == 503) e.retry_after = retry_after;
   return e;
 }

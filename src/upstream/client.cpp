@@ -19,6 +19,7 @@ namespace bhttp = boost::beast::http;
 using boost::system::error_code;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr int max_interim_heads = 8;  // 1xx heads before the final one; more is a misbehaving backend
 
 bool closed_early(const error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -101,18 +102,38 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
       co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
     }
     s.sent = true;
-    s.parser.emplace();
-    s.parser->header_limit(64 * 1024);
-    s.parser->body_limit(boost::none);  // streams are unbounded; read_all enforces its own limit
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, s.conn->buffer, *s.parser, use_tuple);
-    if (hec) {
-      bool nothing_read = s.conn->buffer.size() == 0 && !s.parser->got_some();
-      s.pool.release(std::move(s.conn), false);
-      if (s.aborted) co_return s.abort_reason;
-      if (retryable && closed_early(hec) && nothing_read) continue;
-      if (hec == beast::error::timeout) co_return failure::header_timeout;
-      co_return closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
+    // Interim 1xx heads (100 Continue, 103 Early Hints: RFC 9110 15.2) come before the final one
+    // and are skipped; a 101 would switch protocols, which the gateway never asks for. Reading
+    // the first head as final left the real response in the buffer for the next tenant.
+    failure head_failure = failure::none;
+    bool again = false;
+    for (int interim = 0;; ++interim) {
+      s.parser.emplace();
+      s.parser->header_limit(64 * 1024);
+      s.parser->body_limit(boost::none);  // streams are unbounded; read_all enforces its own limit
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, s.conn->buffer, *s.parser, use_tuple);
+      if (hec) {
+        bool nothing_read = interim == 0 && s.conn->buffer.size() == 0 && !s.parser->got_some();
+        s.pool.release(std::move(s.conn), false);
+        if (s.aborted) co_return s.abort_reason;
+        if (retryable && closed_early(hec) && nothing_read) {
+          again = true;
+          break;
+        }
+        if (hec == beast::error::timeout) head_failure = failure::header_timeout;
+        else head_failure = closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
+        break;
+      }
+      const unsigned status = s.parser->get().result_int();
+      if (status >= 200) break;
+      if (status == 101 || interim == max_interim_heads) {
+        s.pool.release(std::move(s.conn), false);
+        head_failure = failure::bad_response;
+        break;
+      }
     }
+    if (again) continue;
+    if (head_failure != failure::none) co_return head_failure;
     break;
   }
   auto& msg = s.parser->get();
@@ -120,6 +141,12 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
   head.content_type = std::string(msg[bhttp::field::content_type]);
   head.retry_after = parse_retry_after(msg[bhttp::field::retry_after]);
   if (s.parser->is_done()) {
+    // A response without a body (204, 304, Content-Length: 0): any byte after it belongs to no
+    // response, and a connection holding one would answer the next request with it.
+    if (s.conn->buffer.size() != 0) {
+      s.pool.release(std::move(s.conn), false);
+      co_return failure::bad_response;
+    }
     s.done = true;
     s.reusable = s.parser->keep_alive();
   }
@@ -141,6 +168,12 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   auto [ec, n] = co_await bhttp::async_read_some(s.conn->stream, s.conn->buffer, *s.parser, use_tuple);
   out.append(buf.data(), buf.size() - body.size);
   if (s.parser->is_done()) {
+    // Bytes past the end of the response (past its Content-Length, after its last chunk) are no
+    // answer to anything: the response is not trusted and the connection is closed.
+    if (s.conn->buffer.size() != 0) {
+      s.pool.release(std::move(s.conn), false);
+      co_return failure::bad_response;
+    }
     s.done = true;
     s.reusable = s.parser->keep_alive() && !ec;
     co_return failure::none;

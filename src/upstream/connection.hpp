@@ -13,12 +13,16 @@
 
 namespace deepgate::upstream {
 
+// What a response may leave unparsed in a connection's buffer: a head (64 KiB at most) plus one
+// read. Body bytes leave the buffer as they are parsed, so only a line that never ends (a chunk
+// extension, a trailer) could grow it: past this it is a bad response instead of unbounded memory.
+inline constexpr std::size_t max_unparsed_bytes = 128 * 1024;
+
 struct connection {
   explicit connection(net::flex_stream s) : stream(std::move(s)) { buffer.reserve(64 * 1024); }
   net::flex_stream stream;
-  boost::beast::flat_buffer buffer;  // reserved large: one recv takes a whole burst of events
+  boost::beast::flat_buffer buffer{max_unparsed_bytes};  // reserved large: one recv takes a whole burst of events
   bool reused = false;
-  std::chrono::steady_clock::time_point idle_since;
   std::array<char, 16384> scratch;  // body bytes land here before being handed over; reused
 };
 

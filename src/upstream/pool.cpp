@@ -18,10 +18,15 @@ using boost::system::error_code;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// An idle keep-alive connection the backend has closed (or written to unasked) is useless.
+// An idle keep-alive connection the backend has closed (or written to unasked) is useless. Over
+// TLS, bytes may also wait inside OpenSSL (a record read ahead, or still in its input BIO).
 bool still_open(connection& c) {
   auto& s = c.stream.tcp().socket();
   if (!s.is_open()) return false;
+  if (c.stream.is_tls()) {
+    SSL* ssl = c.stream.tls().native_handle();
+    if (SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return false;
+  }
   char byte;
   auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -51,10 +56,9 @@ asio::awaitable<acquired> connection_pool::impl::acquire() {
     while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
-      // A connection idle for under a second is trusted without a probe (a syscall); the
-      // exchange retries once on a fresh connection if the backend closed it anyway.
-      if (std::chrono::steady_clock::now() - c->idle_since < std::chrono::seconds(1) ? c->stream.tcp().socket().is_open()
-                                                                                      : still_open(*c)) {
+      // Every reuse is probed (one non-blocking recv): bytes a backend sent after its response
+      // ended would otherwise be read as the next tenant's answer.
+      if (c->buffer.size() == 0 && still_open(*c)) {
         c->reused = true;
         co_return acquired{failure::none, std::move(c)};
       }
@@ -86,9 +90,8 @@ void connection_pool::impl::wake_one() {
 
 void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable) {
   if (!c) return;
-  if (reusable && !closed && c->stream.tcp().socket().is_open()) {
+  if (reusable && !closed && c->buffer.size() == 0 && c->stream.tcp().socket().is_open()) {
     c->stream.tcp().expires_never();
-    c->idle_since = std::chrono::steady_clock::now();
     idle.push_back(std::move(c));
   } else {
     c->stream.close();

@@ -56,6 +56,14 @@ TEST(upstream_errors, operator_problems_become_502_without_backend_text) {
 TEST(upstream_errors, the_upstream_key_is_redacted_from_passed_messages) {
   auto e = api::error_from_upstream_status(400, R"({"error":{"message":"key sk-secret-123 bad"}})", "sk-secret-123", {});
   EXPECT_EQ(e.message, "key [redacted] bad");
+  // Issue 22 (F6): every field the client sees, not only the message.
+  auto all = api::error_from_upstream_status(
+      422, R"({"error":{"message":"m","type":"t sk-secret-123","code":"sk-secret-123","param":"p:sk-secret-123","extra":"sk-secret-123"}})",
+      "sk-secret-123", {});
+  EXPECT_EQ(all.type, "t [redacted]");
+  EXPECT_EQ(all.code, "[redacted]");
+  EXPECT_EQ(all.param, "p:[redacted]");
+  EXPECT_EQ(http::render_error_body(all).find("sk-secret"), std::string::npos);
 }
 
 TEST(upstream_errors, bodies) {

@@ -20,8 +20,15 @@ namespace deepgate::api {
 
 http::api_error error_from_failure(upstream::failure f, std::string_view backend);
 
+// Every string of the backend's error the client sees (message, type, code, param) has `secret`
+// (the backend's key) replaced by "[redacted]"; fields the gateway does not know are dropped.
 http::api_error error_from_upstream_status(unsigned status, std::string_view body, std::string_view secret,
                                            std::optional<std::chrono::seconds> retry_after);
+
+// Replaces every occurrence of `secret` in `text` with "[redacted]" (a backend that echoes the
+// Authorization header would hand the operator's key to the client). Secrets under 8 bytes are
+// not searched for: they would match ordinary text. True when something was replaced.
+bool redact(std::string& text, std::string_view secret);
 
 // A 200 body that does not look like a JSON object is a backend fault (502), never relayed.
 bool is_json_object(std::string_view body);
