@@ -136,6 +136,35 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+http::head_check make_head_check(gateway_services& services) {
+  return [&services](const http::request& req) -> std::optional<http::api_error> {
+    // A request without a body costs nothing to read: its route answers it, as before.
+    const auto length = req.header("content-length");
+    if (req.header("transfer-encoding").empty() && (length.empty() || length == "0")) return std::nullopt;
+    auto who = services.auth->authenticate(req.headers, unix_now());
+    if (!who.error) return std::nullopt;
+    request_record rec;
+    rec.start = request_record::clock::now();
+    rec.time = std::chrono::system_clock::now();
+    rec.request_id = new_request_id();
+    rec.path = req.path.ends_with("/chat/completions") ? observability::route::chat_completions : observability::route::other;
+    if (who.who.key) rec.key_id = who.who.key->id;
+    rec.owner = who.who.owner;
+    rec.status = who.error->status;
+    rec.error_code = who.error->code;
+    if (services.access_log) {
+      std::string joined;
+      rec.client = observability::client_address(req.peer, forwarded_for(req, joined), services.proxies);
+    }
+    if (services.metrics) {
+      services.metrics->request_started();
+      services.metrics->request_finished(rec);
+    }
+    if (services.access_log) services.access_log->write(rec, req.worker);
+    return who.error;
+  };
+}
+
 http::handler make_router(gateway_services& services) {
   return [&services](http::request& req, http::response_writer& out) { return route(services, req, out); };
 }

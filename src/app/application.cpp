@@ -145,8 +145,9 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
                  config->auth.keys_file);
   else
     spdlog::warn("auth.mode is none: every request is anonymous. For local experiments only.");
-  http::server server(config->server, api::make_router(services));
+  http::server server(config->server, api::make_router(services), api::make_head_check(services));
   services.open_connections = [&server] { return server.open_connections(); };
+  services.body_bytes_in_flight = [&server] { return server.body_bytes_in_flight(); };
   if (config->log.access.enabled) {
     try {
       services.access_log = std::make_unique<observability::access_log>(*config, server.workers(), *services.labels);
@@ -260,6 +261,10 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
     spdlog::info("admin API on {}:{} (metrics {}, key admin {})", config->admin.host, admin_server->port(),
                  metrics ? "at /metrics" : "off", config->admin.keys_api() ? "on" : "off: no admin.token");
   else spdlog::info("admin listener off (admin.enabled: false): no /metrics, no key admin API");
+  if (admin_server && metrics && !config->admin.on_loopback() && !config->admin.keys_api())
+    spdlog::warn("the admin listener is on {}, not loopback, and has no admin.token: /metrics refuses every scrape "
+                 "until DEEPGATE_ADMIN_TOKEN (admin.token) is set; keep the port on a private network or behind TLS",
+                 config->admin.host);
   for (auto& c : balance_checks) c->start();
   if (services.access_log) flush_access_log();
 

@@ -2,8 +2,10 @@
 
 namespace deepgate::http {
 
-std::size_t json_nesting_depth(std::string_view json, std::size_t limit) {
-  std::size_t depth = 0, deepest = 0;
+json_shape_result json_shape(std::string_view json, std::size_t depth_limit, std::size_t value_limit) {
+  json_shape_result r;
+  r.values = json.empty() ? 0 : 1;
+  std::size_t depth = 0;
   bool in_string = false, escaped = false;
   for (char c : json) {
     if (in_string) {
@@ -16,9 +18,22 @@ std::size_t json_nesting_depth(std::string_view json, std::size_t limit) {
       case '"': in_string = true; break;
       case '[':
       case '{':
-        if (++depth > deepest) {
-          deepest = depth;
-          if (deepest > limit) return limit + 1;
+        if (++r.values > value_limit) {
+          r.values = value_limit + 1;
+          return r;
+        }
+        if (++depth > r.depth) {
+          r.depth = depth;
+          if (r.depth > depth_limit) {
+            r.depth = depth_limit + 1;
+            return r;
+          }
+        }
+        break;
+      case ',':
+        if (++r.values > value_limit) {
+          r.values = value_limit + 1;
+          return r;
         }
         break;
       case ']':
@@ -28,7 +43,7 @@ std::size_t json_nesting_depth(std::string_view json, std::size_t limit) {
       default: break;
     }
   }
-  return deepest;
+  return r;
 }
 
 }  // namespace deepgate::http

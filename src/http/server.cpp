@@ -79,10 +79,11 @@ struct server::impl {
   std::once_flag stop_once;
 };
 
-server::server(config::server_config options, handler h) : impl_(std::make_unique<impl>()) {
+server::server(config::server_config options, handler h, head_check check) : impl_(std::make_unique<impl>()) {
   unsigned n = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   impl_->state.options = std::move(options);
   impl_->state.on_request = std::move(h);
+  impl_->state.check_head = std::move(check);
   for (unsigned i = 0; i < n; ++i) impl_->workers.push_back(std::make_unique<worker>());
 }
 
@@ -142,6 +143,8 @@ void server::cut_in_flight() {
 bool server::draining() const { return impl_->state.draining.load(); }
 
 std::size_t server::open_connections() const { return impl_->state.open_connections.load(); }
+
+std::size_t server::body_bytes_in_flight() const { return impl_->state.body_bytes.load(); }
 
 void server::stop() {
   std::call_once(impl_->stop_once, [this] {

@@ -27,9 +27,11 @@ struct worker_state {
 struct server_state {
   config::server_config options;
   handler on_request;
+  head_check check_head;  // may be empty
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain HTTP
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::size_t> body_bytes{0};  // request body bytes held now (server.max_body_bytes_in_flight)
 };
 
 boost::asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server,

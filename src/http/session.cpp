@@ -33,10 +33,16 @@ std::string lower(std::string_view s) {
 class session_writer final : public response_writer {
  public:
   session_writer(net::flex_stream& stream, const config::server_config& options, unsigned version, bool keep_alive,
-                 connection_entry* entry = nullptr)
-      : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive), entry_(entry) {}
-  ~session_writer() override {
+                 connection_entry* entry = nullptr, bool head_only = false)
+      : stream_(stream), options_(options), version_(version), keep_alive_(keep_alive), entry_(entry),
+        head_only_(head_only) {}
+  ~session_writer() override { handler_done(); }
+
+  // The handler has returned: whatever it registered refers to its own frame, which is gone, so
+  // neither the drain-deadline cut nor the hang-up watch may call it any more.
+  void handler_done() {
     if (entry_) entry_->cut = nullptr;
+    stop_watch();
   }
 
   void on_drain_deadline(std::function<void()> cut) override {
@@ -77,7 +83,11 @@ class session_writer final : public response_writer {
 
   asio::awaitable<bool> send(response r) override {
     stop_watch();
-    if (started_) co_return false;
+    if (committed()) co_return false;
+    // A stream begun but not yet written (its head still pending) may still become a whole
+    // response: a backend that fails before its first event gets a real status, not silence.
+    streaming_ = chunked_ = false;
+    pending_head_.clear();
     started_ = true;
     status_ = r.status;
     std::string head;
@@ -91,7 +101,8 @@ class session_writer final : public response_writer {
     if (!keep_alive_) w.field("Connection", "close");
     else if (version_ < 11) w.field("Connection", "keep-alive");
     w.end();
-    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
+    // A HEAD answer is the head a GET would get, Content-Length included, and no body (RFC 9110 9.3.2).
+    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body.data(), head_only_ ? 0 : r.body.size())};
     co_return co_await write_raw(parts);
   }
 
@@ -192,6 +203,7 @@ class session_writer final : public response_writer {
   unsigned version_;
   bool keep_alive_;
   connection_entry* entry_;
+  bool head_only_;
   bool started_ = false, streaming_ = false, chunked_ = false, finished_ = false, aborted_ = false;
   bool write_failed_ = false;
   unsigned status_ = 0;
@@ -222,7 +234,8 @@ asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::s
   stream.close();
 }
 
-request to_request(bhttp::request<bhttp::string_body>& msg, const std::string& peer, unsigned worker) {
+// The request as handlers see it, from its head; the body is moved in once it has been read.
+request to_request(const bhttp::request<bhttp::string_body>& msg, const std::string& peer, unsigned worker) {
   request r;
   r.method = std::string(msg.method_string());
   std::string_view target = msg.target();
@@ -231,10 +244,82 @@ request to_request(bhttp::request<bhttp::string_body>& msg, const std::string& p
   if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
   r.headers.reserve(16);
   for (auto& f : msg) r.headers.push_back({lower(f.name_string()), std::string(f.value())});
-  r.body = std::move(msg.body());
   r.peer = peer;
   r.worker = worker;
   return r;
+}
+
+std::string_view buffered(const beast::flat_buffer& b) {
+  return {static_cast<const char*>(b.data().data()), b.size()};
+}
+
+// RFC 9112 5.2: obs-fold (a field line continued on the next one) is refused, not unfolded, so
+// no framing header can mean one thing here and another to a proxy in front of the gateway.
+bool has_obs_fold(std::string_view head) {
+  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
+}
+
+// RFC 9112 6.1 and 6.3: the only transfer coding a request may carry here is `chunked`, once,
+// and not with HTTP/1.0. Beast ignores a Transfer-Encoding whose last coding is not chunked and
+// reads the body as empty, so the body would run as the next request (TE.0 smuggling).
+std::optional<api_error> framing_error(const bhttp::request<bhttp::string_body>& msg) {
+  std::size_t count = 0;
+  std::string_view value;
+  for (auto& f : msg)
+    if (f.name() == bhttp::field::transfer_encoding) {
+      ++count;
+      value = f.value();
+    }
+  if (count == 0) return std::nullopt;
+  const auto bad = [](std::string why) { return invalid_request("Malformed HTTP request: " + why, {}, "bad_request"); };
+  if (msg.version() < 11) return bad("Transfer-Encoding is not allowed in an HTTP/1.0 request.");
+  if (count > 1) return bad("Transfer-Encoding appears more than once.");
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (!beast::iequals(value, "chunked")) return bad("the only Transfer-Encoding accepted is 'chunked'.");
+  return std::nullopt;
+}
+
+api_error busy(std::string message, std::string code) {
+  auto e = server_error(503, std::move(message), std::move(code));
+  e.retry_after = std::chrono::seconds(1);
+  return e;
+}
+
+// Body bytes this request holds (declared, or the body cap for a chunked one until its size is
+// known), counted against server.max_body_bytes_in_flight until the handler is done with them.
+class body_lease {
+ public:
+  explicit body_lease(std::atomic<std::size_t>& total) : total_(total) {}
+  ~body_lease() { resize(0); }
+  body_lease(const body_lease&) = delete;
+  body_lease& operator=(const body_lease&) = delete;
+  // False (and nothing held) when `bytes` more would pass `limit`.
+  bool take(std::size_t bytes, std::size_t limit) {
+    if (total_.fetch_add(bytes, std::memory_order_relaxed) + bytes > limit) {
+      total_.fetch_sub(bytes, std::memory_order_relaxed);
+      return false;
+    }
+    held_ = bytes;
+    return true;
+  }
+  void resize(std::size_t bytes) {
+    if (bytes >= held_) total_.fetch_add(bytes - held_, std::memory_order_relaxed);
+    else total_.fetch_sub(held_ - bytes, std::memory_order_relaxed);
+    held_ = bytes;
+  }
+
+ private:
+  std::atomic<std::size_t>& total_;
+  std::size_t held_ = 0;
+};
+
+// Reading one request failed in a way that needs no answer: the client left between or during
+// requests (an expected end, not an error).
+bool client_left(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated;
 }
 
 struct registration {
@@ -272,7 +357,16 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     }
   }
 
-  beast::flat_buffer buffer;
+  if (state.connections.size() > options.max_connections) {
+    spdlog::debug("refusing a connection from {}: {} open on this worker", peer, state.connections.size() - 1);
+    co_await refuse_and_close(stream, options, busy("The gateway has too many open connections. Retry shortly.",
+                                                    "too_many_connections"));
+    co_return;
+  }
+
+  // Bounded: what stays unparsed in it is a head (max_header_bytes) or a chunk line or trailer
+  // section, which never grows without end (body bytes leave it as they are parsed).
+  beast::flat_buffer buffer(std::max<std::size_t>(options.max_header_bytes, 16 * 1024) + 16 * 1024);
   buffer.reserve(16 * 1024);  // one recv takes a typical request whole
   for (;;) {
     if (buffer.size() == 0) {
@@ -310,20 +404,67 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
                              {}, "request_too_large", 413);
     };
     const auto too_slow = [] { return invalid_request("The request was not received in time.", {}, "request_timeout", 408); };
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
-    if (timed_out)
-      refusal = too_slow();
-    else if (hec == bhttp::error::end_of_stream || hec == asio::error::eof || hec == asio::error::connection_reset ||
-             hec == asio::error::operation_aborted)
-      break;  // the client left between requests
-    else if (hec == bhttp::error::header_limit)
-      refusal = invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
-                                    " bytes.",
-                                {}, "request_header_fields_too_large", 431);
-    else if (hec == bhttp::error::body_limit)
-      refusal = too_large();  // Content-Length over the limit: answered before reading the body
-    else if (hec)
-      refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
+    const auto header_too_large = [&] {
+      return invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
+                                 " bytes.",
+                             {}, "request_header_fields_too_large", 431);
+    };
+
+    // The whole head is in the buffer before Beast parses it, so its raw bytes can be checked.
+    bool left = false;
+    for (std::size_t searched = 0;;) {
+      const auto data = buffered(buffer);
+      const auto end = data.find("\r\n\r\n", searched);
+      if (end != std::string_view::npos) {
+        if (has_obs_fold(data.substr(0, end)))
+          refusal = invalid_request("Malformed HTTP request: obsolete line folding (obs-fold) is not accepted.", {},
+                                    "bad_request");
+        break;
+      }
+      if (data.size() >= options.max_header_bytes) {
+        refusal = header_too_large();
+        break;
+      }
+      searched = data.size() > 3 ? data.size() - 3 : 0;
+      auto [rec, n] = co_await stream.async_read_some(buffer.prepare(std::min<std::size_t>(16 * 1024, buffer.max_size() - buffer.size())),
+                                                      use_tuple);
+      if (timed_out) refusal = too_slow();
+      else if (rec) left = true;
+      if (rec) break;
+      buffer.commit(n);
+    }
+    if (left) break;  // the client left between requests (or in the middle of a head)
+
+    if (!refusal) {
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
+      if (timed_out)
+        refusal = too_slow();
+      else if (hec && client_left(hec))
+        break;
+      else if (hec == bhttp::error::header_limit || hec == bhttp::error::buffer_overflow)
+        refusal = header_too_large();
+      else if (hec == bhttp::error::body_limit)
+        refusal = too_large();  // Content-Length over the limit: answered before reading the body
+      else if (hec)
+        refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
+      else
+        refusal = framing_error(parser->get());
+    }
+
+    // The handler's view of the request, checked on its head before any body byte is read: a
+    // client without a valid key costs no body memory, and body bytes held at once are capped.
+    std::optional<request> req;
+    body_lease lease(server.body_bytes);
+    if (!refusal) {
+      req.emplace(to_request(parser->get(), peer, worker));
+      if (server.check_head) refusal = server.check_head(*req);
+    }
+    if (!refusal && !parser->is_done()) {
+      const auto declared = parser->content_length();
+      const std::size_t holds = declared ? static_cast<std::size_t>(*declared) : options.max_body_bytes;
+      if (!lease.take(holds, options.max_body_bytes_in_flight))
+        refusal = busy("The gateway is receiving too many request bodies at once. Retry shortly.", "server_busy");
+    }
 
     if (!refusal) {
       if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
@@ -334,7 +475,12 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
       if (timed_out) refusal = too_slow();
       else if (bec == bhttp::error::body_limit) refusal = too_large();  // chunked bodies: found while reading
-      else if (bec) break;  // the client left mid-body: nobody to answer
+      else if (bec && client_left(bec)) break;  // the client left mid-body: nobody to answer
+      else if (bec == bhttp::error::buffer_overflow)
+        refusal = invalid_request("Malformed HTTP request: a chunk line or the trailer section is too long.", {},
+                                  "bad_request");
+      else if (bec)
+        refusal = invalid_request("Malformed HTTP request body: " + bec.message() + ".", {}, "bad_request");
     }
     deadline.cancel();
     if (refusal) {
@@ -342,18 +488,20 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
       co_return;
     }
 
-    auto msg = parser->release();
+    auto& msg = parser->get();
     bool keep_alive = msg.keep_alive() && !server.draining.load(std::memory_order_relaxed);
-    session_writer writer(stream, options, msg.version(), keep_alive, &entry);
-    auto req = to_request(msg, peer, worker);
+    session_writer writer(stream, options, msg.version(), keep_alive, &entry, msg.method() == bhttp::verb::head);
+    req->body = std::move(msg.body());
+    lease.resize(req->body.size());
+    parser.reset();
     stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
     try {
-      co_await server.on_request(req, writer);
+      co_await server.on_request(*req, writer);
     } catch (const std::exception& e) {
       spdlog::error("request handler failed: {}", e.what());
       if (writer.started()) writer.abort(false);
     }
-    writer.stop_watch();
+    writer.handler_done();
     if (!writer.started()) {
       writer.force_close();
       auto res = error_response(server_error(500, "The gateway produced no response.", "internal_error"));

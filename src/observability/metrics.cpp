@@ -113,7 +113,7 @@ struct metrics::impl {
 
   prom::Family<Counter>* requests_f;
   std::vector<lazy<Counter>> requests;  // [route][model][backend][status class][cache]
-  Gauge *in_flight, *open_connections, *active_streams, *limits_fail_open;
+  Gauge *in_flight, *open_connections, *body_bytes, *active_streams, *limits_fail_open;
   prom::Family<Histogram>* duration_f;
   std::vector<lazy<Histogram>> duration;  // [route][model]
   prom::Family<Histogram>* ttft_f;
@@ -217,6 +217,8 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version, co
           "Requests being handled now").Add({});
   m.open_connections = &gauges(reg, "deepgate_open_connections",
           "Client connections open now").Add({});
+  m.body_bytes = &gauges(reg, "deepgate_request_body_bytes",
+          "Request body bytes held now, being read or handled (bounded by server.max_body_bytes_in_flight)").Add({});
   m.active_streams = &gauges(reg, "deepgate_active_streams",
           "Event streams being relayed now").Add({});
   m.limits_fail_open = &gauges(reg, "deepgate_limits_fail_open",
@@ -431,11 +433,12 @@ void metrics::cache_state(const cache_snapshot& now) {
   advance(m.cache_not_stored, m.cache_seen.not_stored, now.not_stored);
 }
 
-std::string metrics::render(std::size_t open_connections, std::uint64_t access_log_dropped) {
+std::string metrics::render(std::size_t open_connections, std::size_t body_bytes, std::uint64_t access_log_dropped) {
   auto& m = *impl_;
   {
     std::lock_guard lock(m.render_mutex);
     m.open_connections->Set(static_cast<double>(open_connections));
+    m.body_bytes->Set(static_cast<double>(body_bytes));
     if (access_log_dropped > m.log_dropped_seen) {
       m.log_dropped->Increment(static_cast<double>(access_log_dropped - m.log_dropped_seen));
       m.log_dropped_seen = access_log_dropped;

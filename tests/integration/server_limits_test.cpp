@@ -34,14 +34,16 @@ TEST_F(server_limits, oversized_chunked_body_is_413) {
   std::string chunk(70000, 'x');
   char size[16];
   std::snprintf(size, sizeof size, "%zx", chunk.size());
-  c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) +
+  c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+             "\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) +
              "\r\n" + chunk + "\r\n0\r\n\r\n");
   EXPECT_EQ(c.read_response().status, 413);
 }
 
 TEST_F(server_limits, a_request_that_arrives_too_slowly_is_408) {
   http_connection c(gw_->port);
-  ASSERT_TRUE(c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":"));
+  ASSERT_TRUE(c.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+                         "\r\nContent-Length: 100\r\n\r\n{\"model\":"));
   auto r = c.read_response();  // the rest never comes
   EXPECT_EQ(r.status, 408);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "request_timeout");

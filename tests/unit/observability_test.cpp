@@ -176,7 +176,7 @@ TEST(metrics, a_record_becomes_exact_series) {
   up.upstream_error = upstream_status_reason(503);
   m.request_started();
   m.request_finished(up);
-  auto text = m.render(7, 0);
+  auto text = m.render(7, 0, 0);
   EXPECT_EQ(sample(text, R"(deepgate_build_info{version="1.2.3"})"), 1);
   EXPECT_EQ(sample(text, R"(deepgate_requests_total{backend="ds",cache="none",model="deepseek-chat",route="chat_completions",status_class="2xx"})"), 1);
   EXPECT_EQ(sample(text, R"(deepgate_requests_total{backend="ds",cache="none",model="deepseek-chat",route="chat_completions",status_class="4xx"})"), 1);
@@ -205,7 +205,7 @@ TEST(metrics, unknown_models_and_capped_owners_keep_labels_bounded) {
     m.request_started();
     m.request_finished(r);
   }
-  auto text = m.render(0, 0);
+  auto text = m.render(0, 0, 0);
   EXPECT_NE(text.find("owner=\"owner-0\""), std::string::npos);
   EXPECT_NE(text.find("owner=\"owner-1\""), std::string::npos);
   EXPECT_EQ(text.find("owner=\"owner-2\""), std::string::npos);

@@ -7,5 +7,8 @@
 namespace deepgate::api {
 
 http::handler make_router(gateway_services& services);
+// The check on a request's head: a request with a body and no valid key is refused (401) before
+// its body is read, and recorded (metrics, access log) like any other answer.
+http::head_check make_head_check(gateway_services& services);
 
 }  // namespace deepgate::api

@@ -68,6 +68,7 @@ struct gateway_services {
   std::unique_ptr<observability::access_log> access_log;  // null: log.access.enabled is false
   observability::trusted_proxies proxies;
   std::function<std::size_t()> open_connections;  // the public listener's, for /metrics
+  std::function<std::size_t()> body_bytes_in_flight;  // the same
   std::atomic<bool> ready{false};
 };
 

@@ -13,14 +13,19 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace deepgate::http {
 
 using handler = std::function<boost::asio::awaitable<void>(request&, response_writer&)>;
+// Runs on a request's head (the body not read yet; `request::body` empty) for a request that has
+// a body: an error is answered at once and the connection closed, so a client the handler would
+// refuse anyway (no valid key) costs no body memory. Runs on the connection's thread.
+using head_check = std::function<std::optional<api_error>(const request&)>;
 
 class server {
  public:
-  server(config::server_config options, handler h);
+  server(config::server_config options, handler h, head_check check = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -42,6 +47,8 @@ class server {
   // end its response now.
   void cut_in_flight();
   std::size_t open_connections() const;
+  // Request body bytes held now (declared by requests being read, or read and being handled).
+  std::size_t body_bytes_in_flight() const;
 
   // Thread-safe. Stops every event loop and joins the threads; connections still open are dropped.
   void stop();

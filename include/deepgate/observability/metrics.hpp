@@ -57,8 +57,9 @@ class metrics {
   // the leader failed or was too slow and the follower went upstream itself.
   void cache_follower(bool served);
 
-  // The text exposition format. `open_connections` and `access_log_dropped` are read at scrape time.
-  std::string render(std::size_t open_connections, std::uint64_t access_log_dropped);
+  // The text exposition format. `open_connections`, `body_bytes` and `access_log_dropped` are read
+  // at scrape time.
+  std::string render(std::size_t open_connections, std::size_t body_bytes, std::uint64_t access_log_dropped);
 
   struct impl;
 
