@@ -92,7 +92,7 @@ http::response metrics_page(admin_state& s, const http::request& req) {
   if (!svc.metrics) return error(404, "Metrics are off (metrics.enabled: false).", "unknown_url");
   if (req.method != "GET" && req.method != "HEAD") return error(405, "Use GET.", "method_not_allowed");
   const auto snap = svc.snapshots.latest();
-  if (snap->config->admin.metrics_require_token && !token_ok(s, req)) return bad_token();
+  if (snap->config->admin.metrics_need_token() && !token_ok(s, req)) return bad_token();
   if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
   for (const auto& b : snap->backends)
     if (b->label >= 0)
@@ -102,6 +102,7 @@ http::response metrics_page(admin_state& s, const http::request& req) {
     svc.metrics->cache_state({svc.cache->bytes(), svc.cache->entries(), svc.cache->evictions(), svc.cache->stored(),
                               svc.cache->not_stored()});
   auto text = svc.metrics->render(svc.open_connections ? svc.open_connections() : 0,
+                                  svc.body_bytes_in_flight ? svc.body_bytes_in_flight() : 0,
                                   svc.access_log ? svc.access_log->dropped() : 0);
   return http::response{200, "text/plain; version=0.0.4; charset=utf-8", {}, std::move(text)};
 }

@@ -75,7 +75,7 @@ boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::g
       // The leader failed or is too slow: go upstream; the answer is still stored.
     }
   }
-  if ((st.plan_.store || st.lead_) && chat.stream()) st.assembler_.emplace();
+  if ((st.plan_.store || st.lead_) && chat.stream()) st.assembler_.emplace(cfg.max_entry_bytes);
   co_return st;
 }
 

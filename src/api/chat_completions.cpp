@@ -148,6 +148,7 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
     if (events.empty()) continue;
     wire.clear();
     for (auto& e : events) {
+      redact(e.data, backend.api_key);  // a backend echoing its Authorization header
       if ((saw_done = e.is_done())) {
         http::append_sse_event(wire, e);
         break;  // nothing after [DONE] belongs to this answer
@@ -239,7 +240,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   if (caller.error) co_return co_await fail(out, *caller.error, rec);
 
   // 2. parse + validate
-  auto parsed = chat_request::parse(req.body, config->server.max_json_depth);
+  auto parsed = chat_request::parse(req.body, config->server.max_json_depth, config->server.max_json_values);
   if (!parsed) {
     const auto e = parsed.error();
     co_return co_await fail(out, e, rec);
@@ -310,7 +311,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   usage.assemble = cached.assembler();
   std::optional<cache::stream_assembler> for_repair;
   const bool remember_reasoning = repairing;
-  if (!usage.assemble && remember_reasoning && chat.stream()) usage.assemble = &for_repair.emplace();
+  if (!usage.assemble && remember_reasoning && chat.stream()) usage.assemble = &for_repair.emplace(config->reasoning_repair.max_bytes);
   if (chat.stream() && !chat.include_usage()) {
     chat.request_usage();
     usage.strip = true;
@@ -376,6 +377,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
     co_return co_await fail(out, e, rec);
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
+  redact(body, backend.api_key);
   if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, upstream_model);
   // Into the cache before the answer goes out, so that once the client has it every identical
   // request finds it stored (not still in flight); it costs microseconds against the model's time.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -50,35 +51,66 @@ api_error out_of_range(const std::string& param, std::string_view what) {
   return invalid_request("Invalid value for '" + param + "': " + std::string(what) + ".", param, "invalid_value", 422);
 }
 
+// Compared in one spelling: lower case without '_' and '-', so API_BASE, apiBase, api-base and
+// api_base are one name.
 bool redirecting_key(std::string_view key) {
-  static constexpr std::array<std::string_view, 4> exact{"api_base", "base_url", "api_key", "api_url"};
-  for (auto k : exact)
-    if (key == k) return true;
-  return key.ends_with("_host");
+  std::string k;
+  k.reserve(key.size());
+  for (char c : key)
+    if (c != '_' && c != '-') k += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::array<std::string_view, 6> exact{"apibase", "baseurl", "apikey", "apiurl", "azureendpoint", "endpoint"};
+  for (auto e : exact)
+    if (k == e) return true;
+  return k.ends_with("host");  // upstream_host, api_host, apiHost, ...
 }
 
 // Refuses keys that could redirect traffic, at any depth. Recursion is bounded by the depth check
-// that ran before parsing. The path is built only when a key is found. JSON Schema payloads (tool
-// parameters, response_format.json_schema) hold the caller's own property names, which are data,
-// so they are not inspected.
+// that ran before parsing. The path is built only when a key is found. Only the real JSON-Schema
+// positions hold the caller's own property names (data, not routing) and are not inspected:
+// tools[].function.parameters, functions[].parameters and response_format.json_schema.schema.
+// A member that merely happens to be called "parameters" or "schema" elsewhere is inspected.
 struct path_step {
   const std::string* key = nullptr;  // object member, or
   std::size_t index = 0;             // array element
 };
 
-bool find_redirecting(const json& v, std::vector<path_step>& path) {
+enum class position : std::uint8_t { root, tools, tool, functions, function, response_format, json_schema, schema, other };
+
+position member_position(position parent, std::string_view key) {
+  switch (parent) {
+    case position::root:
+      if (key == "tools") return position::tools;
+      if (key == "functions") return position::functions;
+      if (key == "response_format") return position::response_format;
+      return position::other;
+    case position::tool: return key == "function" ? position::function : position::other;
+    case position::function: return key == "parameters" ? position::schema : position::other;
+    case position::response_format: return key == "json_schema" ? position::json_schema : position::other;
+    case position::json_schema: return key == "schema" ? position::schema : position::other;
+    default: return position::other;
+  }
+}
+
+position element_position(position parent) {
+  if (parent == position::tools) return position::tool;
+  if (parent == position::functions) return position::function;
+  return position::other;
+}
+
+bool find_redirecting(const json& v, position where, std::vector<path_step>& path) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       path.push_back({&it.key(), 0});
       if (redirecting_key(it.key())) return true;
-      bool schema = it.key() == "parameters" || it.key() == "json_schema" || it.key() == "schema";
-      if (!schema && it->is_structured() && find_redirecting(*it, path)) return true;
+      const auto child = member_position(where, it.key());
+      if (child != position::schema && it->is_structured() && find_redirecting(*it, child, path)) return true;
       path.pop_back();
     }
   } else if (v.is_array()) {
+    const auto child = element_position(where);
     for (std::size_t i = 0; i < v.size(); ++i) {
       path.push_back({nullptr, i});
-      if (v[i].is_structured() && find_redirecting(v[i], path)) return true;
+      if (v[i].is_structured() && find_redirecting(v[i], child, path)) return true;
       path.pop_back();
     }
   }
@@ -87,7 +119,7 @@ bool find_redirecting(const json& v, std::vector<path_step>& path) {
 
 std::optional<api_error> find_redirecting_key(const json& root) {
   std::vector<path_step> path;
-  if (!find_redirecting(root, path)) return std::nullopt;
+  if (!find_redirecting(root, position::root, path)) return std::nullopt;
   std::string p;
   for (auto& step : path) {
     if (step.key) p += (p.empty() ? "" : ".") + *step.key;
@@ -261,10 +293,15 @@ chat_request::chat_request(chat_request&&) noexcept = default;
 chat_request& chat_request::operator=(chat_request&&) noexcept = default;
 chat_request::~chat_request() = default;
 
-chat_request::result chat_request::parse(std::string_view body, std::size_t max_json_depth) {
-  if (http::json_nesting_depth(body, max_json_depth) > max_json_depth)
+chat_request::result chat_request::parse(std::string_view body, std::size_t max_json_depth,
+                                         std::size_t max_json_values) {
+  const auto shape = http::json_shape(body, max_json_depth, max_json_values);
+  if (shape.depth > max_json_depth)
     return invalid_request("The JSON body is nested deeper than " + std::to_string(max_json_depth) + " levels.", {},
                            "json_too_deep");
+  if (shape.values > max_json_values)
+    return invalid_request("The JSON body holds more than " + std::to_string(max_json_values) + " values.", {},
+                           "json_too_large", 413);
   auto p = std::make_unique<impl>();
   p->body = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (p->body.is_discarded())

@@ -12,10 +12,13 @@ namespace {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-void append_string(json& target, const json& piece) {
-  if (!piece.is_string()) return;
-  if (target.is_string()) target = target.get<std::string>() + piece.get<std::string>();
-  else target = piece;
+// Appends in place: copying the text so far for every delta made assembly quadratic.
+std::size_t append_string(json& target, const json& piece) {
+  if (!piece.is_string()) return 0;
+  const auto& p = piece.get_ref<const std::string&>();
+  if (target.is_string()) target.get_ref<std::string&>() += p;
+  else target = p;
+  return p.size();
 }
 
 // DeepSeek ends an answer its servers could not finish with this reason: an interruption, not an
@@ -38,6 +41,9 @@ json marked_cached(json usage) {
 }  // namespace
 
 struct stream_assembler::impl {
+  explicit impl(std::size_t m) : max_bytes(m) {}
+  std::size_t max_bytes;
+  std::size_t bytes = 0;  // assembled text so far
   bool broken = false;
   json head = json::object();  // id, created, model, system_fingerprint
   json usage;                  // null until a chunk carries it
@@ -49,7 +55,7 @@ struct stream_assembler::impl {
   std::map<std::int64_t, choice> choices;
 };
 
-stream_assembler::stream_assembler() : impl_(std::make_unique<impl>()) {}
+stream_assembler::stream_assembler(std::size_t max_bytes) : impl_(std::make_unique<impl>(max_bytes)) {}
 stream_assembler::~stream_assembler() = default;
 stream_assembler::stream_assembler(stream_assembler&&) noexcept = default;
 stream_assembler& stream_assembler::operator=(stream_assembler&&) noexcept = default;
@@ -75,9 +81,9 @@ void stream_assembler::add(std::string_view chunk_json) {
     auto d = ch.find("delta");
     if (d == ch.end() || !d->is_object()) continue;
     if (auto r = d->find("role"); r != d->end() && r->is_string()) out.message["role"] = *r;
-    if (auto t = d->find("content"); t != d->end()) append_string(out.message["content"], *t);
+    if (auto t = d->find("content"); t != d->end()) s.bytes += append_string(out.message["content"], *t);
     if (auto t = d->find("reasoning_content"); t != d->end() && t->is_string())
-      append_string(out.message["reasoning_content"], *t);
+      s.bytes += append_string(out.message["reasoning_content"], *t);
     if (auto tcs = d->find("tool_calls"); tcs != d->end() && tcs->is_array()) {
       for (auto& tc : *tcs) {
         auto& call = out.tool_calls[tc.value("index", std::int64_t{0})];
@@ -85,13 +91,19 @@ void stream_assembler::add(std::string_view chunk_json) {
         if (auto id = tc.find("id"); id != tc.end() && id->is_string()) call["id"] = *id;
         if (auto ty = tc.find("type"); ty != tc.end() && ty->is_string()) call["type"] = *ty;
         if (auto f = tc.find("function"); f != tc.end() && f->is_object()) {
-          if (auto n = f->find("name"); n != f->end()) append_string(call["function"]["name"], *n);
-          if (auto a = f->find("arguments"); a != f->end()) append_string(call["function"]["arguments"], *a);
+          if (auto n = f->find("name"); n != f->end()) s.bytes += append_string(call["function"]["name"], *n);
+          if (auto a = f->find("arguments"); a != f->end()) s.bytes += append_string(call["function"]["arguments"], *a);
         }
       }
     }
   }
+  if (s.bytes > s.max_bytes) {
+    s.broken = true;
+    s.choices.clear();  // what was assembled is released at once, not with the stream
+  }
 }
+
+bool stream_assembler::given_up() const { return impl_->broken; }
 
 std::optional<std::string> stream_assembler::finish() const {
   const auto& s = *impl_;

@@ -15,6 +15,11 @@
 #include <sstream>
 
 namespace deepgate::config {
+
+bool admin_config::on_loopback() const {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 namespace {
 
 constexpr std::string_view embedded_defaults = R"(# deepgate embedded defaults
@@ -65,7 +70,7 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
   const std::string p = "server";
   if (!r.mapping(n, p,
                  {"host", "port", "workers", "tls", "max_header_bytes", "max_body_bytes", "max_json_depth",
-                  "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay", "trusted_proxies"}))
+                  "max_json_values", "max_connections", "max_body_bytes_in_flight", "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay", "trusted_proxies"}))
     return false;
   if (auto proxies = n ? n["trusted_proxies"] : YAML::Node(); proxies && !proxies.IsNull()) {
     if (!proxies.IsSequence()) return r.fail(p + ".trusted_proxies", "must be a list of addresses or CIDRs");
@@ -77,7 +82,7 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
     }
   }
   auto tls = n ? n["tls"] : YAML::Node();
-  return r.string(n, "host", p, s.host) && r.integer<std::uint16_t>(n, "port", p, s.port, 0, 65535) &&
+  const bool ok = r.string(n, "host", p, s.host) && r.integer<std::uint16_t>(n, "port", p, s.port, 0, 65535) &&
          r.integer<unsigned>(n, "workers", p, s.workers, 0, 256) &&
          r.mapping(tls, "server.tls", {"cert_file", "key_file"}) &&
          r.string(tls, "cert_file", "server.tls", s.tls.cert_file) &&
@@ -85,9 +90,15 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
          r.integer<std::size_t>(n, "max_header_bytes", p, s.max_header_bytes, 1024, 1 << 20) &&
          r.integer<std::size_t>(n, "max_body_bytes", p, s.max_body_bytes, 1024, std::size_t{1} << 30) &&
          r.integer<std::size_t>(n, "max_json_depth", p, s.max_json_depth, 2, 1024) &&
+         r.integer<std::size_t>(n, "max_json_values", p, s.max_json_values, 16, std::size_t{1} << 28) &&
+         r.integer<std::size_t>(n, "max_connections", p, s.max_connections, 1, 1u << 22) &&
+         r.integer<std::size_t>(n, "max_body_bytes_in_flight", p, s.max_body_bytes_in_flight, 1024, std::size_t{1} << 40) &&
          r.duration(n, "request_timeout", p, s.request_timeout) && r.duration(n, "idle_timeout", p, s.idle_timeout) &&
          r.duration(n, "write_timeout", p, s.write_timeout) && r.duration(n, "drain_timeout", p, s.drain_timeout) &&
          r.duration(n, "drain_delay", p, s.drain_delay);
+  if (ok && s.max_body_bytes_in_flight < s.max_body_bytes)
+    return r.fail(p + ".max_body_bytes_in_flight", "must be at least max_body_bytes (" + std::to_string(s.max_body_bytes) + ")");
+  return ok;
 }
 
 bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_config& b) {

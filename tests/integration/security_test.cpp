@@ -286,25 +286,27 @@ TEST(unauthenticated, connections_per_worker_are_capped) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(error_code_of(r), "too_many_connections");
   EXPECT_FALSE(r.header("retry-after").empty());
+  extra.close();
   held.pop_back();
   EXPECT_TRUE(eventually([&] { return http_call(gw->port, "GET", "/healthz").status == 200; }));
 }
 
 TEST(unauthenticated, body_bytes_in_flight_are_capped) {
   auto mock = mock_server::start();
-  auto gw = gateway_server::start(gateway_yaml(mock->port, "  max_body_bytes_in_flight: 1048576\n"));
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  max_body_bytes: 800000\n  max_body_bytes_in_flight: 1048576\n"));
   auto body = chat("in flight");
   body.insert(body.size() - 1, std::string(700'000 - body.size(), ' '));
   const auto head = chat_head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   http_connection first(gw->port, std::chrono::seconds(10));
   ASSERT_TRUE(first.send_raw(head + body.substr(0, 1000)));
   // The first body is being read (its bytes are held) when the second arrives.
-  ASSERT_TRUE(eventually([&] {
-    http_connection probe(gw->port, std::chrono::seconds(10));
-    probe.send_raw(head);
-    auto r = probe.read_response();
-    return r.status == 503 && error_code_of(r) == "server_busy" && !r.header("retry-after").empty();
-  }));
+  ASSERT_TRUE(eventually([&] { return metric_value(gw->metrics(), "deepgate_request_body_bytes") == 700'000; }));
+  http_connection probe(gw->port, std::chrono::seconds(10));
+  probe.send_raw(head);
+  auto r = probe.read_response();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(error_code_of(r), "server_busy");
+  EXPECT_EQ(r.header("retry-after"), "1");
   ASSERT_TRUE(first.send_raw(body.substr(1000)));
   EXPECT_EQ(first.read_response().status, 200);
   // Its bytes are released with it: the next one is read.
@@ -338,7 +340,7 @@ TEST(admin_exposure, metrics_need_the_token_when_the_admin_listener_is_not_on_lo
   EXPECT_EQ(http_call(with_token->admin_port, "GET", "/metrics").status, 401);
   auto ok = http_call(with_token->admin_port, "GET", "/metrics", {}, {{"Authorization", "Bearer admin-token-0123456789abcdef"}});
   EXPECT_EQ(ok.status, 200);
-  EXPECT_NE(ok.body.find("deepgate_requests_total"), std::string::npos);
+  EXPECT_NE(ok.body.find("deepgate_open_connections"), std::string::npos);
 
   auto no_token = gateway_server::start(gateway_yaml(mock->port, "", "", test_auth_yaml() + "admin:\n  host: 0.0.0.0\n  port: 0\n"));
   auto r = http_call(no_token->admin_port, "GET", "/metrics");

@@ -20,7 +20,9 @@ namespace deepgate::api {
 class chat_request {
  public:
   using result = boost::system::result<chat_request, http::api_error>;
-  static result parse(std::string_view body, std::size_t max_json_depth);
+  // Refused before parsing: nesting deeper than `max_json_depth` (400 json_too_deep), more than
+  // `max_json_values` values (413 json_too_large).
+  static result parse(std::string_view body, std::size_t max_json_depth, std::size_t max_json_values = 200'000);
 
   chat_request(chat_request&&) noexcept;
   chat_request& operator=(chat_request&&) noexcept;

@@ -4,6 +4,7 @@
 // calls, finish reason, usage). A streamed miss is assembled into it on the side while the
 // client receives the events; a hit with stream:true is replayed from it as a well-formed event
 // stream. Sans-io, so all of it is unit tested.
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,7 +15,10 @@ namespace deepgate::cache {
 // Builds the chat.completion object from a stream's chunks.
 class stream_assembler {
  public:
-  stream_assembler();
+  // Gives up once the assembled text (content, reasoning, tool-call arguments) passes
+  // `max_bytes`: an answer that large could not be stored anyway (cache.max_entry_bytes), and
+  // assembling it would only cost memory and event-loop time.
+  explicit stream_assembler(std::size_t max_bytes = 1 << 20);
   ~stream_assembler();
   stream_assembler(stream_assembler&&) noexcept;
   stream_assembler& operator=(stream_assembler&&) noexcept;
@@ -24,6 +28,9 @@ class stream_assembler {
   void add(std::string_view chunk_json);
   // The whole answer: every choice ended with a finish_reason. nullopt otherwise.
   std::optional<std::string> finish() const;
+  // True once the stream is known not to be storable (too large, or not chat chunks): add() then
+  // does nothing.
+  bool given_up() const;
 
   struct impl;
 

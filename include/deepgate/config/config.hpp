@@ -38,6 +38,11 @@ struct server_config {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::size_t max_json_depth = 64;
+  // JSON values (objects, arrays, scalars) in one body, counted by a pre-pass before any parse:
+  // "[{},{},...]" would otherwise cost ~70 bytes of DOM per 3 bytes sent.
+  std::size_t max_json_values = 200'000;
+  std::size_t max_connections = 16'384;                  // per worker; beyond: 503 and close
+  std::size_t max_body_bytes_in_flight = 256u << 20;     // request bodies held at once, all workers; beyond: 503
   milliseconds request_timeout{30'000};  // reading one whole request
   milliseconds idle_timeout{75'000};     // keep-alive wait for the next request
   milliseconds write_timeout{60'000};    // one write to a slow client
@@ -149,6 +154,10 @@ struct admin_config {
   std::string token;          // secret; empty: /admin/keys is off
   bool metrics_require_token = false;  // /metrics needs "Authorization: Bearer <token>" too
   bool keys_api() const { return !token.empty(); }
+  // Off loopback (a container's 0.0.0.0, a pod IP) /metrics lists owners and spend to whoever
+  // reaches the port, so it needs the token whatever metrics_require_token says.
+  bool on_loopback() const;
+  bool metrics_need_token() const { return metrics_require_token || !on_loopback(); }
 
   bool operator==(const admin_config&) const = default;
 };

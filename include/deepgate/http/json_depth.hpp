@@ -1,13 +1,27 @@
 #pragma once
-// Iterative nesting-depth check run before a JSON parser sees the bytes, so a body like
-// "[[[[...]]]]" a million deep is refused in O(n) with no recursion at all.
+// An iterative pre-pass run before a JSON parser sees the bytes: nesting depth and a count of
+// values, so "[[[[...]]]]" a million deep is refused in O(n) with no recursion, and a body of
+// a million tiny values ("[{},{},...]", ~70 bytes of DOM for every 3 bytes sent) is refused
+// before any DOM is built.
 #include <cstddef>
+#include <limits>
 #include <string_view>
 
 namespace deepgate::http {
 
-// Deepest array/object nesting in `json` (strings and escapes are skipped). Stops counting
-// once `limit` is exceeded and returns limit + 1.
-std::size_t json_nesting_depth(std::string_view json, std::size_t limit);
+struct json_shape_result {
+  std::size_t depth = 0;   // deepest array/object nesting
+  std::size_t values = 0;  // 1 + containers + commas outside strings: at least the values present
+};
+
+// Strings and escapes are skipped. Counting stops as soon as either limit is passed, the one
+// passed then reads limit + 1.
+json_shape_result json_shape(std::string_view json, std::size_t depth_limit,
+                             std::size_t value_limit = std::numeric_limits<std::size_t>::max() - 1);
+
+// Deepest array/object nesting in `json`; limit + 1 once `limit` is exceeded.
+inline std::size_t json_nesting_depth(std::string_view json, std::size_t limit) {
+  return json_shape(json, limit).depth;
+}
 
 }  // namespace deepgate::http
