@@ -49,6 +49,8 @@ redis:
   url: ${REDIS_URL:-}
 limits:
   store: ${DEEPGATE_LIMITS_STORE:-memory}
+  default:
+    concurrent_requests: ${DEEPGATE_MAX_CONCURRENT_PER_OWNER:-64}
 cache:
   store: ${DEEPGATE_CACHE_STORE:-memory}
   policy: ${DEEPGATE_CACHE_POLICY:-deterministic}

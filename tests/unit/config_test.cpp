@@ -84,6 +84,35 @@ TEST(config, defaults_work_from_the_environment_alone) {
   ASSERT_TRUE(over.config) << over.error;
   EXPECT_EQ(over.config->backends[0].url.port, 1234);
   EXPECT_EQ(over.config->server.port, 8080);
+  // Issue 22 (F9): with no config file one owner cannot hold every event loop at once.
+  EXPECT_EQ(r.config->limits.defaults.values.concurrent_requests, 64u);
+  auto more = load_defaults(env_of({{"DEEPGATE_MAX_CONCURRENT_PER_OWNER", "0"}}));
+  ASSERT_TRUE(more.config) << more.error;
+  EXPECT_EQ(more.config->limits.defaults.values.concurrent_requests, 0u);
+}
+
+TEST(config, server_caps_have_defaults_and_bounds) {
+  auto r = load_string(minimal, env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.max_json_values, 200'000u);
+  EXPECT_EQ(r.config->server.max_connections, 16'384u);
+  EXPECT_EQ(r.config->server.max_body_bytes_in_flight, 256u << 20);
+  auto small = load_string(std::string(minimal) + "server:\n  max_body_bytes_in_flight: 4096\n", env_of({}), "t");
+  EXPECT_FALSE(small.config);
+  EXPECT_NE(small.error.find("server.max_body_bytes_in_flight"), std::string::npos) << small.error;
+}
+
+TEST(config, metrics_need_the_token_off_loopback) {
+  deepgate::config::admin_config a;
+  EXPECT_FALSE(a.metrics_need_token());  // 127.0.0.1
+  for (const char* host : {"0.0.0.0", "10.0.0.5", "::"}) {
+    a.host = host;
+    EXPECT_TRUE(a.metrics_need_token()) << host;
+  }
+  for (const char* host : {"localhost", "::1", "127.0.0.2"}) {
+    a.host = host;
+    EXPECT_FALSE(a.metrics_need_token()) << host;
+  }
 }
 
 TEST(config, minimal_file_gets_documented_defaults) {
