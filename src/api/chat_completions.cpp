@@ -86,6 +86,14 @@ void stream_deadline(upstream::exchange& ex, const config::backend_config& b, cl
   ex.deadline(b.stream_timeout.count() > 0 ? forwarded + b.stream_timeout : clock::time_point::max(),
               upstream::failure::stream_timeout);
 }
+// In a stream, after each real event: the next must come within token_idle_timeout (keep-alive
+// comments do not count), and the whole-response deadline still binds if it comes first.
+void token_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
+  if (b.token_idle_timeout.count() <= 0) return stream_deadline(ex, b, forwarded);
+  const auto idle = clock::now() + b.token_idle_timeout;
+  if (b.stream_timeout.count() > 0 && forwarded + b.stream_timeout <= idle) return stream_deadline(ex, b, forwarded);
+  ex.deadline(idle, upstream::failure::token_idle_timeout);
+}
 
 // The active-streams gauge, on every path out of the relay.
 struct stream_gauge {
@@ -135,15 +143,15 @@ boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response
                                         "upstream_bad_response");
       co_return co_await fail_stream(out, e, rec);
     }
-    if (!queue.real) {
-      bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
-      if (data) {
+    const bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
+    if (data) {
+      if (!queue.real) {
         queue.first_real(rec);
         rec.ttft = clock::now() - rec.start;
-        stream_deadline(ex, backend, forwarded);
-      } else if (!in.empty()) {
-        queue.filler();
       }
+      token_deadline(ex, backend, forwarded);
+    } else if (!queue.real && !in.empty()) {
+      queue.filler();
     }
     if (events.empty()) continue;
     wire.clear();

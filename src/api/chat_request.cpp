@@ -10,6 +10,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace deepgate::api {
@@ -24,6 +26,8 @@ struct chat_request::impl {
   bool stream = false;
   bool include_usage = false;
   bool gateway_usage = false;  // request_usage(): the gateway asks for usage the client did not
+  bool user_id_seen = false;           // client_user_id has been read
+  std::optional<json> client_user_id;  // top-level user_id as the client sent it
 };
 
 namespace {
@@ -288,6 +292,8 @@ std::optional<api_error> validate(const json& body, chat_request::impl& out) {
 
 }  // namespace
 
+std::string owner_user_id(std::string_view owner) { return "dg-" + auth::to_hex(auth::sha256(owner)).substr(0, 32); }
+
 chat_request::chat_request(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 chat_request::chat_request(chat_request&&) noexcept = default;
 chat_request& chat_request::operator=(chat_request&&) noexcept = default;
@@ -490,8 +496,18 @@ int chat_request::restore_reasoning(
 
 void chat_request::request_usage() { impl_->gateway_usage = impl_->stream && !impl_->include_usage; }
 
-std::string chat_request::upstream_body(std::string_view upstream_model, bool backend_takes_usage) {
+std::string chat_request::upstream_body(std::string_view upstream_model, bool backend_takes_usage,
+                                        std::string_view user_id) {
   impl_->body["model"] = upstream_model;
+  if (!std::exchange(impl_->user_id_seen, true))
+    if (auto u = impl_->body.find("user_id"); u != impl_->body.end()) impl_->client_user_id = *u;
+  if (!user_id.empty()) {
+    impl_->body["user_id"] = user_id;
+  } else if (impl_->client_user_id) {
+    impl_->body["user_id"] = *impl_->client_user_id;
+  } else {
+    impl_->body.erase("user_id");
+  }
   // Each attempt may go to a backend with another stream_usage: set or clear it every time.
   if (impl_->gateway_usage) {
     if (backend_takes_usage) {

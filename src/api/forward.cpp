@@ -149,7 +149,8 @@ asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const h
     forwarded::lease lease(&state);
     upstream::outgoing_request up;
     up.path = backend.url.path("/chat/completions");
-    up.body = chat.upstream_body(t.upstream_model, backend.stream_usage);
+    up.body = chat.upstream_body(t.upstream_model, backend.stream_usage,
+                                 backend.user_id_from_owner ? owner_user_id(rec.owner) : std::string());
     up.headers = headers;
     f.ex = std::make_unique<upstream::exchange>(*runtime.pools.at(req.worker));
     f.current_ = f.ex.get();

@@ -32,6 +32,10 @@ api_error error_from_failure(failure f, std::string_view backend) {
     case failure::stream_timeout:
       return http::server_error(504, "Backend '" + b + "' took longer than the gateway allows for one response.",
                                 "upstream_stream_timeout");
+    case failure::token_idle_timeout:
+      return http::server_error(504, "Backend '" + b + "' stopped sending tokens in the middle of its answer (it kept "
+                                "the connection alive but sent nothing else).",
+                                "upstream_idle_timeout");
     case failure::reset_before_headers:
       return http::server_error(502, "Backend '" + b + "' closed the connection before answering.",
                                 "upstream_reset");

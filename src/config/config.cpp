@@ -109,7 +109,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
                  {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
                   "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
-                  "breaker", "first_token_timeout", "stream_timeout", "stream_usage"}))
+                  "breaker", "first_token_timeout", "stream_timeout", "token_idle_timeout", "stream_usage",
+                  "user_id"}))
     return false;
   auto tls = n["tls"];
   auto br = n["breaker"];
@@ -129,7 +130,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
         r.duration(n, "read_timeout", p, b.read_timeout) &&
         r.duration(n, "first_token_timeout", p, b.first_token_timeout) &&
-        r.duration(n, "stream_timeout", p, b.stream_timeout) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
+        r.duration(n, "stream_timeout", p, b.stream_timeout) &&
+        r.duration(n, "token_idle_timeout", p, b.token_idle_timeout) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
         r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
         r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
         r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
@@ -137,8 +139,10 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "queue_timeout", p, b.queue_timeout) &&
         r.duration(n, "balance_check_interval", p, b.balance_check_interval)))
     return false;
-  std::string tls_ca;
-  if (!r.string(tls, "ca_file", p + ".tls", tls_ca)) return false;
+  std::string tls_ca, user_id = "client";
+  if (!r.string(tls, "ca_file", p + ".tls", tls_ca) || !r.string(n, "user_id", p, user_id)) return false;
+  if (user_id != "client" && user_id != "owner") return r.fail(p + ".user_id", "must be client or owner");
+  b.user_id_from_owner = user_id == "owner";
   if (!tls_ca.empty()) b.ca_file = tls_ca;
   if (b.name.empty()) return r.fail(p + ".name", "is required");
   if (url_text.empty()) return r.fail(p + ".url", "is required");

@@ -19,6 +19,7 @@ std::string_view to_string(failure f) {
     case failure::too_large: return "too_large";
     case failure::first_token_timeout: return "first_token_timeout";
     case failure::stream_timeout: return "stream_timeout";
+    case failure::token_idle_timeout: return "token_idle_timeout";
     case failure::abandoned: return "abandoned";
     case failure::shutting_down: return "shutting_down";
   }

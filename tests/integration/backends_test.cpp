@@ -278,3 +278,18 @@ TEST(backends, the_reasoning_repair_puts_back_the_reasoning_a_client_dropped) {
     }
   }
 }
+
+// Issue 16: with user_id: owner the backend sees a stable digest of the key owner as user_id,
+// whatever the client sent; by default the client's passes through.
+TEST(backend_user_id, owner_digest_replaces_the_clients_user_id) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    user_id: owner\n"));
+  auto expected = "dg-" + capture("printf %s tests | sha256sum").substr(0, 32);
+  ASSERT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("a", false, "deepseek-chat", R"({"user_id":"mine"})")).status, 200);
+  EXPECT_EQ(mock->last_request()["body"]["user_id"], expected);
+  ASSERT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("b")).status, 200);
+  EXPECT_EQ(mock->last_request()["body"]["user_id"], expected);
+  auto plain = gateway_server::start(gateway_yaml(mock->port));
+  ASSERT_EQ(post_json(plain->port, "/v1/chat/completions", chat_body("c", false, "deepseek-chat", R"({"user_id":"mine"})")).status, 200);
+  EXPECT_EQ(mock->last_request()["body"]["user_id"], "mine");
+}

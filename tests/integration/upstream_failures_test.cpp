@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 
 using namespace deepgate::test;
 using json = nlohmann::json;
@@ -108,4 +110,28 @@ TEST(upstream_unreachable, backend_that_dies_between_requests) {
   auto r = post_json(gw->port, "/v1/chat/completions", chat_body("x"));
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_unavailable");
+}
+
+// Issue 16: after the first token, keep-alive comments do not keep a stalled stream alive until
+// stream_timeout; the next real event must come within token_idle_timeout.
+TEST(upstream_stall, a_stream_that_stalls_after_its_first_tokens_ends_with_the_idle_error_event) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    token_idle_timeout: 400ms\n"));
+  auto r = post_json(gw->port, "/v1/chat/completions",
+                     chat_body("[mock tokens=10 tps=50 stall_after=3 keepalive_ms=50]", true));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_FALSE(r.complete);
+  auto items = sse_items(r.body);
+  ASSERT_GE(items.size(), 5u);
+  EXPECT_EQ(std::count_if(items.begin(), items.end(), [](auto& i) { return i.starts_with(":"); }) > 2, true)
+      << "the keep-alives reach the client meanwhile";
+  auto err = json::parse(items.back());
+  EXPECT_EQ(err["error"]["code"], "upstream_idle_timeout");
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+  EXPECT_NE(metric_value(gw->metrics(), "deepgate_upstream_errors_total{reason=\"token_idle_timeout\"}"), 0);
+  // Before the first token keep-alives are DeepSeek's queue: the idle deadline does not apply.
+  auto queued = post_json(gw->port, "/v1/chat/completions", chat_body("[mock queue_ms=700 keepalive_ms=50]", true));
+  EXPECT_EQ(queued.status, 200);
+  EXPECT_TRUE(queued.complete);
+  EXPECT_NE(queued.body.find("[DONE]"), std::string::npos);
 }

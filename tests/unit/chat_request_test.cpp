@@ -214,3 +214,19 @@ TEST(chat_request, bodies_with_too_many_json_values_are_refused_before_parsing) 
   EXPECT_EQ(deepgate::http::json_shape(R"({"a":"[,,,,{}]","b":[1,2,3]})", 64, 100).values, 6u);
   EXPECT_EQ(deepgate::http::json_shape("[" + std::string(100, '[') , 1000, 10).values, 11u);  // stops past the limit
 }
+
+// Issue 16: user_id per owner replaces the client's on backends that set it, and a fallback that
+// does not set it gets the client's own value back.
+TEST(chat_request, user_id_is_set_per_attempt) {
+  auto r = parse_ok(with(R"("user_id":"client-7")"));
+  auto owner = deepgate::api::owner_user_id("acme");
+  EXPECT_EQ(owner.size(), 35u);
+  EXPECT_TRUE(owner.starts_with("dg-"));
+  EXPECT_EQ(owner, deepgate::api::owner_user_id("acme"));
+  EXPECT_NE(owner, deepgate::api::owner_user_id("acme2"));
+  EXPECT_EQ(nlohmann::json::parse(r.upstream_body("m", true, owner))["user_id"], owner);
+  EXPECT_EQ(nlohmann::json::parse(r.upstream_body("m", true))["user_id"], "client-7");
+  auto none = parse_ok(good);
+  EXPECT_EQ(nlohmann::json::parse(none.upstream_body("m", true, owner))["user_id"], owner);
+  EXPECT_FALSE(nlohmann::json::parse(none.upstream_body("m", true)).contains("user_id"));
+}

@@ -106,6 +106,7 @@ knobs parse_directives(std::string_view text, knobs k) {
       else if (key == "reset_after") k.reset_after = int_value(val, k.reset_after);
       else if (key == "malformed_after") k.malformed_after = int_value(val, k.malformed_after);
       else if (key == "no_done") k.no_done = val == "1" || val == "true";
+      else if (key == "stall_after") k.stall_after = int_value(val, k.stall_after);
     }
   }
   return k;

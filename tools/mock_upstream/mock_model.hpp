@@ -14,6 +14,7 @@
 //   reset_after=N     stream: TCP reset after N events
 //   malformed_after=N stream: a malformed event after N events
 //   no_done=1         stream: end without data: [DONE]
+//   stall_after=N     stream: after N events, only keep-alive comments (every keepalive_ms) until the client leaves
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,7 @@ struct knobs {
   int reset_after = -1;
   int malformed_after = -1;
   bool no_done = false;
+  int stall_after = -1;
 };
 
 struct options {

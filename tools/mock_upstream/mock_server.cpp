@@ -100,7 +100,7 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
   }
   co_await sleep_ms(r.k.ttft_ms);
   const bool paced = r.k.tps > 0;
-  const bool faults = r.k.reset_after >= 0 || r.k.malformed_after >= 0;
+  const bool faults = r.k.reset_after >= 0 || r.k.malformed_after >= 0 || r.k.stall_after >= 0;
   if (!paced && !faults) {  // as fast as possible: one write, so the mock is never the bottleneck
     std::string all;
     for (auto& e : r.events) all += e;
@@ -112,6 +112,10 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
     if (static_cast<int>(i) == r.k.reset_after) {
       out.abort(true);
       co_return;
+    }
+    while (static_cast<int>(i) == r.k.stall_after) {  // alive, but no token ever again
+      if (!co_await out.write(": keep-alive\n\n")) co_return;
+      co_await sleep_ms(r.k.keepalive_ms);
     }
     if (static_cast<int>(i) == r.k.malformed_after && !co_await out.write("data: {\"id\": \"broken\n\n")) co_return;
     if (!co_await out.write(r.events[i])) co_return;

@@ -17,6 +17,11 @@
 
 namespace deepgate::api {
 
+// DeepSeek's `user_id` for a key owner (backend option user_id: owner): "dg-" and 32 hex digits
+// of SHA-256(owner). Stable across replicas and restarts, within DeepSeek's [a-zA-Z0-9_-]{1,512},
+// and it names nobody.
+std::string owner_user_id(std::string_view owner);
+
 class chat_request {
  public:
   using result = boost::system::result<chat_request, http::api_error>;
@@ -56,9 +61,12 @@ class chat_request {
   // client did not ask for; upstream_body adds it where the backend accepts it.
   void request_usage();
 
-  // The body for the backend: same fields, `model` replaced by the backend's name, and the usage
-  // chunk asked for when request_usage() was called and `backend_takes_usage` (its stream_usage).
-  std::string upstream_body(std::string_view upstream_model, bool backend_takes_usage = true);
+  // The body for the backend: same fields, `model` replaced by the backend's name, the usage
+  // chunk asked for when request_usage() was called and `backend_takes_usage` (its stream_usage),
+  // and `user_id` replaced by `user_id` when that is not empty (else the client's, if any). Each
+  // attempt may go to another backend: everything here is set again every time.
+  std::string upstream_body(std::string_view upstream_model, bool backend_takes_usage = true,
+                            std::string_view user_id = {});
 
   struct impl;  // opaque: keeps the JSON library out of this header
 

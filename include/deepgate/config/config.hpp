@@ -69,6 +69,10 @@ struct backend_config {
   // default, since DeepSeek may queue for up to 10 minutes.
   milliseconds first_token_timeout{600'000};
   milliseconds stream_timeout{1'800'000};  // a whole response, from forwarding to its last byte; 0: none
+  // After the first token: the longest gap between real events (keep-alive comments do not
+  // count), so a stream that stalls mid-answer ends with an error event instead of lasting until
+  // stream_timeout. 0: none.
+  milliseconds token_idle_timeout{180'000};
   std::size_t max_connections = 512;   // per worker
   std::size_t max_response_bytes = 32 * 1024 * 1024;
   // The backend's own concurrency budget (DeepSeek limits concurrency per account, whatever the
@@ -84,6 +88,10 @@ struct backend_config {
   // (422 "extra inputs are not permitted"): false leaves it out, and such a stream's tokens are
   // estimated. A client's own include_usage is always passed on.
   bool stream_usage = true;
+  // DeepSeek isolates KV cache, scheduling and content-safety attribution by a top-level
+  // `user_id` (api-docs.deepseek.com, Rate Limit & Isolation). true: every request to this backend
+  // carries a stable digest of the key owner there, replacing whatever the client sent.
+  bool user_id_from_owner = false;
   upstream::breaker_settings breaker;
 
   bool operator==(const backend_config&) const = default;

@@ -20,6 +20,7 @@ enum class failure {
   too_large,
   first_token_timeout,   // only keep-alives (or blank lines) for backend.first_token_timeout
   stream_timeout,        // the whole response took longer than backend.stream_timeout
+  token_idle_timeout,    // after the first token, no real event for backend.token_idle_timeout
   abandoned,  // the client left and the gateway gave the request up (exchange::abort)
   shutting_down,  // the drain deadline passed while the request was in progress
 };
