@@ -50,11 +50,11 @@ deepgate on http://localhost:${PORT}  — try:
 
   curl http://localhost:${PORT}/v1/chat/completions -H "Authorization: Bearer ${demo_key}" \\
     -H 'Content-Type: application/json' \\
-    -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"Hello!"}]}'
+    -d '{"model":"deepseek-flash","messages":[{"role":"user","content":"Hello!"}]}'
 
   curl -N http://localhost:${PORT}/v1/chat/completions -H "Authorization: Bearer ${demo_key}" \\
     -H 'Content-Type: application/json' \\
-    -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+    -d '{"model":"deepseek-flash","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
 
   More keys: ./build/deepgate keys create --owner NAME   (the running gateway picks them up)
   Metrics:   curl http://127.0.0.1:${DEEPGATE_ADMIN_PORT:-8081}/metrics

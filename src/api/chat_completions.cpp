@@ -264,6 +264,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
                                    "model_not_found");
     co_return co_await fail(out, e, rec);
   }
+  // The operator's fields for this name (a legacy alias's thinking mode, say) before anything
+  // reads the request.
+  if (!model->set_fields.empty()) chat.apply_fields(model->set_fields);  // never model, messages or stream
   rec.model = snap->model_labels[static_cast<std::size_t>(model - config->models.data())];
   rec.backend = snap->backends[model->backend_index]->label;
   if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();

@@ -494,6 +494,13 @@ int chat_request::restore_reasoning(
   return repaired;
 }
 
+void chat_request::apply_fields(std::string_view json_object) {
+  auto patch = json::parse(json_object, nullptr, false);
+  if (!patch.is_object()) return;  // made by the config loader: always an object
+  impl_->body.merge_patch(patch);
+  if (auto s = impl_->body.find("stream"); s != impl_->body.end() && s->is_boolean()) impl_->stream = s->get<bool>();
+}
+
 void chat_request::request_usage() { impl_->gateway_usage = impl_->stream && !impl_->include_usage; }
 
 std::string chat_request::upstream_body(std::string_view upstream_model, bool backend_takes_usage,

@@ -12,6 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
+#include <nlohmann/json.hpp>
+
 #include <sstream>
 
 namespace deepgate::config {
@@ -32,11 +35,25 @@ backends:
     api_key: ${DEEPSEEK_API_KEY:-}
     ca_file: ${DEEPGATE_UPSTREAM_CA_FILE:-}
     balance_check_interval: ${DEEPGATE_BALANCE_CHECK_INTERVAL:-5m}
+# DeepSeek's models as its Models & Pricing page lists them (api-docs.deepseek.com/quick_start/
+# pricing, read 2026-12-04): deepseek-flash (V4.1 Flash; the retired deepseek-v4-flash name is
+# still accepted and served by it) and deepseek-v4-pro, thinking mode on by default. The
+# pre-V4 names keep working for SDK code written for them: deepseek-chat is deepseek-flash with
+# thinking disabled, deepseek-reasoner the same with thinking enabled.
 models:
+  - name: deepseek-flash
+    backend: deepseek
+    aliases: [deepseek-v4-flash]
+  - name: deepseek-v4-pro
+    backend: deepseek
   - name: deepseek-chat
     backend: deepseek
+    upstream_model: deepseek-flash
+    set: {thinking: {type: disabled}}
   - name: deepseek-reasoner
     backend: deepseek
+    upstream_model: deepseek-flash
+    set: {thinking: {type: enabled}}
 auth:
   store: ${DEEPGATE_AUTH_STORE:-file}
   keys_file: ${DEEPGATE_KEYS_FILE:-deepgate-keys.json}
@@ -49,7 +66,9 @@ redis:
   url: ${REDIS_URL:-}
 limits:
   store: ${DEEPGATE_LIMITS_STORE:-memory}
-  default:
+  default:  # present, so every answer carries x-ratelimit-*; generous, so a demo never meets them
+    requests_per_minute: ${DEEPGATE_REQUESTS_PER_MINUTE:-600}
+    request_burst: 100
     concurrent_requests: ${DEEPGATE_MAX_CONCURRENT_PER_OWNER:-64}
 cache:
   store: ${DEEPGATE_CACHE_STORE:-memory}
@@ -60,11 +79,14 @@ log:
   access:
     enabled: ${DEEPGATE_ACCESS_LOG:-true}
     path: ${DEEPGATE_ACCESS_LOG_PATH:--}
-# USD per 1M tokens as listed on api-docs.deepseek.com (Models & Pricing) when this was written.
-# Prices change: set your own in a config file before relying on budgets.
+# USD per 1M tokens, DeepSeek's PEAK rates as its Models & Pricing page listed them on 2026-12-04
+# (api-docs.deepseek.com/quick_start/pricing): off-peak is half, and peak is weekdays 09:00-12:00
+# and 14:00-18:00 Beijing time. One rate per model here, the peak one, so costs are an upper
+# bound and budgets stop early rather than late. Prices change: set your own before relying on
+# budgets. Keyed by the name the backend is sent (upstream_model).
 prices:
-  deepseek-chat: {input_cache_hit: 0.07, input_cache_miss: 0.27, output: 1.10}
-  deepseek-reasoner: {input_cache_hit: 0.14, input_cache_miss: 0.55, output: 2.19}
+  deepseek-flash: {input_cache_hit: 0.006, input_cache_miss: 0.30, output: 1.20}
+  deepseek-v4-pro: {input_cache_hit: 0.044, input_cache_miss: 1.32, output: 3.96}
 )";
 
 
@@ -174,9 +196,40 @@ bool read_targets(reader& r, const YAML::Node& n, const std::string& p, std::vec
   return true;
 }
 
+// A `set:` mapping as JSON. An unquoted true/false, null or number becomes JSON's; any other
+// scalar, and every quoted one ("true", "5"), a string.
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    auto out = nlohmann::json::object();
+    for (const auto& kv : n) out[kv.first.Scalar()] = yaml_to_json(kv.second);
+    return out;
+  }
+  if (n.IsSequence()) {
+    auto out = nlohmann::json::array();
+    for (const auto& v : n) out.push_back(yaml_to_json(v));
+    return out;
+  }
+  if (!n.IsScalar() || n.Tag() == "~" || n.Scalar() == "null" || n.Scalar() == "~") return nullptr;
+  const auto& s = n.Scalar();
+  if (n.Tag() != "!") {  // an unquoted scalar
+    if (s == "true") return true;
+    if (s == "false") return false;
+    auto parsed = nlohmann::json::parse(s, nullptr, false);
+    if (parsed.is_number()) return parsed;
+  }
+  return s;
+}
+
 bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_config& m) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model", "backends", "fallback", "balance"})) return false;
+  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model", "backends", "fallback", "balance", "set"}))
+    return false;
+  if (auto set = n["set"]; set && !set.IsNull()) {
+    if (!set.IsMap()) return r.fail(p + ".set", "must map request fields to the values they get");
+    for (const char* fixed : {"model", "messages", "stream"})
+      if (std::as_const(set)[fixed]) return r.fail(p + ".set." + fixed, "cannot be set (the model's name is upstream_model)");
+    m.set_fields = yaml_to_json(set).dump();
+  }
   std::string balance = "weighted";
   if (!(r.string(n, "name", p, m.name) && r.string(n, "backend", p, m.backend) &&
         r.string(n, "upstream_model", p, m.upstream_model) && r.string(n, "balance", p, balance) &&

@@ -75,6 +75,24 @@ TEST(environment, runs_without_a_config_file) {
   auto r = post_json(port, "/v1/chat/completions", chat_body("from env"), {{"Authorization", "Bearer " + key}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(mock->last_request()["headers"]["authorization"], "Bearer sk-env-canary-4410");
+  // The embedded defaults (issue 16): the legacy name reaches DeepSeek as deepseek-flash with
+  // thinking disabled, the reasoner's with thinking enabled; the current names are served as
+  // they are; a limits profile is present, so the answer carries x-ratelimit-*.
+  EXPECT_EQ(mock->last_request()["body"]["model"], "deepseek-flash");
+  EXPECT_EQ(mock->last_request()["body"]["thinking"]["type"], "disabled");
+  EXPECT_FALSE(r.header("x-ratelimit-limit-requests").empty());
+  auto reasoner = post_json(port, "/v1/chat/completions", chat_body("think", false, "deepseek-reasoner"),
+                            {{"Authorization", "Bearer " + key}});
+  EXPECT_EQ(reasoner.status, 200) << reasoner.body;
+  EXPECT_EQ(mock->last_request()["body"]["thinking"]["type"], "enabled");
+  EXPECT_TRUE(json::parse(reasoner.body)["choices"][0]["message"].contains("reasoning_content"));
+  for (const char* name : {"deepseek-flash", "deepseek-v4-pro", "deepseek-v4-flash"}) {
+    auto v4 = post_json(port, "/v1/chat/completions", chat_body("v4", false, name), {{"Authorization", "Bearer " + key}});
+    EXPECT_EQ(v4.status, 200) << name << ": " << v4.body;
+    EXPECT_EQ(mock->last_request()["body"]["model"], std::string(name) == "deepseek-v4-pro" ? "deepseek-v4-pro" : "deepseek-flash");
+    EXPECT_FALSE(mock->last_request()["body"].contains("thinking")) << name;  // DeepSeek's default: thinking on
+    EXPECT_TRUE(json::parse(v4.body)["choices"][0]["message"].contains("reasoning_content")) << name;
+  }
   EXPECT_EQ(gw.log().find("sk-env-canary-4410"), std::string::npos);
 }
 

@@ -322,3 +322,36 @@ TEST(config, a_reload_keeps_the_restart_only_settings_and_names_them) {
   auto same = *running.config;
   EXPECT_TRUE(deepgate::config::keep_restart_only(*running.config, same).empty());
 }
+
+// Issue 16: a model name can fix request fields (the legacy DeepSeek names as deepseek-flash with
+// thinking off or on); YAML scalars become JSON's types.
+TEST(config, models_can_set_request_fields) {
+  auto r = load_string(R"(
+backends:
+  - name: ds
+    url: http://127.0.0.1:9000
+models:
+  - name: legacy
+    backend: ds
+    upstream_model: deepseek-flash
+    set: {thinking: {type: disabled}, temperature: 0.5, n: 1, logprobs: false, stop: ["a", "5"], user_id: null, tag: "true"}
+)", env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->models[0].set_fields,
+            R"({"logprobs":false,"n":1,"stop":["a","5"],"tag":"true","temperature":0.5,"thinking":{"type":"disabled"},"user_id":null})");
+  auto bad = load_string("backends: [{name: ds, url: 'http://127.0.0.1:9000'}]\nmodels: [{name: m, backend: ds, set: {model: x}}]\n",
+                         env_of({}), "t");
+  EXPECT_FALSE(bad.config);
+  EXPECT_NE(bad.error.find("models[0].set.model"), std::string::npos) << bad.error;
+  auto d = load_defaults(env_of({}));
+  ASSERT_TRUE(d.config) << d.error;
+  for (const char* name : {"deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro", "deepseek-chat", "deepseek-reasoner"})
+    EXPECT_TRUE(d.config->find_model(name)) << name;
+  EXPECT_EQ(d.config->find_model("deepseek-chat")->upstream_model, "deepseek-flash");
+  EXPECT_EQ(d.config->find_model("deepseek-chat")->set_fields, R"({"thinking":{"type":"disabled"}})");
+  EXPECT_EQ(d.config->find_model("deepseek-reasoner")->set_fields, R"({"thinking":{"type":"enabled"}})");
+  EXPECT_EQ(d.config->find_model("deepseek-v4-flash")->upstream_model, "deepseek-flash");
+  EXPECT_GT(d.config->limits.defaults.values.requests_per_minute, 0u);
+  EXPECT_TRUE(d.config->prices.contains("deepseek-flash"));
+  EXPECT_TRUE(d.config->prices.contains("deepseek-v4-pro"));
+}

@@ -159,11 +159,16 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())
     return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `messages`");
 
-  // DeepSeek's thinking mode (the reasoner, or thinking enabled) wants the reasoning_content of
-  // every assistant turn that made tool calls passed back with it.
-  const bool thinking = model.find("reasoner") != std::string::npos ||
-                        (req.contains("thinking") && req["thinking"].is_object() &&
-                         req["thinking"].value("type", "") == "enabled");
+  // Thinking mode: V4 models think unless {"thinking":{"type":"disabled"}} (DeepSeek's Thinking
+  // Mode guide: "enabled by default"); the pre-V4 names as they were (the reasoner always, chat
+  // when enabled). It wants the reasoning_content of every assistant turn that made tool calls
+  // passed back with it.
+  const auto thinking_type = req.contains("thinking") && req["thinking"].is_object()
+                                 ? req["thinking"].value("type", std::string())
+                                 : std::string();
+  const bool v4 = model == "deepseek-flash" || model.starts_with("deepseek-v4");
+  const bool thinking = model.find("reasoner") != std::string::npos || thinking_type == "enabled" ||
+                        (v4 && thinking_type != "disabled");
   if (thinking)
     for (std::size_t i = 0; i < req["messages"].size(); ++i) {
       const auto& m = req["messages"][i];
@@ -194,7 +199,7 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   auto so = req.find("stream_options");
   bool include_usage = r.stream && so != req.end() && so->is_object() && so->contains("include_usage") &&
                        (*so)["include_usage"].is_boolean() && (*so)["include_usage"].get<bool>();
-  bool reasoner = model.find("reasoner") != std::string::npos;
+  const bool reasoner = thinking;  // answers with reasoning_content
 
   // Same answer for the same question, streamed or not: output-neutral fields leave the seed out.
   json seed_fields = req;

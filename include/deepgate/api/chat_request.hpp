@@ -57,6 +57,9 @@ class chat_request {
   // The reasoning repair: every assistant turn with tool calls but no reasoning_content gets the
   // reasoning `recall` finds for its first tool call's id. Returns how many turns were repaired.
   int restore_reasoning(const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall);
+  // Merges the model's `set:` fields (a JSON object) over the request: the operator's values win,
+  // null removes a field (RFC 7386). Before anything reads the request (cache key, limits).
+  void apply_fields(std::string_view json_object);
   // Streams: the gateway wants the final usage chunk (stream_options.include_usage) that the
   // client did not ask for; upstream_body adds it where the backend accepts it.
   void request_usage();

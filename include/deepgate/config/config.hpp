@@ -118,6 +118,10 @@ struct model_config {
   std::vector<model_target> targets;
   std::vector<model_target> fallback;
   enum class balance_mode : std::uint8_t { weighted, least_in_flight } balance = balance_mode::weighted;
+  // `set:` request fields the operator fixes for this name, as a JSON object merged over the
+  // client's request (RFC 7386: the operator's value wins, null removes a field), e.g. the
+  // legacy deepseek-chat as deepseek-flash with {"thinking":{"type":"disabled"}}. Empty: none.
+  std::string set_fields;
 };
 
 // The opt-in reasoning_content repair for tool calls in DeepSeek's thinking mode
