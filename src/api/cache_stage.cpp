@@ -34,7 +34,7 @@ boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::g
     st.error = d.error();
     co_return st;
   }
-  st.plan_ = cache::decide(cfg.mode_for(key_id, owner, model.name), chat.deterministic(), chat.logprobs(), *d, cfg.ttl);
+  st.plan_ = cache::decide(cfg.mode_for(key_id, owner, model.name), chat.deterministic(backend.thinking_by_default), chat.logprobs(), *d, cfg.ttl);
   if (st.plan_.bypass()) {
     st.verdict = cache_result::bypass;
     co_return st;

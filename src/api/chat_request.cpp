@@ -457,8 +457,13 @@ std::string chat_request::cache_material(std::string_view model) const {
   return out;
 }
 
-bool chat_request::deterministic() const {
+bool chat_request::deterministic(bool thinking_by_default) const {
   const auto& b = impl_->body;
+  bool thinking = thinking_by_default;
+  if (auto t = b.find("thinking"); t != b.end() && t->is_object())
+    if (auto type = t->find("type"); type != t->end() && type->is_string())
+      thinking = type->get_ref<const std::string&>() != "disabled";
+  if (thinking) return false;
   if (auto seed = b.find("seed"); seed != b.end() && !seed->is_null()) return true;
   auto t = b.find("temperature");
   return t != b.end() && t->is_number() && t->get<double>() == 0.0;

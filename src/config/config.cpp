@@ -132,7 +132,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
                   "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
                   "breaker", "first_token_timeout", "stream_timeout", "token_idle_timeout", "stream_usage",
-                  "user_id"}))
+                  "user_id", "thinking_default"}))
     return false;
   auto tls = n["tls"];
   auto br = n["breaker"];
@@ -161,8 +161,11 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "queue_timeout", p, b.queue_timeout) &&
         r.duration(n, "balance_check_interval", p, b.balance_check_interval)))
     return false;
-  std::string tls_ca, user_id = "client";
-  if (!r.string(tls, "ca_file", p + ".tls", tls_ca) || !r.string(n, "user_id", p, user_id)) return false;
+  std::string tls_ca, user_id = "client", thinking = "auto";
+  if (!r.string(tls, "ca_file", p + ".tls", tls_ca) || !r.string(n, "user_id", p, user_id) ||
+      !r.string(n, "thinking_default", p, thinking))
+    return false;
+  if (thinking != "auto" && thinking != "on" && thinking != "off") return r.fail(p + ".thinking_default", "must be auto, on or off");
   if (user_id != "client" && user_id != "owner") return r.fail(p + ".user_id", "must be client or owner");
   b.user_id_from_owner = user_id == "owner";
   if (!tls_ca.empty()) b.ca_file = tls_ca;
@@ -172,6 +175,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   auto u = upstream::parse_url(url_text, err);
   if (!u) return r.fail(p + ".url", err);
   b.url = *u;
+  b.thinking_by_default = thinking == "on" || (thinking == "auto" && b.url.host == "api.deepseek.com");
   if (!b.ca_file.empty() && !readable(b.ca_file)) return r.fail(p + ".tls.ca_file", "cannot read " + b.ca_file);
   return true;
 }

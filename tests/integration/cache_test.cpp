@@ -456,3 +456,20 @@ TEST_P(cache_limits, hits_count_as_requests_and_their_tokens_only_when_configure
 }
 
 INSTANTIATE_TEST_SUITE_P(hits_count_tokens, cache_limits, ::testing::Values(false, true));
+
+// Issue 16: a backend that thinks by default (DeepSeek's V4) ignores temperature, so a
+// temperature-0 request is not deterministic there unless it turns thinking off.
+TEST(cache_thinking, thinking_mode_answers_are_not_cached_at_temperature_zero) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    thinking_default: on\n"));
+  auto ask = [&](const std::string& extra) {
+    return post_json(gw->port, "/v1/chat/completions", chat_body("think about it", false, "deepseek-chat", extra));
+  };
+  EXPECT_EQ(ask(R"({"temperature":0})").header("x-deepgate-cache"), "bypass");
+  EXPECT_EQ(ask(R"({"temperature":0})").header("x-deepgate-cache"), "bypass");
+  EXPECT_EQ(ask(R"({"temperature":0,"thinking":{"type":"enabled"}})").header("x-deepgate-cache"), "bypass");
+  EXPECT_EQ(mock->chat_requests(), 3u);
+  EXPECT_EQ(ask(R"({"temperature":0,"thinking":{"type":"disabled"}})").header("x-deepgate-cache"), "miss");
+  EXPECT_EQ(ask(R"({"temperature":0,"thinking":{"type":"disabled"}})").header("x-deepgate-cache"), "hit");
+  EXPECT_EQ(mock->chat_requests(), 4u);
+}

@@ -67,6 +67,14 @@ TEST(cache_key, deterministic_means_temperature_zero_or_a_seed) {
   EXPECT_TRUE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}],"seed":1})"));
   EXPECT_FALSE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}]})"));
   EXPECT_FALSE(p(R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.2})"));
+  // Issue 16: thinking mode ignores temperature, so it is never deterministic.
+  auto t = [](const std::string& b, bool by_default) {
+    return api::chat_request::parse(b, 64)->deterministic(by_default);
+  };
+  EXPECT_FALSE(t(base, true));
+  EXPECT_FALSE(t(with(R"("thinking":{"type":"enabled"})"), false));
+  EXPECT_TRUE(t(with(R"("thinking":{"type":"disabled"})"), true));
+  EXPECT_FALSE(t(R"({"model":"m","messages":[{"role":"user","content":"x"}],"thinking":{"type":"disabled"}})", true));
 }
 
 TEST(cache_answer, a_stream_assembles_into_the_completion_and_replays_back) {

@@ -48,8 +48,10 @@ class chat_request {
   // stream_options, user), `model` replaced by the resolved model name, serialised canonically
   // (sorted keys, no whitespace, integral numbers as integers).
   std::string cache_material(std::string_view model) const;
-  // temperature 0 or a seed: the "deterministic" cache policy caches these.
-  bool deterministic() const;
+  // Not in thinking mode (the request's "thinking" type, else `thinking_by_default`: DeepSeek
+  // ignores temperature while thinking) and temperature 0 or a seed: the "deterministic" cache
+  // policy caches these.
+  bool deterministic(bool thinking_by_default = false) const;
   // logprobs: true (per-token data the prompt cache does not keep).
   bool logprobs() const;
   // Tools are offered: the answer may make tool calls.

@@ -92,6 +92,10 @@ struct backend_config {
   // `user_id` (api-docs.deepseek.com, Rate Limit & Isolation). true: every request to this backend
   // carries a stable digest of the key owner there, replacing whatever the client sent.
   bool user_id_from_owner = false;
+  // Whether a request that does not say ({"thinking":{"type":...}}) is answered in thinking mode,
+  // where temperature is ignored (DeepSeek's V4 models: on). thinking_default: auto (on for
+  // api.deepseek.com, off elsewhere), on or off; resolved at load.
+  bool thinking_by_default = false;
   upstream::breaker_settings breaker;
 
   bool operator==(const backend_config&) const = default;
