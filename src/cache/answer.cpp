@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <vector>
 
 namespace deepgate::cache {
 
@@ -49,7 +50,11 @@ struct stream_assembler::impl {
   json usage;                  // null until a chunk carries it
   struct choice {
     json message = {{"role", "assistant"}, {"content", nullptr}};
-    std::map<std::int64_t, json> tool_calls;
+    // In order of first appearance. A call is found by its index and, when a delta names one,
+    // its id: DeepSeek's V4 and Ollama are known to stream several calls at one index, each
+    // starting with its own id.
+    std::vector<json> tool_calls;
+    std::map<std::int64_t, std::size_t> latest;  // index -> the call its id-less deltas continue
     json finish_reason;
   };
   std::map<std::int64_t, choice> choices;
@@ -86,9 +91,18 @@ void stream_assembler::add(std::string_view chunk_json) {
       s.bytes += append_string(out.message["reasoning_content"], *t);
     if (auto tcs = d->find("tool_calls"); tcs != d->end() && tcs->is_array()) {
       for (auto& tc : *tcs) {
-        auto& call = out.tool_calls[tc.value("index", std::int64_t{0})];
-        if (call.is_null()) call = {{"id", nullptr}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}};
-        if (auto id = tc.find("id"); id != tc.end() && id->is_string()) call["id"] = *id;
+        if (!tc.is_object()) continue;
+        const auto index = tc.value("index", std::int64_t{0});
+        const auto id = tc.find("id");
+        const bool named = id != tc.end() && id->is_string();
+        auto at = out.latest.find(index);
+        if (at == out.latest.end() ||
+            (named && out.tool_calls[at->second]["id"].is_string() && out.tool_calls[at->second]["id"] != *id)) {
+          out.tool_calls.push_back({{"id", nullptr}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+          at = out.latest.insert_or_assign(index, out.tool_calls.size() - 1).first;
+        }
+        auto& call = out.tool_calls[at->second];
+        if (named) call["id"] = *id;
         if (auto ty = tc.find("type"); ty != tc.end() && ty->is_string()) call["type"] = *ty;
         if (auto f = tc.find("function"); f != tc.end() && f->is_object()) {
           if (auto n = f->find("name"); n != f->end()) s.bytes += append_string(call["function"]["name"], *n);
@@ -117,7 +131,7 @@ std::optional<std::string> stream_assembler::finish() const {
     json message = ch.message;
     if (!ch.tool_calls.empty()) {
       message["tool_calls"] = json::array();
-      for (auto& [_, call] : ch.tool_calls) message["tool_calls"].push_back(call);
+      for (auto& call : ch.tool_calls) message["tool_calls"].push_back(call);
     }
     out["choices"].push_back({{"index", index}, {"message", message}, {"logprobs", nullptr}, {"finish_reason", ch.finish_reason}});
   }

@@ -6,6 +6,8 @@
 #include "deepgate/cache/policy.hpp"
 
 #include <gtest/gtest.h>
+
+#include <set>
 #include <nlohmann/json.hpp>
 
 using namespace deepgate;
@@ -267,4 +269,33 @@ TEST(cache_answer, assembly_stops_past_the_entry_limit) {
   auto answer = big.finish();
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(json::parse(*answer)["choices"][0]["message"]["content"].get<std::string>(), std::string(40'000, 't'));
+}
+
+// Issue 16: DeepSeek's V4 and Ollama stream several tool calls at one index, each opening with its
+// own id: they are several calls, not one with their arguments run together.
+TEST(cache_answer, tool_calls_at_one_index_with_their_own_ids_are_separate_calls) {
+  cache::stream_assembler a;
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get","arguments":"{\"a\":"}}]}}]})");
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]})");
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_2","type":"function","function":{"name":"put","arguments":"{}"}}]}}]})");
+  a.add(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_3","type":"function","function":{"name":"del","arguments":"{\"b\":2}"}}]},"finish_reason":"tool_calls"}]})");
+  auto j = json::parse(*a.finish());
+  const auto& calls = j["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 3u) << j.dump();
+  EXPECT_EQ(calls[0]["id"], "call_1");
+  EXPECT_EQ(calls[0]["function"]["arguments"], "{\"a\":1}");
+  EXPECT_EQ(calls[1]["id"], "call_2");
+  EXPECT_EQ(calls[1]["function"]["name"], "put");
+  EXPECT_EQ(calls[2]["id"], "call_3");
+  // Replayed, each gets its own index, so a client assembles the same three.
+  auto events = data_events(cache::replay_stream(*a.finish(), false));
+  std::set<std::string> ids;
+  for (auto& e : events) {
+    auto c = json::parse(e, nullptr, false);
+    if (!c.is_object() || !c.contains("choices")) continue;
+    auto& d = c["choices"][0]["delta"];
+    if (d.contains("tool_calls"))
+      for (auto& tc : d["tool_calls"]) ids.insert(std::to_string(tc["index"].get<int>()) + tc["id"].get<std::string>());
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"0call_1", "1call_2", "2call_3"}));
 }
