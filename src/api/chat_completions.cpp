@@ -229,8 +229,11 @@ boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, st
 void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& held, const config::gateway_config& cfg,
                   std::string_view upstream_model) {
   rec.usage = u;
-  if (auto p = cfg.prices.find(upstream_model); p != cfg.prices.end())
-    rec.cost_usd = static_cast<double>(limits::cost(u, p->second)) / limits::nano_per_usd;
+  if (auto p = cfg.prices.find(upstream_model); p != cfg.prices.end()) {
+    const auto applied = p->second.at(rec.time);  // the request's time, as DeepSeek bills it
+    rec.cost_usd = static_cast<double>(limits::cost(u, *applied.rates)) / limits::nano_per_usd;
+    rec.price_tier = applied.tier;
+  }
   if (!u.estimated) held.record(u);
 }
 

@@ -79,14 +79,25 @@ log:
   access:
     enabled: ${DEEPGATE_ACCESS_LOG:-true}
     path: ${DEEPGATE_ACCESS_LOG_PATH:--}
-# USD per 1M tokens, DeepSeek's PEAK rates as its Models & Pricing page listed them on 2026-12-04
-# (api-docs.deepseek.com/quick_start/pricing): off-peak is half, and peak is weekdays 09:00-12:00
-# and 14:00-18:00 Beijing time. One rate per model here, the peak one, so costs are an upper
-# bound and budgets stop early rather than late. Prices change: set your own before relying on
-# budgets. Keyed by the name the backend is sent (upstream_model).
+# USD per 1M tokens as DeepSeek's Models & Pricing page listed them on 2026-12-04
+# (api-docs.deepseek.com/quick_start/pricing): off-peak rates, and peak at twice them on weekdays
+# 09:00-12:00 and 14:00-18:00 Beijing time (UTC+8). DeepSeek bills Chinese public holidays
+# off-peak; no calendar is kept here, so those are charged as peak (an upper bound). Prices
+# change: set your own before relying on budgets. Keyed by the name sent to the backend.
 prices:
-  deepseek-flash: {input_cache_hit: 0.006, input_cache_miss: 0.30, output: 1.20}
-  deepseek-v4-pro: {input_cache_hit: 0.044, input_cache_miss: 1.32, output: 3.96}
+  deepseek-flash:
+    name: off_peak
+    input_cache_hit: 0.003
+    input_cache_miss: 0.15
+    output: 0.6
+    tiers: &deepseek_peak
+      - {name: peak, utc_offset: "+08:00", days: [mon, tue, wed, thu, fri], hours: ["09:00-12:00", "14:00-18:00"], multiplier: 2}
+  deepseek-v4-pro:
+    name: off_peak
+    input_cache_hit: 0.022
+    input_cache_miss: 0.66
+    output: 1.98
+    tiers: *deepseek_peak
 )";
 
 

@@ -307,7 +307,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const
   s->prompt_estimate = r.prompt_estimate;
   s->reserved = limits.tokens.interval > 0 ? r.prompt_estimate + r.completion_reserve : 0;
   if (auto p = now.prices.find(r.upstream_model); p != now.prices.end())
-    s->unit_price = p->second;
+    s->unit_price = *p->second.at(std::chrono::system_clock::now()).rates;  // the rate at the request's time
   s->keys.when = periods_at(unix_seconds());
   s->lease = limits.concurrency > 0;
 

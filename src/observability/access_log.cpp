@@ -134,6 +134,7 @@ std::string format_access_line(const request_record& r, std::string_view model, 
   } else {
     out += "null";
   }
+  string_field(out, "price_tier", r.price_tier);
   int_field(out, "retries", r.retries);
   string_field(out, "error_code", r.error_code);
   string_field(out, "upstream_error", r.upstream_error);

@@ -482,3 +482,45 @@ TEST(concurrency_limit, a_client_hanging_up_before_the_answer_frees_its_slot_at_
     EXPECT_TRUE(eventually([&] { return chat(gw->port).status == 200; }, 4s));
   }
 }
+
+// Issue 16: prices as a schedule. A tier whose window holds "now" (every day, all day) charges
+// its rates, the access log names it, and the budget counts that cost; a tier that never applies
+// (no days) leaves the base rates. Base output costs nothing here: only the tier can spend the
+// budget.
+TEST(budget, a_price_tier_in_force_charges_its_rates_and_the_budget_counts_them) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port, "  default:\n    daily_budget_usd: 0.001\n",
+      "prices:\n"
+      "  deepseek-chat:\n    name: off_peak\n    output: 0\n"
+      "    tiers:\n      - {name: peak, hours: [\"00:00-24:00\"], output: 1000}\n"
+      "  deepseek-reasoner:\n    name: off_peak\n    output: 0\n"
+      "    tiers:\n      - {name: never, days: [], hours: [\"00:00-24:00\"], output: 1000}\n"));
+  auto first = chat(gw->port, "peak pricing");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const auto completion = json::parse(first.body)["usage"]["completion_tokens"].get<double>();
+  ASSERT_GE(completion, 2);  // 2 tokens at $1000 per 1M: $0.002, past the $0.001 budget
+  EXPECT_EQ(chat(gw->port, "again").status, 402);  // the tier's cost was charged to the budget
+  // The other owner, on the model whose tier never applies: base rates (nothing), never refused.
+  for (int i = 0; i < 3; ++i) {
+    auto r = post_json(gw->port, "/v1/chat/completions", chat_body("off peak", false, "deepseek-reasoner"),
+                       {{"Authorization", std::string("Bearer ") + other_key}});
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+  ASSERT_TRUE(eventually([&] { return gw->access_lines().size() >= 5; }));
+  int peak = 0, off_peak = 0;
+  for (auto& l : gw->access_lines()) {  // workers flush their lines in batches: not in request order
+    if (l["status"] != 200) continue;
+    if (l["model"] == "deepseek-chat") {
+      ++peak;
+      EXPECT_EQ(l["price_tier"], "peak");
+      EXPECT_NEAR(l["cost_usd"].get<double>(), completion * 1000 / 1e6, 1e-9);
+    } else {
+      ++off_peak;
+      EXPECT_EQ(l["price_tier"], "off_peak");
+      EXPECT_EQ(l["cost_usd"].get<double>(), 0);
+    }
+  }
+  EXPECT_EQ(peak, 1);
+  EXPECT_EQ(off_peak, 3);
+}

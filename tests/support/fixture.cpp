@@ -39,7 +39,7 @@ gateway_server::~gateway_server() {
   for (auto& l : lines)
     for (const char* f : {"time", "request_id", "route", "key_id", "owner", "model", "backend", "status", "cache",
                           "stream", "duration_ms", "upstream_ms", "ttft_ms", "queue_wait_ms", "overhead_ms", "tokens",
-                          "cost_usd", "retries", "error_code", "upstream_error", "client", "prompt_sha256"})
+                          "cost_usd", "price_tier", "retries", "error_code", "upstream_error", "client", "prompt_sha256"})
       if (!l.contains(f)) ADD_FAILURE() << "access-log line without \"" << f << "\": " << l.dump();
   if (process->log().find(test_key) != std::string::npos) ADD_FAILURE() << "the client key appears in deepgate's log";
 }

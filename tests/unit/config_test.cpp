@@ -199,7 +199,7 @@ prices:
   EXPECT_EQ(l.defaults.daily_budget, 500'000'000);  // nano-USD
   EXPECT_EQ(l.profile("gold").models.at("deepseek-chat").concurrent_requests, 3u);
   EXPECT_EQ(&l.profile("no-such-profile"), &l.defaults);  // an unknown name gets the defaults
-  EXPECT_DOUBLE_EQ(ok.config->prices.at("deepseek-chat").output, 1.10);
+  EXPECT_DOUBLE_EQ(ok.config->prices.at("deepseek-chat").base.output, 1.10);
 
   auto error_of = [&](const std::string& extra) { return load_string(std::string(minimal) + extra, env_of({}), "t").error; };
   EXPECT_EQ(error_of("limits:\n  default: {daily_budget_usd: 1}\n"),
@@ -354,4 +354,51 @@ models:
   EXPECT_GT(d.config->limits.defaults.values.requests_per_minute, 0u);
   EXPECT_TRUE(d.config->prices.contains("deepseek-flash"));
   EXPECT_TRUE(d.config->prices.contains("deepseek-v4-pro"));
+}
+
+// Issue 16: prices as a schedule. DeepSeek's peak (weekdays 09:00-12:00 and 14:00-18:00 Beijing
+// time, UTC+8) at twice the off-peak rates.
+TEST(config, prices_have_time_of_day_tiers) {
+  auto r = load_string(std::string(minimal) + R"(
+prices:
+  deepseek-chat:
+    name: off_peak
+    input_cache_hit: 0.003
+    input_cache_miss: 0.15
+    output: 0.6
+    tiers:
+      - {name: peak, utc_offset: "+08:00", days: [mon, tue, wed, thu, fri], hours: ["09:00-12:00", "14:00-18:00"], multiplier: 2}
+      - {name: weekend_night, days: [sat], hours: ["00:00-24:00"], output: 0.1}
+)", env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& s = r.config->prices.at("deepseek-chat");
+  using namespace std::chrono;
+  auto at = [&](int y, unsigned mo, unsigned d, int h, int mi) {
+    return s.at(sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi});
+  };
+  // 2026-12-04 is a Friday. 01:00 UTC is 09:00 in Beijing: peak; 04:00 UTC is 12:00: off-peak.
+  EXPECT_EQ(at(2026, 12, 4, 1, 0).tier, "peak");
+  EXPECT_DOUBLE_EQ(at(2026, 12, 4, 1, 0).rates->output, 1.2);
+  EXPECT_DOUBLE_EQ(at(2026, 12, 4, 1, 0).rates->input_cache_miss, 0.3);
+  EXPECT_EQ(at(2026, 12, 4, 3, 59).tier, "peak");
+  EXPECT_EQ(at(2026, 12, 4, 4, 0).tier, "off_peak");
+  EXPECT_DOUBLE_EQ(at(2026, 12, 4, 4, 0).rates->output, 0.6);
+  EXPECT_EQ(at(2026, 12, 4, 6, 0).tier, "peak");
+  EXPECT_EQ(at(2026, 12, 4, 9, 59).tier, "peak");
+  EXPECT_EQ(at(2026, 12, 4, 10, 0).tier, "off_peak");
+  EXPECT_EQ(at(2026, 12, 3, 23, 0).tier, "off_peak");  // Friday 07:00 in Beijing
+  // Saturday 2026-12-05 02:00 UTC is Saturday 10:00 in Beijing: not a weekday; the UTC tier.
+  EXPECT_EQ(at(2026, 12, 5, 2, 0).tier, "weekend_night");
+  EXPECT_DOUBLE_EQ(at(2026, 12, 5, 2, 0).rates->output, 0.1);
+  EXPECT_DOUBLE_EQ(at(2026, 12, 5, 2, 0).rates->input_cache_miss, 0.15);  // multiplier 1 for the rest
+  // Monday 2026-12-07 01:30 UTC (09:30 Monday in Beijing): peak; Sunday 2026-12-06 17:30 UTC
+  // (01:30 Monday in Beijing): off-peak.
+  EXPECT_EQ(at(2026, 12, 7, 1, 30).tier, "peak");
+  EXPECT_EQ(at(2026, 12, 6, 17, 30).tier, "off_peak");
+  for (auto bad : {R"({name: x, hours: ["12:00-09:00"]})", R"({name: x, hours: ["09:00"]})", R"({hours: ["09:00-10:00"]})",
+                   R"({name: x, utc_offset: "Asia/Shanghai", hours: ["09:00-10:00"]})", R"({name: x, days: [monday], hours: ["09:00-10:00"]})"}) {
+    auto e = load_string(std::string(minimal) + "prices:\n  m:\n    output: 1\n    tiers: [" + bad + "]\n", env_of({}), "t");
+    EXPECT_FALSE(e.config) << bad;
+    EXPECT_NE(e.error.find("prices.m.tiers[0]"), std::string::npos) << e.error;
+  }
 }

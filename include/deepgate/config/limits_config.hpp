@@ -43,7 +43,8 @@ struct limits_config {
   bool any() const;
 };
 
-// Upstream model name → price. Budgets need a price for every model they can be charged for.
-using price_table = std::map<std::string, limits::price, std::less<>>;
+// Upstream model name → its prices, with their time-of-day tiers. Budgets need a price for every
+// model they can be charged for.
+using price_table = std::map<std::string, limits::price_schedule, std::less<>>;
 
 }  // namespace deepgate::config

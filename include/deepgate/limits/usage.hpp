@@ -3,10 +3,13 @@
 // prompt_cache_hit_tokens / prompt_cache_miss_tokens; other OpenAI-compatible servers report
 // prompt_tokens_details.cached_tokens (or nothing). Costs are integers in nano-USD so sums over
 // many requests stay exact; prices are USD per million tokens, from the config's price table.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace deepgate::limits {
 
@@ -24,6 +27,30 @@ struct price {
   double input_cache_hit = 0;   // USD per 1M prompt tokens served from the backend's prefix cache
   double input_cache_miss = 0;  // USD per 1M other prompt tokens
   double output = 0;            // USD per 1M completion tokens (reasoning included)
+};
+
+// Time-of-day prices (DeepSeek bills peak and off-peak rates since V4). A tier applies on its
+// weekdays within its windows, on a clock `utc_offset_minutes` from UTC (a fixed offset: zones
+// with daylight saving need one tier per season); the first tier that holds a moment wins, and
+// outside every tier the base rates apply.
+struct price_tier {
+  std::string name;  // as the access log records it, e.g. "peak"
+  int utc_offset_minutes = 0;
+  std::uint8_t weekdays = 0x7f;  // bit 0 Monday ... bit 6 Sunday
+  std::vector<std::pair<int, int>> windows;  // [from, to) in minutes of that clock's day
+  price rates;
+};
+
+struct price_schedule {
+  price base;
+  std::string base_name = "standard";
+  std::vector<price_tier> tiers;
+
+  struct applied {
+    const price* rates;
+    std::string_view tier;
+  };
+  applied at(std::chrono::system_clock::time_point t) const;
 };
 
 using nano_usd = std::int64_t;
