@@ -4,8 +4,16 @@
 
 namespace deepgate::api {
 namespace {
+// What the backend listed for it (created, owned_by, context length, ...), under the client-facing
+// id; a model the backend does not list has only the basics.
 nlohmann::json model_object(const std::string& id, const config::model_config& m) {
-  return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", m.backend}};
+  auto o = m.metadata.empty() ? nlohmann::json::object() : nlohmann::json::parse(m.metadata, nullptr, false);
+  if (!o.is_object()) o = nlohmann::json::object();
+  o["id"] = id;
+  o["object"] = "model";
+  if (!o.contains("created")) o["created"] = 0;
+  if (!o.contains("owned_by")) o["owned_by"] = m.backend;
+  return o;
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include "deepgate/api/admin.hpp"
 #include "deepgate/api/router.hpp"
 #include "deepgate/app/balance_check.hpp"
+#include "deepgate/app/model_discovery.hpp"
 #include "deepgate/auth/key_loader.hpp"
 #include "deepgate/auth/redis_key_store.hpp"
 #include "deepgate/redis/connection.hpp"
@@ -210,6 +211,37 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
       if (config->backends[b].balance_check_interval.count() > 0)
         balance_checks.push_back(std::make_unique<balance_check>(control.get_executor(), config->backends[b], b,
                                                                  first.snap->backends[b]->tls, *metrics));
+  // Each backend's GET /models, from the control thread: its models' metadata and, with
+  // serve_discovered, the models it serves. A list that changed is published as a new snapshot
+  // built from the file's config (`file_config`, replaced by a reload) plus the latest lists.
+  std::shared_ptr<const config::gateway_config> file_config = config;
+  api::model_listings listings;
+  auto publish_listings = [&] {
+    const auto running = services.snapshots.latest();
+    auto built = api::build_snapshot(api::with_listings(file_config, listings), running.get(), worker_executors,
+                                     *services.labels);
+    if (!built.snap) {
+      spdlog::error("models from the backends' lists not applied: {}", built.error);
+      return;
+    }
+    services.snapshots.publish(built.snap, true);
+  };
+  std::vector<std::unique_ptr<model_discovery>> discoveries;
+  for (std::size_t b = 0; b < config->backends.size(); ++b)
+    if (config->backends[b].models_refresh_interval.count() > 0)
+      discoveries.push_back(std::make_unique<model_discovery>(
+          control.get_executor(), config->backends[b], first.snap->backends[b]->label, first.snap->backends[b]->tls,
+          metrics, [&](const std::string& backend, std::vector<api::listed_model> models) {
+            listings[backend] = std::move(models);
+            publish_listings();
+          }));
+  // Models only a backend's list names are not served until it is read: wait for the first
+  // round (bounded) before listening, as for the first key sync.
+  if (config->serve_discovered) {
+    for (auto& d : discoveries) d->start();
+    const auto all_tried = [&] { return std::all_of(discoveries.begin(), discoveries.end(), [](auto& d) { return d->tried(); }); };
+    for (int i = 0; i < 200 && !all_tried(); ++i) control.run_for(std::chrono::milliseconds(50));
+  }
   // The periodic jobs on the control thread (access-log flush, keys-file watch) re-arm themselves;
   // once `winding_down` is set they stop. A cancel alone is not enough: a timer that has already
   // expired runs its handler with success, and a handler that re-armed would keep control.run()
@@ -230,6 +262,7 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
     sync_pause.cancel();
     if (key_redis) key_redis->close();
     for (auto& c : balance_checks) c->stop();
+    for (auto& d : discoveries) d->stop();
   };
 
   // The admin listener (/metrics, and /admin/keys when admin.token is set): its own
@@ -266,6 +299,8 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
                  "until DEEPGATE_ADMIN_TOKEN (admin.token) is set; keep the port on a private network or behind TLS",
                  config->admin.host);
   for (auto& c : balance_checks) c->start();
+  if (!config->serve_discovered)
+    for (auto& d : discoveries) d->start();
   if (services.access_log) flush_access_log();
 
   // The main thread only waits for signals, keeps keys in step and runs the drain sequence.
@@ -355,13 +390,15 @@ int run(std::shared_ptr<const config::gateway_config> config, std::function<conf
       table = auth::load_key_table(next->auth, err);
       if (!table) return failed("keys: " + err);
     }
-    auto built = api::build_snapshot(next, running.get(), worker_executors, *services.labels);
+    auto built = api::build_snapshot(api::with_listings(next, listings), running.get(), worker_executors,
+                                     *services.labels);
     if (!built.snap) return failed(built.error);
     std::size_t kept = 0;
     for (const auto& b : built.snap->backends)
       kept += std::count(running->backends.begin(), running->backends.end(), b) > 0;
     if (table) services.auth->replace(table);
     services.snapshots.publish(built.snap, true);
+    file_config = next;
     stamp = file_stamp();
     if (metrics) metrics->config_reload(true);
     spdlog::info("config reloaded (SIGHUP) from {}: {} backends ({} unchanged), {} models{}", next->origin,

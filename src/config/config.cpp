@@ -40,6 +40,9 @@ backends:
 # still accepted and served by it) and deepseek-v4-pro, thinking mode on by default. The
 # pre-V4 names keep working for SDK code written for them: deepseek-chat is deepseek-flash with
 # thinking disabled, deepseek-reasoner the same with thinking enabled.
+# Any other model DeepSeek's GET /models lists is served under its own name too, so a model it
+# adds works without a new release of this file.
+serve_discovered: true
 models:
   - name: deepseek-flash
     backend: deepseek
@@ -143,7 +146,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
                   "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
                   "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
                   "breaker", "first_token_timeout", "stream_timeout", "token_idle_timeout", "stream_usage",
-                  "user_id", "thinking_default"}))
+                  "user_id", "thinking_default", "models_refresh_interval"}))
     return false;
   auto tls = n["tls"];
   auto br = n["breaker"];
@@ -164,7 +167,8 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         r.duration(n, "read_timeout", p, b.read_timeout) &&
         r.duration(n, "first_token_timeout", p, b.first_token_timeout) &&
         r.duration(n, "stream_timeout", p, b.stream_timeout) &&
-        r.duration(n, "token_idle_timeout", p, b.token_idle_timeout) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
+        r.duration(n, "token_idle_timeout", p, b.token_idle_timeout) &&
+        r.duration(n, "models_refresh_interval", p, b.models_refresh_interval) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
         r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
         r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
         r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
@@ -321,7 +325,11 @@ bool validate(reader& r, gateway_config& c) {
   for (std::size_t i = 0; i < c.backends.size(); ++i)
     if (!names.insert(c.backends[i].name).second)
       return r.fail("backends[" + std::to_string(i) + "].name", "duplicate backend '" + c.backends[i].name + "'");
-  if (c.models.empty()) return r.fail("models", "at least one model is required");
+  if (c.models.empty() && !c.serve_discovered)
+    return r.fail("models", "at least one model is required (or serve_discovered: true)");
+  if (c.serve_discovered &&
+      std::none_of(c.backends.begin(), c.backends.end(), [](auto& b) { return b.models_refresh_interval.count() > 0; }))
+    return r.fail("serve_discovered", "needs a backend with models_refresh_interval above 0");
   std::set<std::string> model_names;
   for (std::size_t i = 0; i < c.models.size(); ++i) {
     auto& m = c.models[i];
@@ -390,8 +398,10 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "auth", "admin", "redis", "limits", "cache", "retries", "reasoning_repair", "prices", "metrics", "log"})) return {nullptr, r.error()};
+  if (!r.mapping(root, "", {"server", "backends", "models", "serve_discovered", "auth", "admin", "redis", "limits", "cache", "retries", "reasoning_repair", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
+    c->serve_discovered = !root["models"] || root["models"].IsNull();
+    r.boolean(root, "serve_discovered", "", c->serve_discovered);
     read_server(r, root["server"], c->server);
     if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
       if (!backends.IsSequence()) r.fail("backends", "must be a list");

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -126,6 +127,10 @@ struct metrics::impl {
   std::vector<lazy<Counter>> upstream_errors;  // [backend][reason]
   prom::Family<Counter>* retries_f;
   prom::Family<Gauge>* breaker_f;
+  prom::Family<Gauge>* listed_models_f;
+  prom::Family<Counter>* model_list_failures_f;
+  std::vector<lazy<Gauge>> listed_models;         // [backend]
+  std::vector<lazy<Counter>> model_list_failures;  // [backend]
   std::vector<lazy<Counter>> retries;   // [backend]
   std::vector<lazy<Gauge>> breaker_states;  // [backend]
   std::array<Counter*, cache_result_count> cache_lookups{};
@@ -254,6 +259,12 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version, co
           "Per backend: 0 closed, 1 half-open, 2 open");
   m.retries = lazies<Counter>(backends);
   m.breaker_states = lazies<Gauge>(backends);
+  m.listed_models_f = &gauges(reg, "deepgate_backend_models",
+          "Models the backend listed at its last successful GET /models");
+  m.model_list_failures_f = &counters(reg, "deepgate_model_list_failures_total",
+          "Reads of a backend's GET /models that failed (the last list is kept)");
+  m.listed_models = lazies<Gauge>(backends);
+  m.model_list_failures = lazies<Counter>(backends);
   m.balance_f = &gauges(reg, "deepgate_upstream_balance",
           "DeepSeek account balance (GET /user/balance), by backend and currency");
   auto& available = gauges(reg, "deepgate_upstream_balance_available",
@@ -413,6 +424,16 @@ void metrics::breaker_state(std::size_t backend, int state) {
   if (backend + 1 < m.backends)
     m.breaker_states[backend].get([&]() -> Gauge& { return m.breaker_f->Add({{"backend", m.backend_name(backend)}}); })
         .Set(state);
+}
+
+void metrics::model_list(std::size_t backend, std::optional<std::size_t> listed) {
+  auto& m = *impl_;
+  if (backend + 1 >= m.backends) return;
+  const std::map<std::string, std::string> l{{"backend", m.backend_name(backend)}};
+  if (listed)
+    m.listed_models[backend].get([&]() -> Gauge& { return m.listed_models_f->Add(l); }).Set(static_cast<double>(*listed));
+  else
+    m.model_list_failures[backend].get([&]() -> Counter& { return m.model_list_failures_f->Add(l); }).Increment();
 }
 
 void metrics::cache_follower(bool served) {

@@ -293,3 +293,70 @@ TEST(backend_user_id, owner_digest_replaces_the_clients_user_id) {
   ASSERT_EQ(post_json(plain->port, "/v1/chat/completions", chat_body("c", false, "deepseek-chat", R"({"user_id":"mine"})")).status, 200);
   EXPECT_EQ(mock->last_request()["body"]["user_id"], "mine");
 }
+
+// Issue 16: with no models: section, every model the backend lists is served under its own name
+// and listed with its metadata; the list is refreshed while running; a failing /models keeps the
+// last list (one log line per change, a metric); an unknown name is still 404.
+TEST(model_discovery, models_the_backend_lists_are_served_refreshed_and_kept_through_failures) {
+  auto mock = mock_server::start({"--models", "alpha-1,beta-2", "--models-meta", R"({"context_length":131072,"max_output_tokens":8192})"});
+  const std::string yaml = "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n"
+                           "backends:\n  - name: mock\n    url: http://127.0.0.1:" + std::to_string(mock->port) +
+                           "\n    models_refresh_interval: 100ms\n    breaker: {failures: 0}\n" + test_auth_yaml() +
+                           "admin:\n  port: 0\n";
+  auto gw = gateway_server::start(yaml);
+  auto ids = [&] {
+    std::vector<std::string> out;
+    const auto listed = json::parse(http_call(gw->port, "GET", "/v1/models").body);  // kept: the loop reads into it
+    for (auto& m : listed["data"]) out.push_back(m["id"]);
+    return out;
+  };
+  EXPECT_EQ(ids(), (std::vector<std::string>{"alpha-1", "beta-2"}));  // served from the first request on
+  auto alpha = json::parse(http_call(gw->port, "GET", "/v1/models/alpha-1").body);
+  EXPECT_EQ(alpha["context_length"], 131072);
+  EXPECT_EQ(alpha["max_output_tokens"], 8192);
+  EXPECT_EQ(alpha["owned_by"], "deepseek");
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "alpha-1")).status, 200);
+  EXPECT_EQ(mock->last_request()["body"]["model"], "alpha-1");
+  const auto before = mock->chat_requests();
+  auto unknown = post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "gamma-3"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(json::parse(unknown.body)["error"]["code"], "model_not_found");
+  EXPECT_EQ(mock->chat_requests(), before);  // never forwarded blindly
+
+  // The backend's list changes: the gateway follows.
+  ASSERT_EQ(http_call(mock->port, "POST", "/mock/models", "alpha-1,gamma-3").status, 200);
+  ASSERT_TRUE(eventually([&] { return ids() == std::vector<std::string>{"alpha-1", "gamma-3"}; })) << ids().size();
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "gamma-3")).status, 200);
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "beta-2")).status, 404);
+
+  // /models fails: the last list stays, counted, logged once.
+  ASSERT_EQ(http_call(mock->port, "POST", "/mock/models", "fail").status, 200);
+  ASSERT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), "deepgate_model_list_failures_total{backend=\"mock\"}") >= 3;
+  }));
+  EXPECT_EQ(ids(), (std::vector<std::string>{"alpha-1", "gamma-3"}));
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "gamma-3")).status, 200);
+  auto count = [&](const std::string& needle) {
+    auto log = gw->process->log();
+    std::size_t n = 0;
+    for (auto p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("keeping the last list"), 1u);
+  EXPECT_EQ(metric_value(gw->metrics(), "deepgate_backend_models{backend=\"mock\"}"), 2);
+  ASSERT_EQ(http_call(mock->port, "POST", "/mock/models", "alpha-1,gamma-3").status, 200);
+  ASSERT_TRUE(eventually([&] { return count("can be read again") == 1; }));
+}
+
+// A configured model gets the metadata its backend lists for its upstream name; models the
+// config does not name are not served when it has a models: section.
+TEST(model_discovery, a_models_section_still_decides_what_is_served) {
+  auto mock = mock_server::start({"--models-meta", R"({"context_length":65536})"});
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    models_refresh_interval: 100ms\n"));
+  ASSERT_TRUE(eventually([&] {
+    return json::parse(http_call(gw->port, "GET", "/v1/models/deepseek-chat").body).value("context_length", 0) == 65536;
+  }));
+  auto listed = json::parse(http_call(gw->port, "GET", "/v1/models").body)["data"];
+  EXPECT_EQ(listed.size(), 3u);  // deepseek-chat, its alias, deepseek-reasoner: not the mock's other names
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-v4-pro")).status, 404);
+}

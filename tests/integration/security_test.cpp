@@ -22,7 +22,8 @@ constexpr const char* upstream_secret = "sk-upstream-secret-0123456789abcdef";
 std::string one_worker_yaml(std::uint16_t backend_port, const std::string& server_extra = {},
                             const std::string& backend_extra = {}) {
   auto yaml = gateway_yaml(backend_port, server_extra,
-                           "    api_key: " + std::string(upstream_secret) + "\n    read_timeout: 5s\n" + backend_extra);
+                           "    api_key: " + std::string(upstream_secret) +
+                               "\n    read_timeout: 5s\n    models_refresh_interval: 0\n" + backend_extra);
   yaml.replace(yaml.find("workers: 2"), 10, "workers: 1");
   return yaml;
 }

@@ -1,5 +1,6 @@
 // The sans-io parts of failover: the circuit breaker's states, weighted round-robin, backoff,
-// which failures may be retried, and the retry budget.
+// which failures may be retried, and the retry budget; the catalog of models backends list.
+#include "deepgate/api/model_catalog.hpp"
 #include "deepgate/upstream/breaker.hpp"
 #include "deepgate/upstream/routing.hpp"
 
@@ -115,4 +116,52 @@ TEST(retry_policy, the_budget_is_a_share_of_requests_in_flight_with_a_minimum) {
   for (int i = 0; i < 3; ++i) held.push_back(b.try_retry(0.2, 3));  // the minimum with nothing in flight
   EXPECT_TRUE(held.back().granted());
   EXPECT_FALSE(b.try_retry(0.2, 3).granted());
+}
+
+// Issue 16: models learned from the backends' GET /models.
+TEST(model_catalog, lists_parse_in_openai_and_ollama_shapes_with_their_metadata) {
+  auto l = deepgate::api::parse_model_list(
+      R"({"object":"list","data":[{"id":"deepseek-flash","object":"model","owned_by":"deepseek"},)"
+      R"({"id":"qwen","object":"model","created":1700000000,"owned_by":"vllm","max_model_len":32768},{"id":"qwen"},{"object":"model"}]})");
+  ASSERT_TRUE(l);
+  ASSERT_EQ(l->size(), 2u);  // the duplicate and the nameless one are dropped
+  EXPECT_EQ((*l)[0].id, "deepseek-flash");
+  EXPECT_EQ((*l)[0].metadata, R"({"owned_by":"deepseek"})");
+  EXPECT_EQ((*l)[1].created, 1700000000);
+  EXPECT_EQ((*l)[1].metadata, R"({"created":1700000000,"max_model_len":32768,"owned_by":"vllm"})");
+  auto o = deepgate::api::parse_model_list(R"({"models":[{"name":"llama3:8b","details":{"family":"llama"}}]})");
+  ASSERT_TRUE(o);
+  EXPECT_EQ((*o)[0].id, "llama3:8b");
+  EXPECT_FALSE(deepgate::api::parse_model_list("<html>"));
+  EXPECT_FALSE(deepgate::api::parse_model_list(R"({"object":"list"})"));
+}
+
+TEST(model_catalog, listings_add_metadata_and_with_serve_discovered_the_models) {
+  auto loaded = deepgate::config::load_string(R"(
+backends:
+  - {name: a, url: "http://127.0.0.1:9000"}
+  - {name: b, url: "http://127.0.0.1:9001"}
+models:
+  - {name: chat, backend: a, upstream_model: m1}
+serve_discovered: true
+)", [](const std::string&) -> std::optional<std::string> { return std::nullopt; }, "t");
+  ASSERT_TRUE(loaded.config) << loaded.error;
+  deepgate::api::model_listings listings;
+  listings["a"] = {{"m1", "x", 0, R"({"context_length":1000})"}, {"m2", "x", 0, "{}"}, {"chat", "x", 0, "{}"}};
+  listings["b"] = {{"m2", "y", 0, "{}"}, {"m3", "y", 0, R"({"owned_by":"y"})"}};
+  auto c = deepgate::api::with_listings(loaded.config, listings);
+  // chat (configured; the listed "chat" does not replace it), then under their own names m1 (also
+  // chat's upstream model), m2 (from a, which lists it first) and m3.
+  ASSERT_EQ(c->models.size(), 4u);
+  EXPECT_TRUE(c->find_model("m1")->discovered);
+  EXPECT_EQ(c->models[0].metadata, R"({"context_length":1000})");
+  EXPECT_FALSE(c->models[0].discovered);
+  EXPECT_EQ(c->find_model("m2")->backend, "a");
+  EXPECT_TRUE(c->find_model("m2")->discovered);
+  EXPECT_EQ(c->find_model("m3")->backend_index, 1u);
+  EXPECT_EQ(c->find_model("m3")->targets.at(0).upstream_model, "m3");
+  EXPECT_EQ(loaded.config->models.size(), 1u);  // the file's config is left as it was
+  auto off = std::make_shared<deepgate::config::gateway_config>(*loaded.config);
+  off->serve_discovered = false;
+  EXPECT_EQ(deepgate::api::with_listings(off, listings)->models.size(), 1u);
 }

@@ -131,9 +131,16 @@ std::string deepseek_error_body(unsigned status) {
   return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
 }
 
-std::string models_body(const options& opts) {
+std::string models_body(const options& opts) { return models_body(opts.models, opts.models_meta); }
+
+std::string models_body(const std::vector<std::string>& models, const std::string& meta) {
+  auto extra = meta.empty() ? json::object() : json::parse(meta, nullptr, false);
   auto data = json::array();
-  for (auto& m : opts.models) data.push_back({{"id", m}, {"object", "model"}, {"owned_by", "deepseek"}});
+  for (auto& m : models) {
+    json o = {{"id", m}, {"object", "model"}, {"owned_by", "deepseek"}};
+    if (extra.is_object()) o.update(extra);
+    data.push_back(std::move(o));
+  }
   return json{{"object", "list"}, {"data", data}}.dump();
 }
 

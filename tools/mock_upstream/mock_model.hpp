@@ -45,6 +45,7 @@ struct options {
   // Top-level request fields refused with 422, as strict self-hosted servers refuse fields they
   // do not know (e.g. stream_options).
   std::vector<std::string> reject_fields;
+  std::string models_meta;  // --models-meta: a JSON object added to every model GET /models lists
 };
 
 struct reply {
@@ -62,7 +63,10 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
 
 std::string deepseek_error_body(unsigned status);
 
+// GET /models in DeepSeek's shape; `meta` (a JSON object, may be empty) is added to every model,
+// for the metadata other servers list (vLLM's max_model_len, say).
 std::string models_body(const options& opts);
+std::string models_body(const std::vector<std::string>& models, const std::string& meta);
 
 // GET /user/balance, in DeepSeek's shape.
 std::string balance_body(const options& opts);

@@ -4,8 +4,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "deepgate/core/strings.hpp"
+
 #include <atomic>
 #include <mutex>
+#include <optional>
 
 namespace deepgate::mock {
 
@@ -17,6 +20,10 @@ struct mock_state {
       balance_requests{0};
   std::mutex last_mutex;
   std::string last_headers_json = "{}", last_body = "null";
+  // POST /mock/models replaces what GET /models lists (and what chat accepts), or makes it fail.
+  std::mutex list_mutex;
+  std::optional<std::vector<std::string>> listed;
+  bool list_fails = false;
 };
 
 namespace {
@@ -69,7 +76,15 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
     s.last_headers_json = std::move(headers);
     s.last_body = req.body.empty() ? "null" : req.body;
   }
-  auto r = plan_reply(req.body, req.header("authorization"), s.opts);
+  std::optional<options> relisted;  // only after POST /mock/models: the options with that list
+  {
+    std::lock_guard lock(s.list_mutex);
+    if (s.listed) {
+      relisted = s.opts;
+      relisted->models = *s.listed;
+    }
+  }
+  auto r = plan_reply(req.body, req.header("authorization"), relisted ? *relisted : s.opts);
   co_await sleep_ms(r.k.latency_ms);
   if (r.status != 200) {
     auto res = json_response(r.status, r.body);
@@ -140,7 +155,14 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
     else
       res = json_response(200, balance_body(s.opts));
   } else if ((p == "/models" || p == "/v1/models") && req.method == "GET") {
-    res = json_response(200, models_body(s.opts));
+    std::lock_guard lock(s.list_mutex);
+    if (s.list_fails) res = json_response(500, deepseek_error_body(500));
+    else res = json_response(200, s.listed ? models_body(*s.listed, s.opts.models_meta) : models_body(s.opts));
+  } else if (p == "/mock/models" && req.method == "POST") {
+    std::lock_guard lock(s.list_mutex);
+    s.list_fails = req.body == "fail";
+    if (!s.list_fails) s.listed = deepgate::split_list(req.body);
+    res = json_response(200, "{\"ok\":true}");
   } else if (p == "/mock/stats") {
     res = json_response(200, "{\"requests\":" + std::to_string(s.requests.load()) + ",\"chat_requests\":" +
                                  std::to_string(s.chat_requests.load()) + ",\"stream_requests\":" +

@@ -96,6 +96,10 @@ struct backend_config {
   // where temperature is ignored (DeepSeek's V4 models: on). thinking_default: auto (on for
   // api.deepseek.com, off elsewhere), on or off; resolved at load.
   bool thinking_by_default = false;
+  // GET /models on this backend at start and then this often: its models and their metadata
+  // (api-docs.deepseek.com/api/list-models; vLLM, Ollama, llama.cpp server and TGI serve it too).
+  // A failed read keeps the last list. 0: never read.
+  milliseconds models_refresh_interval{600'000};
   upstream::breaker_settings breaker;
 
   bool operator==(const backend_config&) const = default;
@@ -126,6 +130,11 @@ struct model_config {
   // client's request (RFC 7386: the operator's value wins, null removes a field), e.g. the
   // legacy deepseek-chat as deepseek-flash with {"thinking":{"type":"disabled"}}. Empty: none.
   std::string set_fields;
+  // Learned from the backend's GET /models rather than configured (see serve_discovered), and
+  // what the backend says of it beyond its id (context length, output limit, modalities, ...) as a
+  // JSON object, shown by /v1/models. Both empty for a configured model the backend does not list.
+  bool discovered = false;
+  std::string metadata;
 };
 
 // The opt-in reasoning_content repair for tool calls in DeepSeek's thinking mode
@@ -227,6 +236,9 @@ struct gateway_config {
   limits_config limits;
   cache_config cache;
   price_table prices;
+  // Serve every model a backend lists under its own name, beside the configured ones (a
+  // configured name wins). Default: on when the file has no models: section.
+  bool serve_discovered = false;
   metrics_config metrics;
   log_config log;
   std::string origin;  // the file it came from, or "defaults"

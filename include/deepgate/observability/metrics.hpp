@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,8 @@ class metrics {
   // DeepSeek's GET /user/balance: one gauge per (backend, currency); `available` is its is_available.
   void balance(std::size_t backend, std::string_view currency, double amount, bool available);
   void balance_check_failed(std::size_t backend);
+  // A backend's GET /models (by its label number): how many it listed, or nullopt when the read failed.
+  void model_list(std::size_t backend, std::optional<std::size_t> listed);
   // The limiter answers from its local fallback because Redis is unreachable.
   void limits_fail_open(bool on);
 

@@ -1,0 +1,109 @@
+#include "deepgate/app/model_discovery.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace deepgate::app {
+
+namespace asio = boost::asio;
+
+struct model_discovery::state {
+  state(asio::any_io_executor ex, const config::backend_config& b, int l, std::shared_ptr<asio::ssl::context> tls,
+        observability::metrics* m, listener on)
+      : backend(b), label(l), metrics(m), on_list(std::move(on)), pool(ex, b, std::move(tls)), pause(ex) {}
+  const config::backend_config& backend;
+  int label;
+  observability::metrics* metrics;
+  listener on_list;
+  upstream::connection_pool pool;
+  asio::steady_timer pause;
+  upstream::exchange* current = nullptr;
+  bool stopping = false;
+  std::optional<bool> last_ok;  // one log line per change
+  std::vector<api::listed_model> last;
+};
+
+namespace {
+
+constexpr std::size_t max_list_bytes = 4u << 20;
+
+// One read: the list, or why it failed.
+asio::awaitable<std::optional<std::vector<api::listed_model>>> read_once(model_discovery::state& s, std::string& why) {
+  upstream::outgoing_request req;
+  req.method = "GET";
+  req.path = s.backend.url.path("/models");
+  req.headers.push_back({"accept", "application/json"});
+  upstream::exchange ex(s.pool);
+  s.current = &ex;
+  upstream::response_head head;
+  auto f = co_await ex.start(req, head);
+  std::string body;
+  if (f == upstream::failure::none) f = co_await ex.read_all(body, max_list_bytes);
+  s.current = nullptr;
+  if (f != upstream::failure::none) {
+    why = std::string(upstream::to_string(f));
+    co_return std::nullopt;
+  }
+  if (head.status != 200) {
+    why = "HTTP " + std::to_string(head.status);
+    co_return std::nullopt;
+  }
+  auto list = api::parse_model_list(body);
+  if (!list) why = "not a model list";
+  co_return list;
+}
+
+asio::awaitable<void> loop(std::shared_ptr<model_discovery::state> sp) {
+  auto& s = *sp;
+  while (!s.stopping) {
+    std::string why;
+    auto list = co_await read_once(s, why);
+    if (s.stopping) break;
+    if (s.metrics && s.label >= 0)
+      s.metrics->model_list(static_cast<std::size_t>(s.label), list ? std::optional<std::size_t>(list->size()) : std::nullopt);
+    if (!list) {
+      if (s.last_ok.value_or(true))
+        spdlog::warn("backend {}: reading its models (GET /models) failed ({}); keeping the last list ({} models)",
+                     s.backend.name, why, s.last.size());
+    } else {
+      if (s.last_ok == false) spdlog::info("backend {}: its model list can be read again", s.backend.name);
+      if (*list != s.last) {
+        std::string names;
+        for (std::size_t i = 0; i < list->size() && i < 8; ++i) names += (i ? ", " : "") + (*list)[i].id;
+        spdlog::info("backend {}: lists {} models ({}{})", s.backend.name, list->size(), names, list->size() > 8 ? ", ..." : "");
+        s.last = *list;
+        s.on_list(s.backend.name, std::move(*list));
+      }
+    }
+    s.last_ok = list.has_value();
+    s.pause.expires_after(s.backend.models_refresh_interval);
+    co_await s.pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace
+
+model_discovery::model_discovery(asio::any_io_executor ex, const config::backend_config& backend, int label,
+                                 std::shared_ptr<asio::ssl::context> tls, observability::metrics* metrics,
+                                 listener on_list)
+    : s_(std::make_shared<state>(ex, backend, label, std::move(tls), metrics, std::move(on_list))) {}
+
+model_discovery::~model_discovery() { stop(); }
+
+void model_discovery::start() { asio::co_spawn(s_->pause.get_executor(), loop(s_), asio::detached); }
+
+bool model_discovery::tried() const { return s_->last_ok.has_value(); }
+
+void model_discovery::stop() {
+  if (s_->stopping) return;
+  s_->stopping = true;
+  s_->pause.cancel();
+  if (s_->current) s_->current->abort();
+  s_->pool.shutdown();
+}
+
+}  // namespace deepgate::app
