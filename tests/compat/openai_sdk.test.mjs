@@ -63,8 +63,12 @@ before(async () => {
 server: {host: 127.0.0.1, port: 0, workers: 2}
 backends: [{name: mock, url: "http://127.0.0.1:${mockPort}"}]
 models:
-  - {name: deepseek-chat, backend: mock}
-  - {name: deepseek-reasoner, backend: mock}
+  - {name: deepseek-flash, backend: mock}
+  - {name: deepseek-v4-pro, backend: mock}
+  - {name: deepseek-chat, backend: mock, upstream_model: deepseek-flash, set: {thinking: {type: disabled}}}
+  - {name: deepseek-reasoner, backend: mock, upstream_model: deepseek-flash, set: {thinking: {type: enabled}}}
+cache:
+  models: {deepseek-v4-pro: always}
 auth:
   keys: [{id: compat, owner: compat, key: ${KEY}}]
 admin: {port: 0}
@@ -80,7 +84,7 @@ after(() => {
 
 test('chat completion', async () => {
   const r = await client.chat.completions.create({
-    model: 'deepseek-chat',
+    model: 'deepseek-flash',
     messages: [{ role: 'user', content: 'Hello from the SDK' }],
   });
   assert.equal(r.object, 'chat.completion');
@@ -92,7 +96,7 @@ test('chat completion', async () => {
 
 test('streamed chat completion with usage and reasoning', async () => {
   const stream = await client.chat.completions.create({
-    model: 'deepseek-reasoner',
+    model: 'deepseek-v4-pro',
     messages: [{ role: 'user', content: 'Think, then answer [mock tokens=6]' }],
     stream: true,
     stream_options: { include_usage: true },
@@ -106,15 +110,15 @@ test('streamed chat completion with usage and reasoning', async () => {
 
 test('the stream helper assembles the same answer as a non-stream call', async () => {
   const messages = [{ role: 'user', content: 'same answer both ways' }];
-  const whole = await client.chat.completions.create({ model: 'deepseek-chat', messages });
-  const runner = client.chat.completions.stream({ model: 'deepseek-chat', messages });
+  const whole = await client.chat.completions.create({ model: 'deepseek-flash', messages });
+  const runner = client.chat.completions.stream({ model: 'deepseek-flash', messages });
   const final = await runner.finalChatCompletion();
   assert.equal(final.choices[0].message.content, whole.choices[0].message.content);
 });
 
 test('a wrong key maps to AuthenticationError', async () => {
   await assert.rejects(
-    badClient.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'x' }] }),
+    badClient.chat.completions.create({ model: 'deepseek-flash', messages: [{ role: 'user', content: 'x' }] }),
     (e) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key',
   );
 });
@@ -128,21 +132,21 @@ test('unknown model maps to NotFoundError', async () => {
 
 test('invalid parameter maps to BadRequestError naming the param', async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'deepseek-chat', messages: [] }),
+    client.chat.completions.create({ model: 'deepseek-flash', messages: [] }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages',
   );
 });
 
 test('DeepSeek 429 maps to RateLimitError', async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: '[mock status=429]' }] }),
+    client.chat.completions.create({ model: 'deepseek-flash', messages: [{ role: 'user', content: '[mock status=429]' }] }),
     (e) => e instanceof OpenAI.RateLimitError && e.status === 429,
   );
 });
 
 test('a failure after the stream started raises instead of returning half an answer', async () => {
   const stream = await client.chat.completions.create({
-    model: 'deepseek-chat',
+    model: 'deepseek-flash',
     messages: [{ role: 'user', content: '[mock tokens=6 reset_after=3]' }],
     stream: true,
   });
@@ -158,9 +162,11 @@ test('a failure after the stream started raises instead of returning half an ans
 
 test('a cache hit replayed as a stream reads like a live one (content, reasoning, tool calls, usage)', async () => {
   const messages = [{ role: 'user', content: 'cache me for the SDK [mock tokens=8]' }];
-  const live = await client.chat.completions.create({ model: 'deepseek-reasoner', temperature: 0, messages });
+  // A thinking answer is sampled whatever its temperature: cached here only because the config
+  // says always for this model.
+  const live = await client.chat.completions.create({ model: 'deepseek-v4-pro', temperature: 0, messages });
   const { data: stream, response } = await client.chat.completions
-    .create({ model: 'deepseek-reasoner', temperature: 0, messages, stream: true, stream_options: { include_usage: true } })
+    .create({ model: 'deepseek-v4-pro', temperature: 0, messages, stream: true, stream_options: { include_usage: true } })
     .withResponse();
   assert.equal(response.headers.get('x-deepgate-cache'), 'hit');
   const { content, reasoning, usage, finish } = await collect(stream);
@@ -169,7 +175,8 @@ test('a cache hit replayed as a stream reads like a live one (content, reasoning
   assert.equal(finish, 'stop');
   assert.equal(usage.prompt_tokens_details.cached_tokens, live.usage.prompt_tokens);
 
-  // The stream helper assembles a replayed tool call into the same message.
+  // The stream helper assembles a replayed tool call into the same message (the legacy name:
+  // deepseek-flash with thinking off, so temperature 0 is deterministic).
   const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
   const tm = [{ role: 'user', content: 'call the tool, cached' }];
   const first = await client.chat.completions.create({ model: 'deepseek-chat', temperature: 0, messages: tm, tools });
