@@ -365,3 +365,30 @@ TEST(model_discovery, a_models_section_still_decides_what_is_served) {
   EXPECT_EQ(listed.size(), 3u);  // deepseek-chat, its alias, deepseek-reasoner: not the mock's other names
   EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-v4-pro")).status, 404);
 }
+
+// Issue 16: a mock that serves only DeepSeek's current names refuses the retired ones with
+// DeepSeek's error, and the legacy names still work through the gateway, as the current model
+// with the right thinking mode.
+TEST(legacy_names, retired_names_fail_at_deepseek_but_work_through_the_aliases) {
+  auto mock = mock_server::start({"--models", "deepseek-flash,deepseek-v4-pro"});
+  auto direct = post_json(mock->port, "/chat/completions", chat_body("hi", false, "deepseek-chat"));
+  EXPECT_EQ(direct.status, 400);
+  EXPECT_EQ(json::parse(direct.body)["error"]["message"], "Model Not Exist");
+  const std::string yaml = "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n"
+                           "backends:\n  - name: deepseek\n    url: http://127.0.0.1:" + std::to_string(mock->port) +
+                           "\n    breaker: {failures: 0}\n"
+                           "models:\n"
+                           "  - {name: deepseek-chat, backend: deepseek, upstream_model: deepseek-flash, set: {thinking: {type: disabled}}}\n"
+                           "  - {name: deepseek-reasoner, backend: deepseek, upstream_model: deepseek-flash, set: {thinking: {type: enabled}}}\n" +
+                           test_auth_yaml() + "admin:\n  port: 0\n";
+  auto gw = gateway_server::start(yaml);
+  auto chat = post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-chat", R"({"thinking":{"type":"enabled"}})"));
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_EQ(mock->last_request()["body"]["model"], "deepseek-flash");
+  EXPECT_EQ(mock->last_request()["body"]["thinking"]["type"], "disabled");  // the operator's value wins
+  EXPECT_FALSE(json::parse(chat.body)["choices"][0]["message"].contains("reasoning_content"));
+  auto reasoner = post_json(gw->port, "/v1/chat/completions", chat_body("hi", true, "deepseek-reasoner"));
+  ASSERT_EQ(reasoner.status, 200);
+  EXPECT_EQ(mock->last_request()["body"]["thinking"]["type"], "enabled");
+  EXPECT_NE(reasoner.body.find("reasoning_content"), std::string::npos);
+}
