@@ -269,8 +269,9 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   }
   // The operator's fields for this name (a legacy alias's thinking mode, say) before anything
   // reads the request.
-  if (!model->set_fields.empty()) chat.apply_fields(model->set_fields);  // never model, messages or stream
-  rec.model = snap->model_labels[static_cast<std::size_t>(model - config->models.data())];
+  const auto model_index = static_cast<std::size_t>(model - config->models.data());
+  if (const auto& patch = snap->model_patches[model_index]) chat.apply_fields(*patch);  // never model, messages or stream
+  rec.model = snap->model_labels[model_index];
   rec.backend = snap->backends[model->backend_index]->label;
   if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
   const auto& primary = config->backends[model->backend_index];

@@ -499,10 +499,17 @@ int chat_request::restore_reasoning(
   return repaired;
 }
 
-void chat_request::apply_fields(std::string_view json_object) {
-  auto patch = json::parse(json_object, nullptr, false);
-  if (!patch.is_object()) return;  // made by the config loader: always an object
-  impl_->body.merge_patch(patch);
+struct field_patch::impl {
+  json patch;
+};
+field_patch::field_patch(std::string_view json_object) : impl_(std::make_unique<impl>()) {
+  impl_->patch = json::parse(json_object, nullptr, false);
+  if (!impl_->patch.is_object()) impl_->patch = json::object();
+}
+field_patch::~field_patch() = default;
+
+void chat_request::apply_fields(const field_patch& patch) {
+  impl_->body.merge_patch(patch.get().patch);
   if (auto s = impl_->body.find("stream"); s != impl_->body.end() && s->is_boolean()) impl_->stream = s->get<bool>();
 }
 

@@ -46,7 +46,10 @@ snapshot_result build_snapshot(std::shared_ptr<const config::gateway_config> con
   } catch (const std::exception& e) {
     return {nullptr, std::string("backend TLS setup failed: ") + e.what()};
   }
-  for (const auto& m : config->models) snap->model_labels.push_back(number(labels.model(m.name)));
+  for (const auto& m : config->models) {
+    snap->model_labels.push_back(number(labels.model(m.name)));
+    snap->model_patches.push_back(m.set_fields.empty() ? nullptr : std::make_shared<const field_patch>(m.set_fields));
+  }
   snap->balancers.assign(workers.size(), std::vector<upstream::weighted_rr>(config->models.size()));
   snap->limits_apply = limits::limits_apply(config->limits);
   snap->tracks_usage = limits::tracks_usage(config->limits);

@@ -22,6 +22,20 @@ namespace deepgate::api {
 // and it names nobody.
 std::string owner_user_id(std::string_view owner);
 
+// A model's `set:` fields, parsed once (per snapshot) rather than per request.
+class field_patch {
+ public:
+  explicit field_patch(std::string_view json_object);  // made by the config loader: an object
+  ~field_patch();
+  field_patch(const field_patch&) = delete;
+  field_patch& operator=(const field_patch&) = delete;
+  struct impl;
+  const impl& get() const { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
 class chat_request {
  public:
   using result = boost::system::result<chat_request, http::api_error>;
@@ -59,9 +73,9 @@ class chat_request {
   // The reasoning repair: every assistant turn with tool calls but no reasoning_content gets the
   // reasoning `recall` finds for its first tool call's id. Returns how many turns were repaired.
   int restore_reasoning(const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall);
-  // Merges the model's `set:` fields (a JSON object) over the request: the operator's values win,
-  // null removes a field (RFC 7386). Before anything reads the request (cache key, limits).
-  void apply_fields(std::string_view json_object);
+  // Merges the model's `set:` fields over the request: the operator's values win, null removes a
+  // field (RFC 7386). Before anything reads the request (cache key, limits).
+  void apply_fields(const field_patch& patch);
   // Streams: the gateway wants the final usage chunk (stream_options.include_usage) that the
   // client did not ask for; upstream_body adds it where the backend accepts it.
   void request_usage();

@@ -6,6 +6,7 @@
 // A backend whose settings did not change carries over to the next snapshot whole (its breaker,
 // in-flight count, concurrency gate, TLS context and warm connections); a changed or new backend
 // starts fresh; a removed one goes when the last request that uses it ends.
+#include "deepgate/api/chat_request.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/observability/labels.hpp"
 #include "deepgate/upstream/client.hpp"
@@ -44,6 +45,7 @@ struct snapshot {
   std::shared_ptr<const config::gateway_config> config;
   std::vector<std::shared_ptr<backend_runtime>> backends;  // [index in config->backends]
   std::vector<int> model_labels;                           // [index in config->models]
+  std::vector<std::shared_ptr<const field_patch>> model_patches;  // [index in config->models]; null: no set:
   // Balancing state per worker, touched only on that worker's thread.
   mutable std::vector<std::vector<upstream::weighted_rr>> balancers;  // [worker][model index]
   bool limits_apply = false;  // limits::limits_apply(config->limits)
