@@ -31,24 +31,16 @@ namespace {
 
 // One check; false when the balance could not be read.
 asio::awaitable<bool> check_once(balance_check::state& s) {
-  upstream::outgoing_request req;
-  req.method = "GET";
-  req.path = s.backend.url.path("/user/balance");
-  req.headers.push_back({"accept", "application/json"});
-  upstream::exchange ex(s.pool);
-  s.current = &ex;
-  upstream::response_head head;
-  auto f = co_await ex.start(req, head);
-  std::string body;
-  if (f == upstream::failure::none) f = co_await ex.read_all(body, 64 * 1024);
-  s.current = nullptr;
-  if (f != upstream::failure::none || head.status != 200) {
+  auto path = s.backend.url.path("/user/balance");  // a named local: no temporaries in co_await (GCC 12)
+  auto r = co_await upstream::get(s.pool, std::move(path), 64 * 1024, s.current);
+  if (r.error != upstream::failure::none || r.status != 200) {
     if (s.last_ok.value_or(true) && !s.stopping)
       spdlog::warn("backend {}: balance check failed ({})", s.backend.name,
-                   f != upstream::failure::none ? std::string(upstream::to_string(f)) : "HTTP " + std::to_string(head.status));
+                   r.error != upstream::failure::none ? std::string(upstream::to_string(r.error))
+                                                      : "HTTP " + std::to_string(r.status));
     co_return false;
   }
-  auto b = observability::parse_balance(body);
+  auto b = observability::parse_balance(r.body);
   if (!b) {
     if (s.last_ok.value_or(true)) spdlog::warn("backend {}: balance check: unexpected answer", s.backend.name);
     co_return false;

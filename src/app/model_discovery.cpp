@@ -33,26 +33,17 @@ constexpr std::size_t max_list_bytes = 4u << 20;
 
 // One read: the list, or why it failed.
 asio::awaitable<std::optional<std::vector<api::listed_model>>> read_once(model_discovery::state& s, std::string& why) {
-  upstream::outgoing_request req;
-  req.method = "GET";
-  req.path = s.backend.url.path("/models");
-  req.headers.push_back({"accept", "application/json"});
-  upstream::exchange ex(s.pool);
-  s.current = &ex;
-  upstream::response_head head;
-  auto f = co_await ex.start(req, head);
-  std::string body;
-  if (f == upstream::failure::none) f = co_await ex.read_all(body, max_list_bytes);
-  s.current = nullptr;
-  if (f != upstream::failure::none) {
-    why = std::string(upstream::to_string(f));
+  auto path = s.backend.url.path("/models");  // a named local: no temporaries in co_await (GCC 12)
+  auto r = co_await upstream::get(s.pool, std::move(path), max_list_bytes, s.current);
+  if (r.error != upstream::failure::none) {
+    why = std::string(upstream::to_string(r.error));
     co_return std::nullopt;
   }
-  if (head.status != 200) {
-    why = "HTTP " + std::to_string(head.status);
+  if (r.status != 200) {
+    why = "HTTP " + std::to_string(r.status);
     co_return std::nullopt;
   }
-  auto list = api::parse_model_list(body);
+  auto list = api::parse_model_list(r.body);
   if (!list) why = "not a model list";
   co_return list;
 }

@@ -188,6 +188,22 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   co_return failure::none;
 }
 
+asio::awaitable<fetched> get(connection_pool& pool, std::string path, std::size_t limit, exchange*& current) {
+  outgoing_request req;
+  req.method = "GET";
+  req.path = std::move(path);
+  req.headers.push_back({"accept", "application/json"});
+  exchange ex(pool);
+  current = &ex;
+  response_head head;
+  fetched out;
+  out.error = co_await ex.start(req, head);
+  if (out.error == failure::none) out.error = co_await ex.read_all(out.body, limit);
+  out.status = head.status;
+  current = nullptr;
+  co_return out;
+}
+
 asio::awaitable<failure> exchange::read_all(std::string& out, std::size_t limit) {
   while (!impl_->done) {
     auto f = co_await read_some(out);

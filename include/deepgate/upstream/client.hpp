@@ -92,4 +92,14 @@ class exchange {
   std::unique_ptr<impl> impl_;
 };
 
+// A GET of `path` (the backend's base path included) read whole, up to `limit` bytes: the
+// gateway's own calls to a backend (balance, model list). `current` points at the exchange while
+// it runs, so a stop can abort it.
+struct fetched {
+  failure error = failure::none;
+  unsigned status = 0;
+  std::string body;
+};
+boost::asio::awaitable<fetched> get(connection_pool& pool, std::string path, std::size_t limit, exchange*& current);
+
 }  // namespace deepgate::upstream
