@@ -124,14 +124,22 @@ bool read_rates(reader& r, const YAML::Node& n, const std::string& p, limits::pr
 
 bool read_tier(reader& r, const YAML::Node& n, const std::string& p, const limits::price& base, limits::price_tier& t) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p, {"name", "utc_offset", "days", "hours", "multiplier", "input_cache_hit", "input_cache_miss", "output"}))
+  if (!r.mapping(n, p, {"name", "time_zone", "utc_offset", "days", "hours", "multiplier", "input_cache_hit",
+                        "input_cache_miss", "output"}))
     return false;
-  std::string offset = "UTC";
+  std::string offset = "UTC", zone;
   double multiplier = 1;
-  if (!r.string(n, "name", p, t.name) || !r.string(n, "utc_offset", p, offset) ||
+  if (!r.string(n, "name", p, t.name) || !r.string(n, "utc_offset", p, offset) || !r.string(n, "time_zone", p, zone) ||
       !r.number(n, "multiplier", p, multiplier, 0, 1e6))
     return false;
   if (t.name.empty()) return r.fail(p + ".name", "is required (the access log records it)");
+  if (!zone.empty()) {
+    if (n["utc_offset"]) return r.fail(p + ".utc_offset", "give either time_zone or utc_offset, not both");
+    std::string error;
+    auto z = core::time_zone::load(zone, error);
+    if (!z) return r.fail(p + ".time_zone", error);
+    t.zone = std::make_shared<const core::time_zone>(std::move(*z));
+  }
   auto minutes = parse_utc_offset(offset);
   if (!minutes) return r.fail(p + ".utc_offset", "must be UTC or an offset such as +08:00");
   t.utc_offset_minutes = *minutes;

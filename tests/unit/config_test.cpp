@@ -402,3 +402,35 @@ prices:
     EXPECT_NE(e.error.find("prices.m.tiers[0]"), std::string::npos) << e.error;
   }
 }
+
+// A tier on a named zone follows its daylight saving: Berlin's 09:00 is 08:00 UTC in winter and
+// 07:00 UTC in summer.
+TEST(config, price_tiers_in_a_named_time_zone) {
+  auto r = load_string(std::string(minimal) + R"(
+prices:
+  m:
+    output: 1
+    tiers:
+      - {name: peak, time_zone: Europe/Berlin, hours: ["09:00-10:00"], multiplier: 3}
+      - {name: beijing, time_zone: Asia/Shanghai, days: [sun], hours: ["09:00-10:00"]}
+)", env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& s = r.config->prices.at("m");
+  using namespace std::chrono;
+  auto at = [&](int y, unsigned mo, unsigned d, int h, int mi) {
+    return s.at(sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi});
+  };
+  EXPECT_EQ(at(2026, 12, 4, 8, 30).tier, "peak");
+  EXPECT_DOUBLE_EQ(at(2026, 12, 4, 8, 30).rates->output, 3);
+  EXPECT_EQ(at(2026, 12, 4, 7, 30).tier, "standard");
+  EXPECT_EQ(at(2026, 7, 3, 7, 30).tier, "peak");
+  EXPECT_EQ(at(2026, 7, 3, 8, 30).tier, "standard");
+  EXPECT_EQ(at(2026, 12, 6, 1, 30).tier, "beijing");  // Sunday 09:30 in Beijing
+  for (auto [bad, where] : {std::pair{R"({name: x, time_zone: Mars/Base, hours: ["09:00-10:00"]})", "time_zone"},
+                            std::pair{R"({name: x, time_zone: "../../etc/passwd", hours: ["09:00-10:00"]})", "time_zone"},
+                            std::pair{R"({name: x, time_zone: UTC, utc_offset: "+01:00", hours: ["09:00-10:00"]})", "utc_offset"}}) {
+    auto e = load_string(std::string(minimal) + "prices:\n  m:\n    output: 1\n    tiers: [" + bad + "]\n", env_of({}), "t");
+    EXPECT_FALSE(e.config) << bad;
+    EXPECT_NE(e.error.find(std::string("prices.m.tiers[0].") + where), std::string::npos) << e.error;
+  }
+}

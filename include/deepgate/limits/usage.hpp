@@ -3,8 +3,11 @@
 // prompt_cache_hit_tokens / prompt_cache_miss_tokens; other OpenAI-compatible servers report
 // prompt_tokens_details.cached_tokens (or nothing). Costs are integers in nano-USD so sums over
 // many requests stay exact; prices are USD per million tokens, from the config's price table.
+#include "deepgate/core/time_zone.hpp"
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,12 +33,13 @@ struct price {
 };
 
 // Time-of-day prices (DeepSeek bills peak and off-peak rates since V4). A tier applies on its
-// weekdays within its windows, on a clock `utc_offset_minutes` from UTC (a fixed offset: zones
-// with daylight saving need one tier per season); the first tier that holds a moment wins, and
-// outside every tier the base rates apply.
+// weekdays within its windows, on the clock of a named time zone (daylight saving included) or
+// of a fixed offset from UTC; the first tier that holds a moment wins, and outside every tier the
+// base rates apply.
 struct price_tier {
   std::string name;  // as the access log records it, e.g. "peak"
-  int utc_offset_minutes = 0;
+  int utc_offset_minutes = 0;                     // when no zone is named
+  std::shared_ptr<const core::time_zone> zone;  // e.g. Asia/Shanghai
   std::uint8_t weekdays = 0x7f;  // bit 0 Monday ... bit 6 Sunday
   std::vector<std::pair<int, int>> windows;  // [from, to) in minutes of that clock's day
   price rates;
