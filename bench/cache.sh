@@ -26,7 +26,7 @@ start_deepgate off "cache: {policy: off}"
 off_pid=$dg_pid off_port=$dg_port
 
 body() {  # $1 stream true|false
-  echo "{\"model\":\"deepseek-chat\",\"stream\":$1,\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"benchmark prompt\"}]}"
+  echo "{\"model\":\"deepseek-flash\",\"thinking\":{\"type\":\"disabled\"},\"stream\":$1,\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"benchmark prompt\"}]}"
 }
 warm() {  # port: the first request is the miss that fills the cache; wait until a second one hits
   curl -sf -o /dev/null "http://127.0.0.1:$1/v1/chat/completions" -H 'Content-Type: application/json' \

@@ -24,10 +24,10 @@ gateway() {  # $1 name, $2 model routing → dg_port, dg_admin; its breaker on "
 log: {access: {enabled: false}}" "backends:
   - {name: down, url: \"http://127.0.0.1:$down_port\", breaker: {failures: 5, cool_down: 10m, max_cool_down: 10m}}
   - {name: spare, url: \"http://127.0.0.1:$mock_port\"}
-models: [{name: deepseek-chat, $2}]"
+models: [{name: deepseek-flash, $2}]"
   for _ in 1 2 3 4 5; do
     curl -s -o /dev/null "http://127.0.0.1:$dg_port/v1/chat/completions" -H 'Content-Type: application/json' \
-      -H 'Authorization: Bearer dg-bench-key-0000000000000000' -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"trip"}]}'
+      -H 'Authorization: Bearer dg-bench-key-0000000000000000' -d '{"model":"deepseek-flash","thinking":{"type":"disabled"},"messages":[{"role":"user","content":"trip"}]}'
   done
   local state
   state=$(curl -s "http://127.0.0.1:$dg_admin/metrics" | awk '$1=="deepgate_circuit_breaker_state{backend=\"down\"}" {print $2}')

@@ -49,7 +49,7 @@ start_redis() {  # → redis_port
 start_deepgate() {  # $1 name, $2 extra YAML, $3 backends + models YAML (default: the mock) → dg_pid, dg_port, dg_admin
   local routing=${3:-}
   [[ -n "$routing" ]] || routing="backends: [{name: mock, url: \"http://127.0.0.1:$mock_port\"}]
-models: [{name: deepseek-chat, backend: mock}]"
+models: [{name: deepseek-flash, backend: mock}]"
   cat >"$work/$1.yaml" <<YAML
 server: {host: 127.0.0.1, port: 0, workers: 1}
 $routing

@@ -5,6 +5,6 @@ local temperature = os.getenv("BENCH_TEMPERATURE")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer dg-bench-key-0000000000000000"  -- deepgate's bench key; others ignore it
-wrk.body = '{"model":"deepseek-chat","stream":' .. (stream and "true" or "false") ..
+wrk.body = '{"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":' .. (stream and "true" or "false") ..
            (temperature and (',"temperature":' .. temperature) or "") ..
            ',"messages":[{"role":"user","content":"benchmark prompt"}]}'

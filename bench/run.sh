@@ -41,7 +41,7 @@ ttfb_ms() {  # median time to first byte over PROBES sequential stream requests
   for _ in $(seq "$PROBES"); do
     curl -s -o /dev/null -w '%{http_code} %{time_starttransfer}\n' "http://127.0.0.1:$port/v1/chat/completions" \
       -H 'Content-Type: application/json' -H 'Authorization: Bearer dg-bench-key-0000000000000000' \
-      -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"ttfb"}]}'
+      -d '{"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":true,"messages":[{"role":"user","content":"ttfb"}]}'
   done | awk '$1 != 200 {bad++} {print $2} END {if (bad) {print "bench: " bad " TTFB probes were not 200" > "/dev/stderr"; exit 1}}' |
     sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
 }

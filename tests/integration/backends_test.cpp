@@ -17,10 +17,14 @@ std::string backend(const std::string& name, std::uint16_t port, const std::stri
   return "  - name: " + name + "\n    url: http://127.0.0.1:" + std::to_string(port) + "\n" + extra;
 }
 
-// A gateway with `backends` (YAML list items) and one model, deepseek-chat, routed by `route`.
+// A gateway with `backends` (YAML list items) and one model, deepseek-chat, routed by `route`:
+// DeepSeek's current Flash (unless the route names another upstream model) with thinking off
+// (unless the route sets fields of its own).
 std::string yaml(const std::string& backends, const std::string& route, const std::string& extra = "") {
+  const bool named = ("\n" + route).find("\n    upstream_model:") != std::string::npos;  // the model's own
   return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\nbackends:\n" + backends +
-         "models:\n  - name: deepseek-chat\n" + route + test_auth_yaml() + extra + "log:\n  level: info\n";
+         "models:\n  - name: deepseek-chat\n" + (named ? "" : "    upstream_model: deepseek-flash\n") +
+         (route.find("set:") == std::string::npos ? "    set: {thinking: {type: disabled}}\n" : "") + route + test_auth_yaml() + extra + "log:\n  level: info\n";
 }
 
 // A port nothing listens on: connections are refused.
@@ -85,12 +89,15 @@ TEST(backends, weights_hold_over_a_thousand_requests) {
 }
 
 TEST(backends, per_model_weights_and_upstream_names) {
-  auto a = mock_server::start({"--models", "deepseek-chat"});
+  auto a = mock_server::start({"--models", "deepseek-flash"});
   auto b = mock_server::start({"--models", "qwen2.5:7b"});
   auto gw = gateway_server::start(
       yaml(backend("a", a->port) + backend("b", b->port),
            "    backends:\n      - {backend: a, weight: 1}\n      - {backend: b, upstream_model: \"qwen2.5:7b\", weight: 1}\n"));
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(chat(gw->port, chat_body("named " + std::to_string(i))).status, 200);
+  for (int i = 0; i < 10; ++i) {
+    auto r = chat(gw->port, chat_body("named " + std::to_string(i)));
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
   // Each worker alternates on its own, and connections spread over two workers unevenly.
   EXPECT_NEAR(static_cast<double>(a->chat_requests()), 5, 1);
   EXPECT_EQ(a->chat_requests() + b->chat_requests(), 10u);
@@ -166,7 +173,7 @@ TEST(backends, a_tls_deepseek_backend_and_a_plain_self_hosted_one_in_one_config)
       "  - name: deepseek\n    url: https://localhost:" + std::to_string(deepseek->port) +
       "\n    api_key: sk-deepseek-canary-4411\n    tls: {ca_file: " + ca.ca_cert + "}\n" +
       backend("vllm", vllm->port) +
-      "models:\n  - name: deepseek-chat\n    backend: deepseek\n"
+      "models:\n  - name: deepseek-chat\n    backend: deepseek\n    upstream_model: deepseek-flash\n"
       "  - name: local-r1\n    backend: vllm\n    upstream_model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B\n" +
       test_auth_yaml());
   ASSERT_EQ(chat(gw->port, chat_body("to deepseek")).status, 200);
@@ -238,7 +245,7 @@ TEST(backends, the_reasoning_repair_puts_back_the_reasoning_a_client_dropped) {
   auto mock = mock_server::start();  // enforces DeepSeek's rule for thinking models
   const json tools = json::parse(R"([{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}])");
   for (bool repair : {false, true}) {
-    auto gw = gateway_server::start(yaml(backend("ds", mock->port), "    backend: ds\n    upstream_model: deepseek-reasoner\n",
+    auto gw = gateway_server::start(yaml(backend("ds", mock->port), "    backend: ds\n    set: {thinking: {type: enabled}}\n",
                                          repair ? "reasoning_repair: {enabled: true, ttl: 5m}\n" : ""));
     for (bool stream_first : {false, true}) {
       const std::string question = "what is in the box? " + std::to_string(stream_first);
@@ -362,8 +369,10 @@ TEST(model_discovery, a_models_section_still_decides_what_is_served) {
     return json::parse(http_call(gw->port, "GET", "/v1/models/deepseek-chat").body).value("context_length", 0) == 65536;
   }));
   auto listed = json::parse(http_call(gw->port, "GET", "/v1/models").body)["data"];
-  EXPECT_EQ(listed.size(), 3u);  // deepseek-chat, its alias, deepseek-reasoner: not the mock's other names
-  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-v4-pro")).status, 404);
+  // deepseek-chat, its alias, deepseek-reasoner, deepseek-flash, deepseek-v4-pro: not the mock's
+  // other name, deepseek-v4-flash.
+  EXPECT_EQ(listed.size(), 5u);
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-v4-flash")).status, 404);
 }
 
 // Issue 16: a mock that serves only DeepSeek's current names refuses the retired ones with

@@ -156,7 +156,7 @@ TEST_F(cache_memory, changing_any_generation_field_is_a_miss) {
       R"({"max_tokens":5})", R"({"top_p":0.5})", R"({"stop":["x"]})", R"({"seed":7})", R"({"n":2})",
       R"({"frequency_penalty":0.5})", R"({"presence_penalty":0.5})", R"({"response_format":{"type":"json_object"}})",
       R"({"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":"none"})",
-      R"({"thinking":{"type":"enabled"}})", R"({"reasoning_effort":"high"})", R"({"temperature":0.0001})", R"({"temperature":1})",
+      R"({"reasoning_effort":"high"})", R"({"temperature":0.0001})", R"({"temperature":1})",
       R"({"max_completion_tokens":9})", R"({"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"generation fields"}]})"};
   for (auto& v : variants) {
     const auto before = upstream();
@@ -165,8 +165,24 @@ TEST_F(cache_memory, changing_any_generation_field_is_a_miss) {
     EXPECT_EQ(r.header("x-deepgate-cache"), "miss") << v;
     EXPECT_EQ(upstream() - before, 1u) << v;
   }
-  // Another model (after alias resolution) is another answer too.
+  // The same upstream model with thinking on (deepseek-reasoner: deepseek-flash with thinking
+  // enabled) is another answer too.
   EXPECT_EQ(chat(gw_->port, det(prompt, false, "deepseek-reasoner"), key).header("x-deepgate-cache"), "miss");
+  // deepseek-chat fixes thinking off: a client's own thinking field is overridden, so the
+  // forwarded request, and the answer, are the same.
+  EXPECT_EQ(chat(gw_->port, det(prompt, false, "deepseek-chat", R"({"thinking":{"type":"enabled"}})"), key)
+                .header("x-deepgate-cache"),
+            "hit");
+  // The key is made from the request as forwarded: deepseek-flash with thinking disabled is the
+  // request deepseek-chat sends, with thinking enabled the one deepseek-reasoner sends, and with
+  // no thinking field (the backend decides) another.
+  EXPECT_EQ(chat(gw_->port, det(prompt, false, "deepseek-flash", R"({"thinking":{"type":"disabled"}})"), key)
+                .header("x-deepgate-cache"),
+            "hit");
+  EXPECT_EQ(chat(gw_->port, det(prompt, false, "deepseek-flash", R"({"thinking":{"type":"enabled"}})"), key)
+                .header("x-deepgate-cache"),
+            "hit");
+  EXPECT_EQ(chat(gw_->port, det(prompt, false, "deepseek-flash"), key).header("x-deepgate-cache"), "miss");
 }
 
 TEST_F(cache_memory, key_order_whitespace_numbers_aliases_and_output_neutral_fields_still_hit) {
@@ -185,11 +201,13 @@ TEST_F(cache_memory, key_order_whitespace_numbers_aliases_and_output_neutral_fie
 }
 
 TEST_F(cache_memory, a_streamed_miss_serves_a_json_hit_with_the_same_content_and_reasoning) {
+  // Thinking-mode answers are not deterministic: cached only for the owner whose policy is "always".
+  const auto key = bearer(always_key);
   const auto before = upstream();
-  auto streamed = chat(gw_->port, det("stream first [mock tokens=9]", true, "deepseek-reasoner"));
+  auto streamed = chat(gw_->port, det("stream first [mock tokens=9]", true, "deepseek-reasoner"), key);
   ASSERT_EQ(streamed.status, 200);
   EXPECT_EQ(streamed.header("x-deepgate-cache"), "miss");
-  auto plain = chat(gw_->port, det("stream first [mock tokens=9]", false, "deepseek-reasoner"));
+  auto plain = chat(gw_->port, det("stream first [mock tokens=9]", false, "deepseek-reasoner"), key);
   ASSERT_EQ(plain.status, 200) << plain.body;
   EXPECT_EQ(plain.header("x-deepgate-cache"), "hit");
   EXPECT_EQ(upstream() - before, 1u);
@@ -206,11 +224,13 @@ TEST_F(cache_memory, a_streamed_miss_serves_a_json_hit_with_the_same_content_and
 }
 
 TEST_F(cache_memory, a_json_miss_is_replayed_as_a_well_formed_stream) {
+  const auto key = bearer(always_key);
   const auto before = upstream();
-  auto plain = chat(gw_->port, det("json first [mock tokens=7]", false, "deepseek-reasoner"));
+  auto plain = chat(gw_->port, det("json first [mock tokens=7]", false, "deepseek-reasoner"), key);
   ASSERT_EQ(plain.status, 200);
   auto streamed = chat(gw_->port, det("json first [mock tokens=7]", true, "deepseek-reasoner",
-                                      R"({"stream_options":{"include_usage":true}})"));
+                                      R"({"stream_options":{"include_usage":true}})"),
+                       key);
   ASSERT_EQ(streamed.status, 200);
   EXPECT_EQ(streamed.header("x-deepgate-cache"), "hit");
   EXPECT_EQ(streamed.header("content-type").rfind("text/event-stream", 0), 0u);
@@ -224,7 +244,7 @@ TEST_F(cache_memory, a_json_miss_is_replayed_as_a_well_formed_stream) {
   ASSERT_TRUE(s.usage.is_object());  // asked for: the usage chunk before [DONE]
   EXPECT_EQ(s.usage["prompt_tokens_details"]["cached_tokens"], j.usage["prompt_tokens"]);
   // Not asked for: no usage chunk.
-  auto quiet = from_stream(chat(gw_->port, det("json first [mock tokens=7]", true, "deepseek-reasoner")).body);
+  auto quiet = from_stream(chat(gw_->port, det("json first [mock tokens=7]", true, "deepseek-reasoner"), key).body);
   EXPECT_TRUE(quiet.usage.is_null());
   EXPECT_EQ(quiet.content, j.content);
 }
@@ -382,12 +402,12 @@ TEST(cache_redis_store, two_gateways_share_answers_through_redis) {
   auto mock = mock_server::start();
   auto a = gateway_server::start(redis_cache_yaml(mock->port, redis->port));
   auto b = gateway_server::start(redis_cache_yaml(mock->port, redis->port));
-  auto first = chat(a->port, det("shared through redis", true, "deepseek-reasoner"));
+  auto first = chat(a->port, det("shared through redis", true, "deepseek-chat"));
   ASSERT_EQ(first.status, 200);
   EXPECT_EQ(first.header("x-deepgate-cache"), "miss");
   // The store is in the background: wait until the value is in Redis, not for a fixed time.
   ASSERT_TRUE(eventually([&] { return redis->cli("DBSIZE").substr(0, 1) == "1"; }));
-  auto second = chat(b->port, det("shared through redis", false, "deepseek-reasoner"));
+  auto second = chat(b->port, det("shared through redis", false, "deepseek-chat"));
   ASSERT_EQ(second.status, 200);
   EXPECT_EQ(second.header("x-deepgate-cache"), "hit");
   EXPECT_EQ(mock->chat_requests(), 1u);
@@ -462,8 +482,8 @@ INSTANTIATE_TEST_SUITE_P(hits_count_tokens, cache_limits, ::testing::Values(fals
 TEST(cache_thinking, thinking_mode_answers_are_not_cached_at_temperature_zero) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    thinking_default: on\n"));
-  auto ask = [&](const std::string& extra) {
-    return post_json(gw->port, "/v1/chat/completions", chat_body("think about it", false, "deepseek-chat", extra));
+  auto ask = [&](const std::string& extra, const std::string& model = "deepseek-flash") {
+    return post_json(gw->port, "/v1/chat/completions", chat_body("think about it", false, model, extra));
   };
   EXPECT_EQ(ask(R"({"temperature":0})").header("x-deepgate-cache"), "bypass");
   EXPECT_EQ(ask(R"({"temperature":0})").header("x-deepgate-cache"), "bypass");
@@ -472,4 +492,9 @@ TEST(cache_thinking, thinking_mode_answers_are_not_cached_at_temperature_zero) {
   EXPECT_EQ(ask(R"({"temperature":0,"thinking":{"type":"disabled"}})").header("x-deepgate-cache"), "miss");
   EXPECT_EQ(ask(R"({"temperature":0,"thinking":{"type":"disabled"}})").header("x-deepgate-cache"), "hit");
   EXPECT_EQ(mock->chat_requests(), 4u);
+  // The legacy names fix thinking: deepseek-reasoner (on) is never deterministic, deepseek-chat
+  // (off, the same request as the one above) is.
+  EXPECT_EQ(ask(R"({"temperature":0})", "deepseek-reasoner").header("x-deepgate-cache"), "bypass");
+  EXPECT_EQ(ask(R"({"temperature":0})", "deepseek-chat").header("x-deepgate-cache"), "hit");
+  EXPECT_EQ(mock->chat_requests(), 5u);
 }

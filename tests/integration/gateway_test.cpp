@@ -102,7 +102,9 @@ TEST_F(gateway, upstream_key_replaces_client_credentials_and_hop_headers_stay) {
 TEST_F(gateway, aliases_map_to_the_backend_model) {
   auto r = post_json(gw_->port, "/v1/chat/completions", chat_body("alias", false, "gpt-4o-mini"));
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(mock_->last_request()["body"]["model"], "deepseek-chat");
+  // gpt-4o-mini is an alias of deepseek-chat, itself DeepSeek's current Flash with thinking off.
+  EXPECT_EQ(mock_->last_request()["body"]["model"], "deepseek-flash");
+  EXPECT_EQ(mock_->last_request()["body"]["thinking"]["type"], "disabled");
 }
 
 TEST_F(gateway, request_id_is_kept_when_well_formed) {
@@ -120,7 +122,7 @@ TEST_F(gateway, models_health_and_readiness) {
   EXPECT_EQ(j["object"], "list");
   std::vector<std::string> ids;
   for (auto& d : j["data"]) ids.push_back(d["id"]);
-  EXPECT_EQ(ids, (std::vector<std::string>{"deepseek-chat", "gpt-4o-mini", "deepseek-reasoner"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"deepseek-chat", "gpt-4o-mini", "deepseek-reasoner", "deepseek-flash", "deepseek-v4-pro"}));
   EXPECT_EQ(http_call(gw_->port, "GET", "/v1/models/deepseek-reasoner").status, 200);
   EXPECT_EQ(json::parse(http_call(gw_->port, "GET", "/v1/models/nope").body)["error"]["code"], "model_not_found");
   EXPECT_EQ(http_call(gw_->port, "GET", "/healthz").status, 200);

@@ -317,8 +317,8 @@ TEST(budget, daily_budget_stops_the_owner_with_402_once_spent) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(limits_yaml(
       mock->port, "  default:\n    daily_budget_usd: 0.01\n",
-      "prices:\n  deepseek-chat: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"
-      "  deepseek-reasoner: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"));
+      "prices:\n  deepseek-flash: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"
+      "  deepseek-v4-pro: {input_cache_hit: 10, input_cache_miss: 100, output: 200}\n"));
   double spent = 0;
   int allowed = 0;
   for (int i = 0; i < 50; ++i) {
@@ -492,9 +492,9 @@ TEST(budget, a_price_tier_in_force_charges_its_rates_and_the_budget_counts_them)
   auto gw = gateway_server::start(limits_yaml(
       mock->port, "  default:\n    daily_budget_usd: 0.001\n",
       "prices:\n"
-      "  deepseek-chat:\n    name: off_peak\n    output: 0\n"
-      "    tiers:\n      - {name: peak, hours: [\"00:00-24:00\"], output: 1000}\n"
-      "  deepseek-reasoner:\n    name: off_peak\n    output: 0\n"
+      "  deepseek-flash:\n    name: off_peak\n    output: 0\n"
+      "    tiers:\n      - {name: peak, time_zone: Asia/Shanghai, hours: [\"00:00-24:00\"], output: 1000}\n"
+      "  deepseek-v4-pro:\n    name: off_peak\n    output: 0\n"
       "    tiers:\n      - {name: never, days: [], hours: [\"00:00-24:00\"], output: 1000}\n"));
   auto first = chat(gw->port, "peak pricing");
   ASSERT_EQ(first.status, 200) << first.body;
@@ -503,7 +503,7 @@ TEST(budget, a_price_tier_in_force_charges_its_rates_and_the_budget_counts_them)
   EXPECT_EQ(chat(gw->port, "again").status, 402);  // the tier's cost was charged to the budget
   // The other owner, on the model whose tier never applies: base rates (nothing), never refused.
   for (int i = 0; i < 3; ++i) {
-    auto r = post_json(gw->port, "/v1/chat/completions", chat_body("off peak", false, "deepseek-reasoner"),
+    auto r = post_json(gw->port, "/v1/chat/completions", chat_body("off peak", false, "deepseek-v4-pro"),
                        {{"Authorization", std::string("Bearer ") + other_key}});
     EXPECT_EQ(r.status, 200) << r.body;
   }

@@ -59,7 +59,7 @@ class observability : public shared_gateway<observability> {
   static std::vector<std::string> mock_args() { return {}; }
   static std::string config(std::uint16_t mock_port) {
     return gateway_yaml(mock_port, "  trusted_proxies: [127.0.0.1/32]\n", "    balance_check_interval: 1s\n",
-                        keys_yaml() + "prices:\n  deepseek-chat: {input_cache_hit: 0.07, input_cache_miss: 0.27, output: 1.10}\n");
+                        keys_yaml() + "prices:\n  deepseek-flash: {input_cache_hit: 0.07, input_cache_miss: 0.27, output: 1.10}\n");
   }
   static double value(const std::string& series) { return metric_value(gw_->metrics(), series); }
   // Waits until `series` reaches `want` (the record is written just after the answer goes out).
@@ -132,8 +132,11 @@ TEST_F(observability, reasoning_tokens_and_prompt_cache_hits_are_counted_by_type
   const auto reasoning = u["completion_tokens_details"]["reasoning_tokens"].get<double>();
   ASSERT_GT(reasoning, 0);
   EXPECT_TRUE(reaches(r_type, before + reasoning)) << value(r_type) - before;
-  // deepseek-reasoner has no price in this config: no cost series for it.
-  EXPECT_EQ(value(R"(deepgate_cost_usd_total{model="deepseek-reasoner"})"), 0);
+  // Prices are by the model sent upstream: deepseek-reasoner is deepseek-flash, which has one.
+  EXPECT_GT(value(R"(deepgate_cost_usd_total{model="deepseek-reasoner",owner="tests"})"), 0);
+  // deepseek-v4-pro has no price in this config: no cost series for it.
+  ASSERT_EQ(post_json(gw_->port, chat_path, chat_body("unpriced", false, "deepseek-v4-pro")).status, 200);
+  EXPECT_EQ(value(R"(deepgate_cost_usd_total{model="deepseek-v4-pro"})"), 0);
 }
 
 TEST_F(observability, errors_are_counted_by_status_class_kind_and_reason) {

@@ -23,7 +23,7 @@ std::string backend(const std::string& name, std::uint16_t port) {
 // top-level sections.
 std::string yaml(const std::string& backends, const std::string& route, const std::string& extra = "") {
   return "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\nbackends:\n" + backends +
-         "models:\n  - name: deepseek-chat\n" + route + test_auth_yaml() + extra + "admin:\n  port: 0\nlog:\n  level: info\n";
+         "models:\n  - name: deepseek-chat\n    upstream_model: deepseek-flash\n" + route + test_auth_yaml() + extra + "admin:\n  port: 0\nlog:\n  level: info\n";
 }
 
 std::size_t count(const std::string& text, const std::string& needle) {
@@ -163,7 +163,7 @@ TEST(reload, models_limits_and_restart_only_settings) {
   EXPECT_TRUE(post_json(gw->port, "/v1/chat/completions", chat_body("x")).header("x-ratelimit-limit-requests").empty());
 
   // A second model, a request limit, and a server setting that only a restart can change.
-  auto next = yaml(backend("a", a->port), "    backend: a\n  - name: deepseek-reasoner\n    backend: a\n",
+  auto next = yaml(backend("a", a->port), "    backend: a\n  - name: deepseek-reasoner\n    backend: a\n    upstream_model: deepseek-flash\n",
                    "limits:\n  default:\n    requests_per_minute: 3\n");
   next.replace(next.find("workers: 2"), 10, "workers: 1");
   ASSERT_TRUE(reload(*gw, next, 1));

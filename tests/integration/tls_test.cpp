@@ -25,7 +25,7 @@ class tls : public ::testing::Test {
   static std::string backend_yaml(const std::string& host, std::uint16_t port, const std::string& ca) {
     return "server: {host: 127.0.0.1, port: 0, workers: 1}\n"
            "backends:\n  - name: ds\n    url: https://" + host + ":" + std::to_string(port) + "\n" +
-           (ca.empty() ? "" : "    tls: {ca_file: " + ca + "}\n") + "models: [{name: deepseek-chat, backend: ds}]\n" + test_auth_yaml();
+           (ca.empty() ? "" : "    tls: {ca_file: " + ca + "}\n") + "models: [{name: deepseek-chat, backend: ds, upstream_model: deepseek-flash}]\n" + test_auth_yaml();
   }
   static std::string* dir_;
   static test_ca* ca_;

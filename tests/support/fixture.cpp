@@ -158,8 +158,14 @@ std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extr
          // them. The breaker's own tests turn it on.
          (backend_extra.find("breaker:") == std::string::npos ? "    breaker: {failures: 0}\n" : "") +
          "models:\n"
-         "  - name: deepseek-chat\n    backend: mock\n    aliases: [gpt-4o-mini]\n"
-         "  - name: deepseek-reasoner\n    backend: mock\n" +
+         // As the embedded defaults serve them: the pre-V4 names are DeepSeek's current Flash with
+         // thinking off (chat) or on (reasoner); the mock serves only the current names.
+         "  - name: deepseek-chat\n    backend: mock\n    upstream_model: deepseek-flash\n"
+         "    set: {thinking: {type: disabled}}\n    aliases: [gpt-4o-mini]\n"
+         "  - name: deepseek-reasoner\n    backend: mock\n    upstream_model: deepseek-flash\n"
+         "    set: {thinking: {type: enabled}}\n"
+         "  - name: deepseek-flash\n    backend: mock\n"
+         "  - name: deepseek-v4-pro\n    backend: mock\n" +
          sections + (sections.find("admin:") == std::string::npos ? "admin:\n  port: 0\n" : "") +
          "log:\n  level: info\n";
 }

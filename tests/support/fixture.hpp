@@ -73,8 +73,9 @@ class shared_gateway : public ::testing::Test {
 // The auth: section accepting `test_key` (owner "tests").
 std::string test_auth_yaml();
 
-// A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-chat and
-// deepseek-reasoner (and the alias gpt-4o-mini for deepseek-chat), its breaker off unless
+// A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-flash and
+// the legacy names as the embedded defaults do (deepseek-chat: deepseek-flash with thinking
+// disabled, alias gpt-4o-mini; deepseek-reasoner: thinking enabled), its breaker off unless
 // `backend_extra` configures one. `server_extra` and
 // `backend_extra` are YAML lines added under server: and the backend; `sections` are the top-level
 // sections after models: (auth:, admin:, redis:), by default the test key's auth: section.

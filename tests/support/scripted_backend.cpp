@@ -52,7 +52,7 @@ bool read_request(int fd, std::string& buf) {
 }  // namespace
 
 std::string completion_json(const std::string& content) {
-  return R"({"id":"chatcmpl-scripted","object":"chat.completion","created":1,"model":"deepseek-chat","choices":[{"index":0,"message":{"role":"assistant","content":")" +
+  return R"({"id":"chatcmpl-scripted","object":"chat.completion","created":1,"model":"deepseek-flash","choices":[{"index":0,"message":{"role":"assistant","content":")" +
          content +
          R"("},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}})";
 }

@@ -16,7 +16,7 @@ TEST(mock_model, directives_override_defaults) {
 
 TEST(mock_model, replies_are_deterministic_and_deepseek_shaped) {
   options o;
-  std::string req = R"({"model":"deepseek-reasoner","messages":[{"role":"user","content":"hi"}]})";
+  std::string req = R"({"model":"deepseek-flash","messages":[{"role":"user","content":"hi"}]})";
   auto a = plan_reply(req, "", o), b = plan_reply(req, "", o);
   EXPECT_EQ(a.body, b.body);
   auto j = nlohmann::json::parse(a.body);
@@ -29,8 +29,8 @@ TEST(mock_model, replies_are_deterministic_and_deepseek_shaped) {
 
 TEST(mock_model, streamed_and_whole_answers_are_the_same_text) {
   options o;
-  auto whole = plan_reply(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"q"}]})", "", o);
-  auto streamed = plan_reply(R"({"messages":[{"role":"user","content":"q"}],"stream":true,"model":"deepseek-chat"})", "", o);
+  auto whole = plan_reply(R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"messages":[{"role":"user","content":"q"}]})", "", o);
+  auto streamed = plan_reply(R"({"messages":[{"role":"user","content":"q"}],"stream":true,"model":"deepseek-flash","thinking":{"type":"disabled"}})", "", o);
   std::string text;
   for (auto& e : streamed.events) {
     if (e == "data: [DONE]\n\n") continue;
@@ -43,11 +43,11 @@ TEST(mock_model, streamed_and_whole_answers_are_the_same_text) {
 
 TEST(mock_model, streams_end_with_done_and_usage_only_when_asked) {
   options o;
-  auto r = plan_reply(R"({"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
+  auto r = plan_reply(R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":true,"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
   ASSERT_TRUE(r.stream);
   EXPECT_EQ(r.events.back(), "data: [DONE]\n\n");
   EXPECT_EQ(r.events.size(), 1u + 2u + 1u + 1u);  // role, 2 tokens, finish, [DONE]
-  auto u = plan_reply(R"({"model":"deepseek-chat","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
+  auto u = plan_reply(R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);
   EXPECT_EQ(u.events.size(), r.events.size() + 1);
   EXPECT_NE(u.events[u.events.size() - 2].find("\"usage\""), std::string::npos);
 }
@@ -58,7 +58,13 @@ TEST(mock_model, errors_look_like_deepseek) {
   EXPECT_EQ(plan_reply("{}", "Bearer wrong", o).status, 401u);
   o.api_key.clear();
   EXPECT_EQ(plan_reply(R"({"model":"nope","messages":[{"role":"user","content":"x"}]})", "", o).status, 400u);
-  auto e = plan_reply(R"({"model":"deepseek-chat","messages":[{"role":"user","content":"[mock status=402]"}]})", "", o);
+  auto e = plan_reply(R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"messages":[{"role":"user","content":"[mock status=402]"}]})", "", o);
   EXPECT_EQ(e.status, 402u);
   EXPECT_EQ(nlohmann::json::parse(e.body)["error"]["message"], "Insufficient Balance");
+  // The pre-V4 names stopped being served on 2026-07-24: DeepSeek's 400, as for any unknown name.
+  for (auto retired : {"deepseek-chat", "deepseek-reasoner"}) {
+    auto r = plan_reply(std::string(R"({"model":")") + retired + R"(","messages":[{"role":"user","content":"x"}]})", "", o);
+    EXPECT_EQ(r.status, 400u) << retired;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["error"]["message"], "Model Not Exist") << retired;
+  }
 }

@@ -38,9 +38,8 @@ struct knobs {
 struct options {
   knobs defaults;
   std::string api_key;               // when set, requests must carry "Authorization: Bearer <key>"
-  // DeepSeek's current names (thinking on by default), then the pre-V4 ones the tests still use.
-  std::vector<std::string> models{"deepseek-flash", "deepseek-v4-pro", "deepseek-v4-flash", "deepseek-chat",
-                                  "deepseek-reasoner"};
+  // DeepSeek's current names (thinking on by default); the pre-V4 ones are refused as DeepSeek does.
+  std::vector<std::string> models{"deepseek-flash", "deepseek-v4-pro", "deepseek-v4-flash"};
   std::string balance = "110.00";  // GET /user/balance: total_balance in CNY ("0.00": is_available false)
   // Top-level request fields refused with 422, as strict self-hosted servers refuse fields they
   // do not know (e.g. stream_options).
