@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 using namespace deepgate::test;
@@ -269,6 +270,48 @@ TEST_F(cache_memory, tool_calls_are_stored_and_replayed) {
   EXPECT_EQ(j.tool_calls[0]["id"], streamed.tool_calls[0]["id"]);
   ASSERT_EQ(replay.tool_calls.size(), 1u);
   EXPECT_EQ(replay.tool_calls[0]["function"]["arguments"], j.tool_calls[0]["function"]["arguments"]);
+}
+
+// Issue 16: DeepSeek's V4 and Ollama stream several tool calls at one index, each opening with
+// its own id. The gateway's assembler keeps them apart: the answer it stores from the stream is
+// the backend's own JSON answer to the same request, two calls with their own ids and arguments.
+TEST_F(cache_memory, tool_calls_streamed_at_one_index_are_stored_as_separate_calls) {
+  const std::string tools =
+      R"({"tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}},)"
+      R"({"type":"function","function":{"name":"fetch","parameters":{"type":"object"}}}]})";
+  const std::string prompt = "two tools at once [mock tool_calls=2 same_index=1]";
+  const auto before = upstream();
+  auto streamed = chat(gw_->port, det(prompt, true, "deepseek-chat", tools));
+  ASSERT_EQ(streamed.status, 200);
+  EXPECT_EQ(streamed.header("x-deepgate-cache"), "miss");
+  std::set<int> indices;
+  for (auto& item : sse_items(streamed.body)) {
+    if (item == "[DONE]") continue;
+    auto c = json::parse(item);
+    if (!c["choices"].empty() && c["choices"][0]["delta"].contains("tool_calls"))
+      for (auto& tc : c["choices"][0]["delta"]["tool_calls"]) indices.insert(tc["index"].get<int>());
+  }
+  EXPECT_EQ(indices, std::set<int>{0});  // the mock really sent both calls at index 0
+  auto plain = chat(gw_->port, det(prompt, false, "deepseek-chat", tools));
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.header("x-deepgate-cache"), "hit");
+  EXPECT_EQ(upstream() - before, 1u);
+  // The backend's own JSON answer (deepseek-chat is deepseek-flash with thinking disabled).
+  auto direct_body = json::parse(det(prompt, false, "deepseek-flash", tools));
+  direct_body["thinking"] = {{"type", "disabled"}};
+  auto direct = post_json(mock_->port, "/chat/completions", direct_body.dump());
+  ASSERT_EQ(direct.status, 200) << direct.body;
+  auto want = json::parse(direct.body)["choices"][0]["message"]["tool_calls"];
+  auto got = json::parse(plain.body)["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(want.size(), 2u);
+  ASSERT_EQ(got.size(), 2u) << plain.body;
+  EXPECT_NE(got[0]["id"], got[1]["id"]);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got[i]["id"], want[i]["id"]) << i;
+    EXPECT_EQ(got[i]["function"]["name"], want[i]["function"]["name"]) << i;
+    EXPECT_EQ(got[i]["function"]["arguments"], want[i]["function"]["arguments"]) << i;
+    EXPECT_TRUE(json::accept(got[i]["function"]["arguments"].get<std::string>())) << got[i];
+  }
 }
 
 TEST_F(cache_memory, errors_and_broken_streams_are_not_cached) {

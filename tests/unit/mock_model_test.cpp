@@ -68,3 +68,31 @@ TEST(mock_model, errors_look_like_deepseek) {
     EXPECT_EQ(nlohmann::json::parse(r.body)["error"]["message"], "Model Not Exist") << retired;
   }
 }
+
+// tool_calls=N makes N calls; same_index=1 streams them all at index 0, each head with its id.
+TEST(mock_model, several_tool_calls_at_one_index) {
+  options o;
+  const std::string req =
+      R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":true,"messages":[{"role":"user","content":"x [mock tool_calls=3 same_index=1]"}],)"
+      R"("tools":[{"type":"function","function":{"name":"a","parameters":{}}},{"type":"function","function":{"name":"b","parameters":{}}}]})";
+  auto r = plan_reply(req, "", o);
+  std::vector<std::string> ids, names;
+  for (auto& e : r.events) {
+    if (e == "data: [DONE]\n\n") continue;
+    auto d = nlohmann::json::parse(e.substr(6))["choices"][0]["delta"];
+    if (!d.contains("tool_calls")) continue;
+    for (auto& tc : d["tool_calls"]) {
+      EXPECT_EQ(tc["index"], 0);
+      if (tc.contains("id")) ids.push_back(tc["id"]), names.push_back(tc["function"]["name"]);
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "a"}));
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  auto j = nlohmann::json::parse(req);
+  j["stream"] = false;
+  auto calls = nlohmann::json::parse(plan_reply(j.dump(), "", o).body)["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(calls[i]["id"], ids[i]);
+}

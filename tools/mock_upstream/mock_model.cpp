@@ -107,6 +107,8 @@ knobs parse_directives(std::string_view text, knobs k) {
       else if (key == "malformed_after") k.malformed_after = int_value(val, k.malformed_after);
       else if (key == "no_done") k.no_done = val == "1" || val == "true";
       else if (key == "stall_after") k.stall_after = int_value(val, k.stall_after);
+      else if (key == "tool_calls") k.tool_calls = std::clamp(int_value(val, k.tool_calls), 1, 16);
+      else if (key == "same_index") k.same_index = val == "1" || val == "true";
     }
   }
   return k;
@@ -226,16 +228,19 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   const std::string fingerprint = "fp_mock_0001";
   std::string finish = completion_tokens < r.k.tokens ? "length" : "stop";
   // With tools offered (and not refused by tool_choice "none") and a user message last, DeepSeek's
-  // way: one call of the first tool, content "", finish_reason "tool_calls". After the tool's
-  // result (a "tool" message last) the model answers in text.
-  json tool_call;
+  // way: calls of the tools in turn (one unless tool_calls=N), content "", finish_reason
+  // "tool_calls". After the tool's result (a "tool" message last) the model answers in text.
+  json tool_calls = json::array();
   if (auto tools = req.find("tools"); tools != req.end() && tools->is_array() && !tools->empty() &&
                                       req.value("tool_choice", json("auto")) != json("none") && last_role == "user") {
-    const auto& fn = (*tools)[0].value("function", json::object());
-    tool_call = {{"id", "call_" + std::string(idbuf).substr(0, 12)},
-                 {"type", "function"},
-                 {"function", {{"name", fn.value("name", std::string("tool"))},
-                               {"arguments", json{{"query", content.empty() ? std::string() : content[0]}}.dump()}}}};
+    for (int i = 0; i < r.k.tool_calls; ++i) {
+      const auto& fn = (*tools)[static_cast<std::size_t>(i) % tools->size()].value("function", json::object());
+      const auto query = content.empty() ? std::string() : content[static_cast<std::size_t>(i) % content.size()];
+      tool_calls.push_back({{"id", "call_" + std::string(idbuf).substr(0, 12) + (i ? std::to_string(i) : std::string())},
+                            {"type", "function"},
+                            {"function", {{"name", fn.value("name", std::string("tool"))},
+                                          {"arguments", json{{"query", query}}.dump()}}}});
+    }
     content.clear();
     finish = "tool_calls";
   }
@@ -246,7 +251,7 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
     for (auto& p : reasoning) thought += p;
     json message = {{"role", "assistant"}, {"content", text}};
     if (reasoner) message["reasoning_content"] = thought;
-    if (!tool_call.is_null()) message["tool_calls"] = json::array({tool_call});
+    if (!tool_calls.empty()) message["tool_calls"] = tool_calls;
     r.body = json{{"id", id},
                   {"object", "chat.completion"},
                   {"created", fixed_created},
@@ -276,17 +281,20 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
     if (reasoner) d["reasoning_content"] = nullptr;
     r.events.push_back(event(chunk(d, nullptr)));
   }
-  if (!tool_call.is_null()) {
-    // The call's head (index, id, type, name), then its arguments in two pieces.
-    const auto args = tool_call["function"]["arguments"].get<std::string>();
+  for (std::size_t i = 0; i < tool_calls.size(); ++i) {
+    // Each call's head (index, id, type, name), then its arguments in two pieces. OpenAI numbers
+    // the calls; with same_index every call comes at index 0, told apart by its id.
+    const auto& call = tool_calls[i];
+    const int index = r.k.same_index ? 0 : static_cast<int>(i);
+    const auto args = call["function"]["arguments"].get<std::string>();
     const auto half = args.size() / 2;
-    json head = tool_call;
-    head["index"] = 0;
+    json head = call;
+    head["index"] = index;
     head["function"]["arguments"] = "";
     r.events.push_back(event(chunk({{"content", nullptr}, {"tool_calls", json::array({head})}}, nullptr)));
     for (auto piece : {args.substr(0, half), args.substr(half)})
       r.events.push_back(event(chunk({{"content", nullptr},
-                                      {"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", piece}}}}})}},
+                                      {"tool_calls", json::array({{{"index", index}, {"function", {{"arguments", piece}}}}})}},
                                      nullptr)));
   }
   auto last = chunk({{"content", ""}}, finish);

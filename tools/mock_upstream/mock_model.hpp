@@ -33,6 +33,8 @@ struct knobs {
   int malformed_after = -1;
   bool no_done = false;
   int stall_after = -1;
+  int tool_calls = 1;       // calls made when tools are offered (cycling through the tools)
+  bool same_index = false;  // stream every call at index 0, as DeepSeek's V4 and Ollama do
 };
 
 struct options {
