@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 struct admin_state {
   gateway_services* services = nullptr;
-  auth::digest token{};
+  core::digest token{};
   bool has_token = false;
   redis::options redis_options;
   std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks), made on first use
@@ -79,7 +79,7 @@ boost::asio::awaitable<bool> save(admin_state& s, std::vector<auth::client_key> 
 
 bool token_ok(const admin_state& s, const http::request& req) {
   auto presented = auth::presented_key(req.headers);
-  return s.has_token && !presented.empty() && auth::constant_time_equal(auth::sha256(presented), s.token);
+  return s.has_token && !presented.empty() && core::constant_time_equal(core::sha256(presented), s.token);
 }
 
 http::response bad_token() {
@@ -203,7 +203,7 @@ boost::asio::awaitable<void> serve(std::shared_ptr<admin_state> s, http::request
 
 admin_api::admin_api(gateway_services& services) : state_(std::make_shared<admin_state>()) {
   state_->services = &services;
-  state_->token = auth::sha256(services.snapshots.latest()->config->admin.token);
+  state_->token = core::sha256(services.snapshots.latest()->config->admin.token);
   state_->has_token = services.snapshots.latest()->config->admin.keys_api();
   state_->redis_options = redis::options_from(services.snapshots.latest()->config->redis, "redis (admin)");
   state_->redis_options.command_timeout = std::max(state_->redis_options.command_timeout, std::chrono::milliseconds(1000));

@@ -231,7 +231,7 @@ void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& h
   rec.usage = u;
   if (auto p = cfg.prices.find(upstream_model); p != cfg.prices.end()) {
     const auto applied = p->second.at(rec.time);  // the request's time, as DeepSeek bills it
-    rec.cost_usd = static_cast<double>(limits::cost(u, *applied.rates)) / limits::nano_per_usd;
+    rec.cost_usd = static_cast<double>(limits::cost(u, *applied.rates)) / core::nano_per_usd;
     rec.price_tier = applied.tier;
   }
   if (!u.estimated) held.record(u);

@@ -292,7 +292,7 @@ std::optional<api_error> validate(const json& body, chat_request::impl& out) {
 
 }  // namespace
 
-std::string owner_user_id(std::string_view owner) { return "dg-" + auth::to_hex(auth::sha256(owner)).substr(0, 32); }
+std::string owner_user_id(std::string_view owner) { return "dg-" + core::sha256_hex(owner).substr(0, 32); }
 
 chat_request::chat_request(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 chat_request::chat_request(chat_request&&) noexcept = default;
@@ -357,7 +357,7 @@ std::int64_t chat_request::prompt_token_estimate() const {
 std::string chat_request::prompt_sha256() const {
   auto m = impl_->body.find("messages");
   if (m == impl_->body.end()) return {};
-  return auth::to_hex(auth::sha256(m->dump(-1, ' ', false, json::error_handler_t::replace)));
+  return core::sha256_hex(m->dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 namespace {

@@ -13,7 +13,7 @@ std::string reasoning_memory::key(std::string_view owner, std::string_view id) {
   std::string in(owner);
   in += '\0';
   in.append(id);
-  return auth::to_hex(auth::sha256(in));
+  return core::sha256_hex(in);
 }
 
 int reasoning_memory::remember(std::string_view owner, std::string_view completion_json, time_point now) {

@@ -164,7 +164,7 @@ int keys_main(int argc, char** argv) {
   }
   if (!redis_cfg.url.empty()) {
     std::string err;
-    if (!redis::parse_url(redis_cfg.url, err)) return fail("redis URL " + err);
+    if (!core::parse_redis_url(redis_cfg.url, err)) return fail("redis URL " + err);
   }
   auto backend = redis_cfg.url.empty() ? file_store(keys_file) : redis_key_store(redis_cfg);
 

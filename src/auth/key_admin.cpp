@@ -13,7 +13,7 @@ new_key create_key(const create_params& p, std::int64_t now) {
   n.record.metadata = p.metadata;
   if (p.expires_in) n.record.expires = now + p.expires_in->count();
   n.value = generate_key_value();
-  n.record.sha256 = sha256(n.value);
+  n.record.sha256 = core::sha256(n.value);
   return n;
 }
 
@@ -26,7 +26,7 @@ new_key rotate_key(client_key& old, std::chrono::seconds grace, std::int64_t now
   n.record.expires.reset();
   n.record.metadata["rotated_from"] = old.id;
   n.value = generate_key_value();
-  n.record.sha256 = sha256(n.value);
+  n.record.sha256 = core::sha256(n.value);
   const auto until = now + grace.count();
   if (!old.expires || *old.expires > until) old.expires = until;  // the old key lives out its grace
   return n;

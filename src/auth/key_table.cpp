@@ -15,11 +15,11 @@ key_table::key_table(std::vector<client_key> keys) : keys_(std::move(keys)) {
 }
 
 key_table::lookup key_table::find(std::string_view presented, std::int64_t now) const {
-  const auto d = sha256(presented);
+  const auto d = core::sha256(presented);
   auto it = by_digest_.find(d);
   if (it == by_digest_.end()) return {};
   const auto& k = keys_[it->second];
-  if (!constant_time_equal(k.sha256, d)) return {};  // the map compared bytes; this is the one that counts
+  if (!core::constant_time_equal(k.sha256, d)) return {};  // the map compared bytes; this is the one that counts
   return {&k, state_at(k, now)};
 }
 

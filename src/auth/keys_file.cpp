@@ -16,7 +16,7 @@ using json = nlohmann::json;
 
 namespace {
 json to_json(const client_key& k) {
-  json j = {{"id", k.id},          {"owner", k.owner},     {"sha256", to_hex(k.sha256)},
+  json j = {{"id", k.id},          {"owner", k.owner},     {"sha256", core::to_hex(k.sha256)},
             {"enabled", k.enabled}, {"created", k.created}, {"models", k.models},
             {"metadata", k.metadata}};
   j["expires"] = k.expires ? json(*k.expires) : json(nullptr);
@@ -65,7 +65,7 @@ keys_file_result parse_keys(std::string_view text) {
     k.id = str("id");
     k.owner = str("owner");
     k.limits = str("limits");
-    auto d = from_hex(str("sha256"));
+    auto d = core::from_hex(str("sha256"));
     if (k.id.empty() || k.owner.empty() || !d) {
       r.error = where + ": needs id, owner and a 64-hex-digit sha256";
       return r;

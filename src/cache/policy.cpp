@@ -70,7 +70,7 @@ std::string make_key(std::string_view backend, std::string_view scope, std::stri
     in += ':';
     in.append(part);
   }
-  return auth::to_hex(auth::sha256(in));
+  return core::sha256_hex(in);
 }
 
 }  // namespace deepgate::cache

@@ -2,8 +2,8 @@
 
 #include "deepgate/config/duration.hpp"
 #include "reader.hpp"
-#include "deepgate/observability/client_address.hpp"
-#include "deepgate/redis/url.hpp"
+#include "deepgate/core/cidr.hpp"
+#include "deepgate/core/url.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -114,7 +114,7 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
     if (!proxies.IsSequence()) return r.fail(p + ".trusted_proxies", "must be a list of addresses or CIDRs");
     for (std::size_t i = 0; i < proxies.size(); ++i) {
       auto where = p + ".trusted_proxies[" + std::to_string(i) + "]";
-      if (!proxies[i].IsScalar() || !observability::parse_cidr(proxies[i].Scalar()))
+      if (!proxies[i].IsScalar() || !core::parse_cidr(proxies[i].Scalar()))
         return r.fail(where, "must be an IPv4/IPv6 address or CIDR such as 10.0.0.0/8");
       s.trusted_proxies.push_back(proxies[i].Scalar());
     }
@@ -187,7 +187,7 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
   if (b.name.empty()) return r.fail(p + ".name", "is required");
   if (url_text.empty()) return r.fail(p + ".url", "is required");
   std::string err;
-  auto u = upstream::parse_url(url_text, err);
+  auto u = core::parse_http_url(url_text, err);
   if (!u) return r.fail(p + ".url", err);
   b.url = *u;
   b.thinking_by_default = thinking == "on" || (thinking == "auto" && b.url.host == "api.deepseek.com");
@@ -303,8 +303,8 @@ bool read_auth(reader& r, const YAML::Node& n, auth_config& a) {
       return false;
     if (ck.owner.empty()) return r.fail(p + ".owner", "is required");
     if (value.size() < 16) return r.fail(p + ".key", "is required and must be at least 16 characters");
-    ck.sha256 = auth::sha256(value);
-    if (ck.id.empty()) ck.id = "cfg_" + auth::to_hex(ck.sha256).substr(0, 12);
+    ck.sha256 = core::sha256(value);
+    if (ck.id.empty()) ck.id = "cfg_" + core::to_hex(ck.sha256).substr(0, 12);
     if (auto models = k["models"]; models && !models.IsNull()) {
       if (!models.IsSequence()) return r.fail(p + ".models", "must be a list of model names or patterns");
       for (auto m : models) ck.models.push_back(m.Scalar());
@@ -353,7 +353,7 @@ bool validate(reader& r, gateway_config& c) {
   if (c.auth.redis_store && c.redis.url.empty()) return r.fail("redis.url", "is required when auth.store is redis");
   if (!c.redis.url.empty()) {
     std::string err;
-    if (!redis::parse_url(c.redis.url, err)) return r.fail("redis.url", err);
+    if (!core::parse_redis_url(c.redis.url, err)) return r.fail("redis.url", err);
   }
   if (c.limits.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when limits.store is redis");
   if (c.cache.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when cache.store is redis");

@@ -28,8 +28,8 @@ bool read_profile(reader& r, const YAML::Node& n, const std::string& p, limits_p
   if (!read_values(r, n, p, out.values) || !r.number(n, "daily_budget_usd", p, day, 0, max_usd) ||
       !r.number(n, "monthly_budget_usd", p, month, 0, max_usd))
     return false;
-  out.daily_budget = limits::to_nano(day);
-  out.monthly_budget = limits::to_nano(month);
+  out.daily_budget = core::to_nano(day);
+  out.monthly_budget = core::to_nano(month);
   auto models = n ? n["models"] : YAML::Node();
   if (!models || models.IsNull()) return true;
   if (!models.IsMap()) return r.fail(p + ".models", "must map model names to limits");
@@ -117,12 +117,12 @@ std::optional<std::pair<int, int>> parse_window(std::string_view s) {
   return std::pair{*from, *to};
 }
 
-bool read_rates(reader& r, const YAML::Node& n, const std::string& p, limits::price& out) {
+bool read_rates(reader& r, const YAML::Node& n, const std::string& p, core::price& out) {
   return r.number(n, "input_cache_hit", p, out.input_cache_hit, 0, 1e6) &&
          r.number(n, "input_cache_miss", p, out.input_cache_miss, 0, 1e6) && r.number(n, "output", p, out.output, 0, 1e6);
 }
 
-bool read_tier(reader& r, const YAML::Node& n, const std::string& p, const limits::price& base, limits::price_tier& t) {
+bool read_tier(reader& r, const YAML::Node& n, const std::string& p, const core::price& base, core::price_tier& t) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
   if (!r.mapping(n, p, {"name", "time_zone", "utc_offset", "days", "hours", "multiplier", "input_cache_hit",
                         "input_cache_miss", "output"}))

@@ -224,7 +224,7 @@ connection::connection(asio::any_io_executor ex, options opts)
 options options_from(const config::redis_config& rc, std::string name) {
   options o;
   std::string err;
-  if (auto u = parse_url(rc.url, err)) o.address = *u;
+  if (auto u = core::parse_redis_url(rc.url, err)) o.address = *u;
   o.name = std::move(name);
   o.ca_file = rc.ca_file;
   o.command_timeout = rc.command_timeout;

@@ -212,7 +212,7 @@ TEST(redis_client, rediss_verifies_the_server_certificate) {
 
 TEST(redis_url, parses_the_forms_providers_hand_out) {
   std::string err;
-  auto u = redis::parse_url("rediss://default:pw@cache.example.com:6380/2", err);
+  auto u = core::parse_redis_url("rediss://default:pw@cache.example.com:6380/2", err);
   ASSERT_TRUE(u) << err;
   EXPECT_TRUE(u->tls);
   EXPECT_EQ(u->host, "cache.example.com");
@@ -220,15 +220,15 @@ TEST(redis_url, parses_the_forms_providers_hand_out) {
   EXPECT_EQ(u->user, "default");
   EXPECT_EQ(u->password, "pw");
   EXPECT_EQ(u->db, 2);
-  u = redis::parse_url("redis://127.0.0.1", err);
+  u = core::parse_redis_url("redis://127.0.0.1", err);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->port, 6379);
   EXPECT_FALSE(u->tls);
-  u = redis::parse_url("redis://:only-password@h:1", err);
+  u = core::parse_redis_url("redis://:only-password@h:1", err);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->password, "only-password");
   EXPECT_TRUE(u->user.empty());
-  EXPECT_FALSE(redis::parse_url("http://x", err));
-  EXPECT_FALSE(redis::parse_url("redis://h:99999", err));
-  EXPECT_FALSE(redis::parse_url("redis://h/db", err));
+  EXPECT_FALSE(core::parse_redis_url("http://x", err));
+  EXPECT_FALSE(core::parse_redis_url("redis://h:99999", err));
+  EXPECT_FALSE(core::parse_redis_url("redis://h/db", err));
 }

@@ -8,6 +8,7 @@
 #include <set>
 
 using namespace deepgate::auth;
+namespace core = deepgate::core;
 using deepgate::http::header_list;
 
 namespace {
@@ -15,7 +16,7 @@ client_key make_key(const std::string& value, std::vector<std::string> models = 
   client_key k;
   k.id = "key_" + value.substr(value.size() - 4);
   k.owner = "owner-" + value.substr(value.size() - 4);
-  k.sha256 = sha256(value);
+  k.sha256 = core::sha256(value);
   k.created = 1000;
   k.models = std::move(models);
   return k;
@@ -35,12 +36,12 @@ TEST(keys, generated_values_look_right_and_differ) {
 }
 
 TEST(keys, digests_round_trip_and_compare) {
-  auto d = sha256("abc");
-  EXPECT_EQ(to_hex(d), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2 test vector
-  EXPECT_EQ(from_hex(to_hex(d)), d);
-  EXPECT_FALSE(from_hex("zz"));
-  EXPECT_TRUE(constant_time_equal(d, sha256("abc")));
-  EXPECT_FALSE(constant_time_equal(d, sha256("abd")));
+  auto d = core::sha256("abc");
+  EXPECT_EQ(core::to_hex(d), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2 test vector
+  EXPECT_EQ(core::from_hex(core::to_hex(d)), d);
+  EXPECT_FALSE(core::from_hex("zz"));
+  EXPECT_TRUE(core::constant_time_equal(d, core::sha256("abc")));
+  EXPECT_FALSE(core::constant_time_equal(d, core::sha256("abd")));
 }
 
 TEST(keys, model_wildcards) {
@@ -137,7 +138,7 @@ TEST(authenticator, all_refusals_look_the_same) {
 
 TEST(key_admin, rotation_grants_the_old_key_its_grace_and_no_more) {
   auto made = create_key(create_params{"team", {"deepseek-*"}, std::nullopt, {{"env", "prod"}}}, 1000);
-  EXPECT_EQ(made.record.sha256, sha256(made.value));
+  EXPECT_EQ(made.record.sha256, core::sha256(made.value));
   auto old = made.record;
   auto fresh = rotate_key(old, std::chrono::seconds(3600), 5000);
   EXPECT_EQ(old.expires, 5000 + 3600);

@@ -2,7 +2,7 @@
 #include "deepgate/config/reload.hpp"
 #include "deepgate/config/duration.hpp"
 #include "deepgate/config/env_expand.hpp"
-#include "deepgate/upstream/url.hpp"
+#include "deepgate/core/url.hpp"
 
 #include <gtest/gtest.h>
 
@@ -53,23 +53,53 @@ TEST(env_expand, expands_defaults_and_reports_missing) {
 
 TEST(url, parses_backends) {
   std::string err;
-  auto u = deepgate::upstream::parse_url("https://api.deepseek.com", err);
+  auto u = deepgate::core::parse_http_url("https://api.deepseek.com", err);
   ASSERT_TRUE(u);
   EXPECT_TRUE(u->tls);
   EXPECT_EQ(u->port, 443);
   EXPECT_EQ(u->path("/chat/completions"), "/chat/completions");
   EXPECT_EQ(u->host_header(), "api.deepseek.com");
-  u = deepgate::upstream::parse_url("http://vllm:8000/v1/", err);
+  u = deepgate::core::parse_http_url("http://vllm:8000/v1/", err);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->path("/chat/completions"), "/v1/chat/completions");
   EXPECT_EQ(u->host_header(), "vllm:8000");
-  u = deepgate::upstream::parse_url("http://[::1]:81", err);
+  u = deepgate::core::parse_http_url("http://[::1]:81", err);
   ASSERT_TRUE(u);
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->host_header(), "[::1]:81");
-  EXPECT_FALSE(deepgate::upstream::parse_url("ftp://x", err));
-  EXPECT_FALSE(deepgate::upstream::parse_url("http://user:pw@x", err));
-  EXPECT_FALSE(deepgate::upstream::parse_url("http://x:99999", err));
+  EXPECT_FALSE(deepgate::core::parse_http_url("ftp://x", err));
+  EXPECT_FALSE(deepgate::core::parse_http_url("http://user:pw@x", err));
+  EXPECT_FALSE(deepgate::core::parse_http_url("http://x:99999", err));
+  EXPECT_FALSE(deepgate::core::parse_http_url("http://x:", err));
+  EXPECT_FALSE(deepgate::core::parse_http_url("http://::1:81", err));  // IPv6 needs brackets
+  EXPECT_NE(err.find("brackets"), std::string::npos) << err;
+  EXPECT_FALSE(deepgate::core::parse_http_url("http://[::1]x", err));
+}
+
+// Redis URLs follow the same host and port rules as backend URLs (one parser; there were two,
+// and the Redis one took "[::1]x" and "::1" as hosts).
+TEST(url, parses_redis_addresses_by_the_same_host_rules) {
+  using deepgate::core::parse_redis_url;
+  std::string err;
+  auto u = parse_redis_url("rediss://app:s3cret@[2001:db8::7]:6380/3", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "2001:db8::7");
+  EXPECT_EQ(u->port, 6380);
+  EXPECT_EQ(u->user, "app");
+  EXPECT_EQ(u->password, "s3cret");
+  EXPECT_EQ(u->db, 3);
+  u = parse_redis_url("redis://[::1]", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 6379);
+  u = parse_redis_url("redis://", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "127.0.0.1");
+  for (auto bad : {"redis://::1", "redis://[::1]x", "redis://[::1", "redis://h:0", "redis://h:", "redis://h/x", "http://h"}) {
+    EXPECT_FALSE(parse_redis_url(bad, err)) << bad;
+    EXPECT_EQ(err.find("s3cret"), std::string::npos);
+  }
 }
 
 TEST(config, defaults_work_from_the_environment_alone) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 using namespace deepgate::limits;
+using deepgate::core::to_nano;
 
 namespace {
 constexpr micros second = 1'000'000;

@@ -65,12 +65,12 @@ request_record chat_record() {
 }  // namespace
 
 TEST(client_address, parses_cidrs_and_rejects_nonsense) {
-  EXPECT_TRUE(parse_cidr("10.0.0.0/8"));
-  EXPECT_TRUE(parse_cidr("192.168.1.7"));
-  EXPECT_TRUE(parse_cidr("fd00::/8"));
-  EXPECT_TRUE(parse_cidr("::1"));
+  EXPECT_TRUE(deepgate::core::parse_cidr("10.0.0.0/8"));
+  EXPECT_TRUE(deepgate::core::parse_cidr("192.168.1.7"));
+  EXPECT_TRUE(deepgate::core::parse_cidr("fd00::/8"));
+  EXPECT_TRUE(deepgate::core::parse_cidr("::1"));
   for (const char* bad : {"", "10.0.0.0/33", "10.0.0/8", "fd00::/129", "example.com", "10.0.0.0/", "1.2.3.4/x"})
-    EXPECT_FALSE(parse_cidr(bad)) << bad;
+    EXPECT_FALSE(deepgate::core::parse_cidr(bad)) << bad;
 }
 
 TEST(client_address, forwarded_for_is_believed_only_from_trusted_proxies) {

@@ -2,7 +2,8 @@
 // Client keys: what a key carries, and the crypto around it. A key's value exists only in the
 // client's hands and, once, in the output of `deepgate keys create`; the gateway stores its
 // SHA-256 digest and finds keys by digest. Sans-io and clock-free (callers pass `now`).
-#include <array>
+#include "deepgate/core/digest.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,7 +13,7 @@
 
 namespace deepgate::auth {
 
-using digest = std::array<std::uint8_t, 32>;
+using core::digest;
 
 struct client_key {
   std::string id;     // public identifier ("key_…"), what logs and metrics show
@@ -32,11 +33,6 @@ constexpr std::string_view key_prefix = "dg-";
 std::string generate_key_value();
 // A new public id: "key_" + 16 hex characters.
 std::string generate_key_id();
-
-digest sha256(std::string_view data);
-std::string to_hex(const digest& d);
-std::optional<digest> from_hex(std::string_view hex);
-bool constant_time_equal(const digest& a, const digest& b);
 
 // '*' matches any run of characters: "deepseek-*" allows deepseek-chat and deepseek-reasoner.
 bool glob_match(std::string_view pattern, std::string_view text);

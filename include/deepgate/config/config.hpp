@@ -3,12 +3,12 @@
 // one YAML file (or the embedded defaults plus the environment), validated once, then shared
 // read-only as std::shared_ptr<const gateway_config>. Every key is documented in
 // config/deepgate.example.yaml; unknown keys are rejected with their path.
-#include "deepgate/auth/key.hpp"
+#include "deepgate/config/breaker_config.hpp"
 #include "deepgate/config/cache_config.hpp"
 #include "deepgate/config/env_expand.hpp"
 #include "deepgate/config/limits_config.hpp"
-#include "deepgate/upstream/breaker.hpp"
-#include "deepgate/upstream/url.hpp"
+#include "deepgate/core/digest.hpp"
+#include "deepgate/core/url.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -56,7 +56,7 @@ struct server_config {
 
 struct backend_config {
   std::string name;
-  upstream::url url;
+  core::http_url url;
   std::string api_key;  // secret: never logged, never rendered
   std::string ca_file;  // empty: the system CA store
   bool verify_tls = true;
@@ -100,7 +100,7 @@ struct backend_config {
   // (api-docs.deepseek.com/api/list-models; vLLM, Ollama, llama.cpp server and TGI serve it too).
   // A failed read keeps the last list. 0: never read.
   milliseconds models_refresh_interval{600'000};
-  upstream::breaker_settings breaker;
+  breaker_settings breaker;
 
   bool operator==(const backend_config&) const = default;
 };
@@ -158,7 +158,7 @@ struct retry_config {
 struct config_key {
   std::string id;
   std::string owner;
-  auth::digest sha256{};
+  core::digest sha256{};
   std::vector<std::string> models;
   std::string limits;  // profile name
 };

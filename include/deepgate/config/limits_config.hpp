@@ -2,7 +2,7 @@
 // The `limits:` and `prices:` sections: per-owner request, token, concurrency and spend limits,
 // grouped in named profiles a key refers to, and the price table budgets are charged from.
 // 0 means unlimited everywhere. docs/limits.md explains the algorithms.
-#include "deepgate/limits/usage.hpp"
+#include "deepgate/core/price.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -23,8 +23,8 @@ struct limit_values {
 
 struct limits_profile {
   limit_values values;
-  limits::nano_usd daily_budget = 0;    // spend per UTC day, all models together
-  limits::nano_usd monthly_budget = 0;  // spend per UTC month
+  core::nano_usd daily_budget = 0;    // spend per UTC day, all models together
+  core::nano_usd monthly_budget = 0;  // spend per UTC month
   // Client-facing model → limits with their own bucket for that model (budgets stay per owner).
   std::map<std::string, limit_values, std::less<>> models;  // looked up by string_view
   bool any() const;
@@ -45,6 +45,6 @@ struct limits_config {
 
 // Upstream model name → its prices, with their time-of-day tiers. Budgets need a price for every
 // model they can be charged for.
-using price_table = std::map<std::string, limits::price_schedule, std::less<>>;
+using price_table = std::map<std::string, core::price_schedule, std::less<>>;
 
 }  // namespace deepgate::config

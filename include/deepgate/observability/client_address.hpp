@@ -3,22 +3,13 @@
 // X-Forwarded-For names the client. That header is believed only when the peer is a configured
 // trusted proxy, and then read from the right: the first address that is not itself a trusted
 // proxy is the client (anything further left was written by the client and may be forged).
-#include <array>
-#include <cstdint>
-#include <optional>
+#include "deepgate/core/cidr.hpp"
+
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace deepgate::observability {
-
-struct cidr {
-  std::array<std::uint8_t, 16> bytes{};  // IPv4 as IPv4-mapped IPv6
-  unsigned prefix = 128;
-};
-
-// "10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1"; nullopt when malformed.
-std::optional<cidr> parse_cidr(std::string_view text);
 
 class trusted_proxies {
  public:
@@ -28,7 +19,7 @@ class trusted_proxies {
   bool contains(std::string_view address) const;
 
  private:
-  std::vector<cidr> nets_;
+  std::vector<core::cidr> nets_;
 };
 
 // The client address for `peer` given its X-Forwarded-For value (may be empty).

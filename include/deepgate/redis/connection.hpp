@@ -7,6 +7,7 @@
 // commands fail at once with `unavailable`. It logs one line per state change, not per command.
 // redis:// and rediss:// (TLS), AUTH with user + password, SELECT db.
 #include "deepgate/config/config.hpp"
+#include "deepgate/core/url.hpp"
 #include "deepgate/redis/resp.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -21,7 +22,7 @@
 namespace deepgate::redis {
 
 struct options {
-  url address;
+  core::redis_url address;
   std::string name = "redis";  // for log lines
   std::chrono::milliseconds command_timeout{100};
   std::chrono::milliseconds connect_timeout{1000};

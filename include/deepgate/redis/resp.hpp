@@ -1,7 +1,6 @@
 #pragma once
 // RESP for the Redis client, on hiredis's reader and command formatter (no hand-written
 // protocol parser). hiredis types stay in resp.cpp; callers see `reply`. Sans-io.
-#include "deepgate/redis/url.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -6,6 +6,8 @@
 // probe's success closes it; its failure opens it again with the cool-down doubled, up to
 // `max_cool_down`.
 // Sans-io: time is an argument; a mutex guards the few fields.
+#include "deepgate/config/breaker_config.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -13,12 +15,7 @@
 
 namespace deepgate::upstream {
 
-struct breaker_settings {
-  std::uint32_t failures = 5;  // 0: the breaker is off (never opens)
-  std::chrono::milliseconds cool_down{10'000};
-  std::chrono::milliseconds max_cool_down{300'000};
-  bool operator==(const breaker_settings&) const = default;
-};
+using config::breaker_settings;
 
 class breaker {
  public:
