@@ -1,4 +1,5 @@
 #include "deepgate/api/admin.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/auth/key_admin.hpp"
 #include "deepgate/redis/connection.hpp"
@@ -147,7 +148,7 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
     if (auto md = body.find("metadata"); md != body.end() && md->is_object())
       for (auto it = md->begin(); it != md->end(); ++it)
         if (it->is_string()) p.metadata[it.key()] = it->get<std::string>();
-    auto made = auth::create_key(p, unix_now());
+    auto made = auth::create_key(p, core::unix_seconds());
     keys->push_back(made.record);
     std::vector<auth::client_key> changed{made.record};
     if (!co_await save(s, std::move(*keys), std::move(changed)))
@@ -183,7 +184,7 @@ boost::asio::awaitable<http::response> handle(admin_state& s, const http::reques
     if (body.is_object() && body.contains("grace") && body["grace"].is_string()) grace = body["grace"].get<std::string>();
     auto g = config::parse_duration(grace);
     if (!g) co_return error(400, "\"grace\" takes a duration such as 24h.", "invalid_request");
-    auto made = auth::rotate_key(*it, std::chrono::duration_cast<std::chrono::seconds>(*g), unix_now());
+    auto made = auth::rotate_key(*it, std::chrono::duration_cast<std::chrono::seconds>(*g), core::unix_seconds());
     std::vector<auth::client_key> changed{*it, made.record};
     keys->push_back(made.record);
     if (!co_await save(s, std::move(*keys), std::move(changed)))

@@ -1,4 +1,5 @@
 #include "deepgate/api/chat_completions.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/api/cache_stage.hpp"
 #include "deepgate/api/chat_request.hpp"
@@ -245,7 +246,7 @@ boost::asio::awaitable<void> chat_completions(http::request& req, http::response
   const auto& config = snap->config;
 
   // 1. authenticate
-  const auto caller = services.auth->authenticate(req.headers, unix_now());
+  const auto caller = services.auth->authenticate(req.headers, core::unix_seconds());
   if (caller.who.key) rec.key_id = caller.who.key->id;
   rec.owner = caller.who.owner;
   if (caller.error) co_return co_await fail(out, *caller.error, rec);

@@ -1,4 +1,5 @@
 #include "deepgate/api/router.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/api/chat_completions.hpp"
 #include "deepgate/api/models.hpp"
@@ -106,7 +107,7 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
     res = method_not_allowed(rec, req, "POST");
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
     rec.path = observability::route::models;
-    auto who = svc.auth->authenticate(req.headers, unix_now());
+    auto who = svc.auth->authenticate(req.headers, core::unix_seconds());
     if (who.who.key) rec.key_id = who.who.key->id;
     rec.owner = who.who.owner;
     if (!get) res = method_not_allowed(rec, req, "GET");
@@ -132,16 +133,13 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
 
 }  // namespace
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 http::head_check make_head_check(gateway_services& services) {
   return [&services](const http::request& req) -> std::optional<http::api_error> {
     // A request without a body costs nothing to read: its route answers it, as before.
     const auto length = req.header("content-length");
     if (req.header("transfer-encoding").empty() && (length.empty() || length == "0")) return std::nullopt;
-    auto who = services.auth->authenticate(req.headers, unix_now());
+    auto who = services.auth->authenticate(req.headers, core::unix_seconds());
     if (!who.error) return std::nullopt;
     request_record rec;
     rec.start = request_record::clock::now();

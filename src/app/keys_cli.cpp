@@ -203,7 +203,7 @@ int keys_main(int argc, char** argv) {
       if (!d) return fail("--expires-in takes a duration such as 30d or 12h");
       p.expires_in = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
-    auto made = auth::create_key(p, api::unix_now());
+    auto made = auth::create_key(p, core::unix_seconds());
     keys.push_back(made.record);
     if (auto err = save({made.record}); !err.empty()) return fail(err);
     announce(made.record, made.value, json);
@@ -226,7 +226,7 @@ int keys_main(int argc, char** argv) {
   if (command == "rotate") {
     auto g = config::parse_duration(grace);
     if (!g) return fail("--grace takes a duration such as 24h");
-    auto made = auth::rotate_key(*k, std::chrono::duration_cast<std::chrono::seconds>(*g), api::unix_now());
+    auto made = auth::rotate_key(*k, std::chrono::duration_cast<std::chrono::seconds>(*g), core::unix_seconds());
     auto old_record = *k;
     keys.push_back(made.record);
     if (auto err = save({old_record, made.record}); !err.empty()) return fail(err);

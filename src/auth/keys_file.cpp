@@ -1,4 +1,5 @@
 #include "deepgate/auth/keys_file.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -86,15 +87,13 @@ keys_file_result parse_keys(std::string_view text) {
 }
 
 keys_file_result read_keys_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto text = core::read_file(path);
+  if (!text) {
     keys_file_result r;
     if (errno != ENOENT) r.error = path + ": " + std::strerror(errno);
     return r;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto r = parse_keys(ss.str());
+  auto r = parse_keys(*text);
   if (!r.error.empty()) r.error = path + ": " + r.error;
   return r;
 }

@@ -1,4 +1,5 @@
 #include "deepgate/cache/policy.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/auth/key.hpp"
 
@@ -10,35 +11,23 @@ namespace deepgate::cache {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 boost::system::result<directives, http::api_error> read_directives(std::string_view cache_control,
                                                                    std::string_view ttl_header,
                                                                    std::chrono::milliseconds max_ttl) {
   directives d;
-  const auto cc = lower(cache_control);
+  const auto cc = core::to_lower(cache_control);
   std::string_view rest = cc;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    auto token = trim(rest.substr(0, comma));
-    if (auto eq = token.find('='); eq != std::string_view::npos) token = trim(token.substr(0, eq));
+    auto token = core::trim_blanks(rest.substr(0, comma));
+    if (auto eq = token.find('='); eq != std::string_view::npos) token = core::trim_blanks(token.substr(0, eq));
     if (token == "no-cache") d.no_cache = true;
     else if (token == "no-store") d.no_store = true;
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }
-  ttl_header = trim(ttl_header);
+  ttl_header = core::trim_blanks(ttl_header);
   if (!ttl_header.empty()) {
     long long seconds = -1;
     auto [end, ec] = std::from_chars(ttl_header.data(), ttl_header.data() + ttl_header.size(), seconds);

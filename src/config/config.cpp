@@ -1,4 +1,5 @@
 #include "deepgate/config/config.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/config/duration.hpp"
 #include "reader.hpp"
@@ -474,11 +475,9 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
 }
 
 load_result load_file(const std::string& path, const env_lookup& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {nullptr, path + ": cannot open the file"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto r = load_string(ss.str(), env, path);
+  auto text = core::read_file(path);
+  if (!text) return {nullptr, path + ": cannot open the file"};
+  auto r = load_string(*text, env, path);
   if (!r.config && !r.error.starts_with(path)) r.error = path + ": " + r.error;
   if (r.config) {
     // The key store sits next to the config unless told otherwise.

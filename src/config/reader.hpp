@@ -3,6 +3,7 @@
 // ranges, and remembering the first error with its path ("limits.profiles.gold.tokens_per_minute").
 #include "deepgate/config/config.hpp"
 #include "deepgate/config/duration.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -125,11 +126,9 @@ class reader {
     if (inline_value && !inline_value->empty() && file && !file->empty())
       return fail(join(path, key), "give either " + std::string(key) + " or " + file_key + ", not both");
     if (file && !file->empty()) {
-      std::ifstream in(*file, std::ios::binary);
-      if (!in) return fail(join(path, file_key), "cannot read " + *file);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      out = ss.str();
+      auto text = core::read_file(*file);
+      if (!text) return fail(join(path, file_key), "cannot read " + *file);
+      out = std::move(*text);
       while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
       return true;
     }

@@ -1,4 +1,5 @@
 #include "deepgate/core/cidr.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include <arpa/inet.h>
 
@@ -10,15 +11,9 @@
 namespace deepgate::core {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // An address as 16 bytes and its natural prefix length (32 for IPv4, 128 for IPv6).
 std::optional<std::pair<ip_bytes, unsigned>> parse_address(std::string_view text) {
-  text = trim(text);
+  text = trim_blanks(text);
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
   if (text.empty() || text.size() > 64) return std::nullopt;
   std::string s(text);
@@ -55,7 +50,7 @@ bool cidr::contains(const ip_bytes& a) const {
 }
 
 std::optional<cidr> parse_cidr(std::string_view text) {
-  text = trim(text);
+  text = trim_blanks(text);
   auto slash = text.find('/');
   auto addr = parse_address(text.substr(0, slash));
   if (!addr) return std::nullopt;

@@ -1,5 +1,8 @@
 #include "deepgate/core/strings.hpp"
 
+#include <fstream>
+#include <iterator>
+
 namespace deepgate {
 
 std::vector<std::string> split_list(std::string_view text) {
@@ -15,3 +18,28 @@ std::vector<std::string> split_list(std::string_view text) {
 }
 
 }  // namespace deepgate
+
+namespace deepgate::core {
+
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string to_lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return std::nullopt;
+  return data;
+}
+
+}  // namespace deepgate::core

@@ -1,4 +1,5 @@
 #include "deepgate/core/time_zone.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -251,13 +252,12 @@ std::optional<time_zone> time_zone::load(std::string_view name, std::string& err
   }
   const char* dir = std::getenv("TZDIR");
   std::string path = (dir && *dir ? std::string(dir) : std::string("/usr/share/zoneinfo")) + "/" + std::string(name);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto bytes = read_file(path);
+  if (!bytes) {
     error = "unknown time zone (no " + path + "; is the tzdata package installed?)";
     return std::nullopt;
   }
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto z = parse(name, bytes, error);
+  auto z = parse(name, *bytes, error);
   if (!z) error = path + ": " + error;
   return z;
 }

@@ -1,4 +1,5 @@
 #include "server_internal.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/http/head_writer.hpp"
 
@@ -24,11 +25,6 @@ namespace bhttp = boost::beast::http;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 class session_writer final : public response_writer {
  public:
@@ -243,7 +239,7 @@ request to_request(const bhttp::request<bhttp::string_body>& msg, const std::str
   r.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
   r.headers.reserve(16);
-  for (auto& f : msg) r.headers.push_back({lower(f.name_string()), std::string(f.value())});
+  for (auto& f : msg) r.headers.push_back({core::to_lower(f.name_string()), std::string(f.value())});
   r.peer = peer;
   r.worker = worker;
   return r;

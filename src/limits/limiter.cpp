@@ -1,4 +1,5 @@
 #include "deepgate/limits/limiter.hpp"
+#include "deepgate/core/strings.hpp"
 
 #include "deepgate/auth/key.hpp"
 #include "deepgate/limits/backend_gate.hpp"
@@ -29,9 +30,6 @@ micros steady_now() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // OpenAI's duration format for x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
 std::string reset_text(micros us) {
@@ -308,7 +306,7 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const
   s->reserved = limits.tokens.interval > 0 ? r.prompt_estimate + r.completion_reserve : 0;
   if (auto p = now.prices.find(r.upstream_model); p != now.prices.end())
     s->unit_price = *p->second.at(std::chrono::system_clock::now()).rates;  // the rate at the request's time
-  s->keys.when = periods_at(unix_seconds());
+  s->keys.when = periods_at(core::unix_seconds());
   s->lease = limits.concurrency > 0;
 
   decision d;

@@ -1,15 +1,7 @@
 #include "deepgate/observability/client_address.hpp"
+#include "deepgate/core/strings.hpp"
 
 namespace deepgate::observability {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 trusted_proxies::trusted_proxies(const std::vector<std::string>& cidrs) {
   for (auto& c : cidrs)
@@ -29,7 +21,7 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
   std::string_view rest = forwarded_for;
   while (!rest.empty()) {
     auto comma = rest.rfind(',');
-    auto hop = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    auto hop = core::trim_blanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
     if (!core::parse_ip(hop)) return std::string(peer);  // a malformed hop: trust nothing to its left
     if (!proxies.contains(hop)) return std::string(hop);

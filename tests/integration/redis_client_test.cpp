@@ -209,26 +209,3 @@ TEST(redis_client, rediss_verifies_the_server_certificate) {
     EXPECT_FALSE(res6.ok());
   });
 }
-
-TEST(redis_url, parses_the_forms_providers_hand_out) {
-  std::string err;
-  auto u = core::parse_redis_url("rediss://default:pw@cache.example.com:6380/2", err);
-  ASSERT_TRUE(u) << err;
-  EXPECT_TRUE(u->tls);
-  EXPECT_EQ(u->host, "cache.example.com");
-  EXPECT_EQ(u->port, 6380);
-  EXPECT_EQ(u->user, "default");
-  EXPECT_EQ(u->password, "pw");
-  EXPECT_EQ(u->db, 2);
-  u = core::parse_redis_url("redis://127.0.0.1", err);
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->port, 6379);
-  EXPECT_FALSE(u->tls);
-  u = core::parse_redis_url("redis://:only-password@h:1", err);
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->password, "only-password");
-  EXPECT_TRUE(u->user.empty());
-  EXPECT_FALSE(core::parse_redis_url("http://x", err));
-  EXPECT_FALSE(core::parse_redis_url("redis://h:99999", err));
-  EXPECT_FALSE(core::parse_redis_url("redis://h/db", err));
-}

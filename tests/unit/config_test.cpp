@@ -89,6 +89,14 @@ TEST(url, parses_redis_addresses_by_the_same_host_rules) {
   EXPECT_EQ(u->user, "app");
   EXPECT_EQ(u->password, "s3cret");
   EXPECT_EQ(u->db, 3);
+  u = parse_redis_url("redis://:only-password@h:1", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->password, "only-password");
+  EXPECT_TRUE(u->user.empty());
+  u = parse_redis_url("redis://bare-password@h", err);  // as some providers write it
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->password, "bare-password");
+  EXPECT_FALSE(u->tls);
   u = parse_redis_url("redis://[::1]", err);
   ASSERT_TRUE(u) << err;
   EXPECT_EQ(u->host, "::1");
@@ -386,6 +394,20 @@ models:
   EXPECT_TRUE(d.config->prices.contains("deepseek-v4-pro"));
 }
 
+// The rates a schedule applies at a UTC date and time.
+auto at_utc(const deepgate::core::price_schedule& s) {
+  return [&s](int y, unsigned mo, unsigned d, int h, int mi) {
+    using namespace std::chrono;
+    return s.at(sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi});
+  };
+}
+
+// The error for a price whose only tier is `tier` (empty when the config loads).
+std::string tier_error(const std::string& tier) {
+  auto e = load_string(std::string(minimal) + "prices:\n  m:\n    output: 1\n    tiers: [" + tier + "]\n", env_of({}), "t");
+  return e.config ? std::string() : e.error;
+}
+
 // Issue 16: prices as a schedule. DeepSeek's peak (weekdays 09:00-12:00 and 14:00-18:00 Beijing
 // time, UTC+8) at twice the off-peak rates.
 TEST(config, prices_have_time_of_day_tiers) {
@@ -401,11 +423,7 @@ prices:
       - {name: weekend_night, days: [sat], hours: ["00:00-24:00"], output: 0.1}
 )", env_of({}), "t");
   ASSERT_TRUE(r.config) << r.error;
-  const auto& s = r.config->prices.at("deepseek-chat");
-  using namespace std::chrono;
-  auto at = [&](int y, unsigned mo, unsigned d, int h, int mi) {
-    return s.at(sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi});
-  };
+  auto at = at_utc(r.config->prices.at("deepseek-chat"));
   // 2026-12-04 is a Friday. 01:00 UTC is 09:00 in Beijing: peak; 04:00 UTC is 12:00: off-peak.
   EXPECT_EQ(at(2026, 12, 4, 1, 0).tier, "peak");
   EXPECT_DOUBLE_EQ(at(2026, 12, 4, 1, 0).rates->output, 1.2);
@@ -427,9 +445,7 @@ prices:
   EXPECT_EQ(at(2026, 12, 6, 17, 30).tier, "off_peak");
   for (auto bad : {R"({name: x, hours: ["12:00-09:00"]})", R"({name: x, hours: ["09:00"]})", R"({hours: ["09:00-10:00"]})",
                    R"({name: x, utc_offset: "Asia/Shanghai", hours: ["09:00-10:00"]})", R"({name: x, days: [monday], hours: ["09:00-10:00"]})"}) {
-    auto e = load_string(std::string(minimal) + "prices:\n  m:\n    output: 1\n    tiers: [" + bad + "]\n", env_of({}), "t");
-    EXPECT_FALSE(e.config) << bad;
-    EXPECT_NE(e.error.find("prices.m.tiers[0]"), std::string::npos) << e.error;
+    EXPECT_NE(tier_error(bad).find("prices.m.tiers[0]"), std::string::npos) << bad;
   }
 }
 
@@ -445,11 +461,7 @@ prices:
       - {name: beijing, time_zone: Asia/Shanghai, days: [sun], hours: ["09:00-10:00"]}
 )", env_of({}), "t");
   ASSERT_TRUE(r.config) << r.error;
-  const auto& s = r.config->prices.at("m");
-  using namespace std::chrono;
-  auto at = [&](int y, unsigned mo, unsigned d, int h, int mi) {
-    return s.at(sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi});
-  };
+  auto at = at_utc(r.config->prices.at("m"));
   EXPECT_EQ(at(2026, 12, 4, 8, 30).tier, "peak");
   EXPECT_DOUBLE_EQ(at(2026, 12, 4, 8, 30).rates->output, 3);
   EXPECT_EQ(at(2026, 12, 4, 7, 30).tier, "standard");
@@ -459,8 +471,6 @@ prices:
   for (auto [bad, where] : {std::pair{R"({name: x, time_zone: Mars/Base, hours: ["09:00-10:00"]})", "time_zone"},
                             std::pair{R"({name: x, time_zone: "../../etc/passwd", hours: ["09:00-10:00"]})", "time_zone"},
                             std::pair{R"({name: x, time_zone: UTC, utc_offset: "+01:00", hours: ["09:00-10:00"]})", "utc_offset"}}) {
-    auto e = load_string(std::string(minimal) + "prices:\n  m:\n    output: 1\n    tiers: [" + bad + "]\n", env_of({}), "t");
-    EXPECT_FALSE(e.config) << bad;
-    EXPECT_NE(e.error.find(std::string("prices.m.tiers[0].") + where), std::string::npos) << e.error;
+    EXPECT_NE(tier_error(bad).find(std::string("prices.m.tiers[0].") + where), std::string::npos) << bad;
   }
 }

@@ -1,13 +1,17 @@
 // Named time zones from the system's zoneinfo (issue 16: price windows in a named zone).
+#include "deepgate/core/strings.hpp"
 #include "deepgate/core/time_zone.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <random>
 #include <string>
+
+#include <unistd.h>
 
 using deepgate::core::time_zone;
 
@@ -136,4 +140,22 @@ TEST(time_zone, refuses_bad_names_and_files) {
   auto truncated = slim_tzif("CST-8");
   EXPECT_FALSE(time_zone::parse("x", truncated.substr(0, 50), error));
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+}
+
+// The one copy each of the small helpers several areas share (core/strings.hpp).
+TEST(core_strings, lower_read_file_and_unix_seconds) {
+  EXPECT_EQ(deepgate::core::to_lower("Content-TYPE: \xC3\x84"), "content-type: \xC3\x84");  // ASCII only
+  char path[] = "/tmp/deepgate-core-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string data("a\0b\nc", 5);
+  ASSERT_EQ(write(fd, data.data(), data.size()), 5);
+  close(fd);
+  EXPECT_EQ(deepgate::core::read_file(path), data);
+  unlink(path);
+  errno = 0;
+  EXPECT_FALSE(deepgate::core::read_file(path));
+  EXPECT_EQ(errno, ENOENT);
+  using namespace std::chrono;
+  EXPECT_EQ(deepgate::core::unix_seconds(sys_days{year{2026} / 12 / 6} + hours{1}), 1796518800);
 }

@@ -72,7 +72,4 @@ struct gateway_services {
   std::atomic<bool> ready{false};
 };
 
-// Unix seconds now, for key expiry.
-std::int64_t unix_now();
-
 }  // namespace deepgate::api

@@ -1,5 +1,8 @@
 #pragma once
-// Small text helpers shared by the command lines (deepgate keys, deepgate-mock).
+// Small helpers shared by several areas: text, files and the wall clock, one copy each.
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,4 +12,21 @@ namespace deepgate {
 // "a,b,,c" → {"a", "b", "c"}: the non-empty parts of a comma-separated list.
 std::vector<std::string> split_list(std::string_view text);
 
+namespace core {
+
+// Without leading and trailing spaces and tabs.
+std::string_view trim_blanks(std::string_view text);
+
+// ASCII lower case (header names, cache-control directives); other bytes unchanged.
+std::string to_lower(std::string_view text);
+
+// The whole file, or nullopt with errno as the failed open or read left it.
+std::optional<std::string> read_file(const std::string& path);
+
+// Seconds since the Unix epoch: key creation and expiry, budget periods.
+inline std::int64_t unix_seconds(std::chrono::system_clock::time_point t = std::chrono::system_clock::now()) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace core
 }  // namespace deepgate
