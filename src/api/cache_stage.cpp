@@ -1,6 +1,7 @@
 #include "deepgate/api/cache_stage.hpp"
 
 #include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/request_context.hpp"
 
 namespace deepgate::api {
 
@@ -22,10 +23,16 @@ void cache_stage::complete(std::string_view completion) {
 }
 
 // GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
-boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
-                                            const http::request& req, const chat_request& chat, std::string_view key_id, std::string_view owner,
-                                            const config::model_config& model, const config::backend_config& backend,
-                                            observability::request_record& rec) {
+boost::asio::awaitable<cache_stage> look_up(request_context& ctx) {
+  auto& s = ctx.services;
+  const auto& now = ctx.config;
+  const auto& req = ctx.req;
+  const auto& chat = *ctx.chat;
+  const auto key_id = ctx.caller.who.key_id;
+  const auto owner = ctx.caller.who.owner;
+  const auto& model = *ctx.model;
+  const auto& backend = *ctx.primary;
+  auto& rec = ctx.rec;
   cache_stage st;
   if (!s.cache) co_return st;
   const auto& cfg = now.cache;  // the request's snapshot: the policy follows reloads

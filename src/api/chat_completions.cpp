@@ -1,410 +1,66 @@
 #include "deepgate/api/chat_completions.hpp"
-#include "deepgate/core/strings.hpp"
 
 #include "deepgate/api/cache_stage.hpp"
-#include "deepgate/api/chat_request.hpp"
 #include "deepgate/api/forward.hpp"
-#include "deepgate/api/upstream_errors.hpp"
-#include "deepgate/http/sse_parser.hpp"
-#include "deepgate/limits/limiter.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <utility>
+#include "deepgate/api/relay.hpp"
+#include "deepgate/api/request_context.hpp"
+#include "deepgate/api/settlement.hpp"
 
 namespace deepgate::api {
-namespace {
 
-using observability::request_record;
-using observability::wait_timer;
-using clock = request_record::clock;
-
-// GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
-// takes named locals (see docs/development.md).
-boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, request_record& rec) {
-  rec.error_code = e.code;
-  auto res = http::error_response(e);
-  co_await out.send(std::move(res));
-}
-
-// Before any byte went out the status can still change: a plain JSON error. After HTTP 200 went
-// out: one error event, then the connection closes without [DONE] so SDKs raise instead of
-// returning half an answer.
-boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e, request_record& rec) {
-  if (!out.committed()) co_return co_await fail(out, e, rec);
-  rec.error_code = e.code;
-  const auto event = http::render_error_event(e);
-  co_await out.write(event);
-  out.abort(false);
-}
-
-// What the relay learns about usage. The gateway may have asked for the usage chunk the client
-// did not ask for (`strip`): it is read, then removed from what the client sees.
-struct usage_watch {
-  bool strip = false;
-  cache::stream_assembler* assemble = nullptr;  // the prompt cache or the reasoning repair wants this answer
-  std::optional<std::string> answer;            // assembled, when the stream was complete
-  std::int64_t chunks = 0;  // data events relayed: about one token each, the estimate if no usage comes
-  std::optional<limits::usage> found;
-  // Runs once the whole answer is in and before [DONE] goes out (answer and usage set), so a
-  // client that fires its next request at once finds this one remembered and settled.
-  std::function<void()> complete;
-  // False: the event is not for the client.
-  bool see(http::sse_event& e) {
-    if (e.type != http::sse_event::kind::data) return true;
-    ++chunks;
-    if (assemble) assemble->add(e.data);
-    auto u = limits::take_chunk_usage(e.data, strip);
-    if (u.found) found = *u.found;
-    if (u.rewritten) e.data = std::move(*u.rewritten);
-    return !u.drop;
-  }
-};
-
-// When the backend's first real byte came after it had sent only keep-alive comments or blank
-// lines (DeepSeek does that while a request waits in its queue): the queue wait.
-struct queue_clock {
-  std::optional<clock::time_point> first_filler;
-  bool real = false;
-  void filler() {
-    if (!first_filler) first_filler = clock::now();
-  }
-  void first_real(request_record& rec) {
-    real = true;
-    rec.queue_wait = first_filler ? clock::now() - *first_filler : clock::duration{0};
-  }
-};
-
-// The first-token deadline (keep-alives and blank lines are not progress) until the first real
-// byte, then the whole-response deadline; both count from forwarding, and the earlier one binds.
-void first_token_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
-  const auto first = forwarded + b.first_token_timeout;
-  const auto whole = forwarded + b.stream_timeout;
-  if (b.stream_timeout.count() > 0 && whole < first) ex.deadline(whole, upstream::failure::stream_timeout);
-  else ex.deadline(first, upstream::failure::first_token_timeout);
-}
-void stream_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
-  ex.deadline(b.stream_timeout.count() > 0 ? forwarded + b.stream_timeout : clock::time_point::max(),
-              upstream::failure::stream_timeout);
-}
-// In a stream, after each real event: the next must come within token_idle_timeout (keep-alive
-// comments do not count), and the whole-response deadline still binds if it comes first.
-void token_deadline(upstream::exchange& ex, const config::backend_config& b, clock::time_point forwarded) {
-  if (b.token_idle_timeout.count() <= 0) return stream_deadline(ex, b, forwarded);
-  const auto idle = clock::now() + b.token_idle_timeout;
-  if (b.stream_timeout.count() > 0 && forwarded + b.stream_timeout <= idle) return stream_deadline(ex, b, forwarded);
-  ex.deadline(idle, upstream::failure::token_idle_timeout);
-}
-
-// The active-streams gauge, on every path out of the relay.
-struct stream_gauge {
-  explicit stream_gauge(observability::metrics* m) : m_(m) {
-    if (m_) m_->stream_started();
-  }
-  ~stream_gauge() {
-    if (m_) m_->stream_finished();
-  }
-  stream_gauge(const stream_gauge&) = delete;
-  stream_gauge& operator=(const stream_gauge&) = delete;
-  observability::metrics* m_;
-};
-
-// Relays an event stream: each read from upstream is parsed into events, and the events it
-// completed go to the client in one write. Comments (": keep-alive") pass through so the
-// client's idle timers stay fed while DeepSeek queues the request.
-boost::asio::awaitable<void> relay_stream(upstream::exchange& ex, http::response_writer& out,
-                                          const config::backend_config& backend, usage_watch& usage,
-                                          cache_stage& cached, request_record& rec, observability::metrics* metrics,
-                                          clock::time_point forwarded) {
-  if (!co_await out.begin_stream(200, {})) co_return;
-  stream_gauge gauge(metrics);
-  first_token_deadline(ex, backend, forwarded);
-  http::sse_parser parser;
-  std::vector<http::sse_event> events;
-  std::string in, wire;
-  bool saw_done = false;
-  queue_clock queue;
-  while (!ex.done()) {
-    in.clear();
-    upstream::failure f;
-    {
-      wait_timer w(rec.waited);
-      f = co_await ex.read_some(in);
-    }
-    if (f == upstream::failure::abandoned) co_return;  // the client hung up before the first event
-    if (f != upstream::failure::none) {
-      spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
-      rec.upstream_error = upstream::to_string(f);
-      const auto e = error_from_failure(f, backend.name);
-      co_return co_await fail_stream(out, e, rec);
-    }
-    if (parser.feed(in, events) != http::sse_parser::status::ok) {
-      rec.upstream_error = upstream::to_string(upstream::failure::bad_response);
-      const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
-                                        "upstream_bad_response");
-      co_return co_await fail_stream(out, e, rec);
-    }
-    const bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
-    if (data) {
-      if (!queue.real) {
-        queue.first_real(rec);
-        rec.ttft = clock::now() - rec.start;
-      }
-      token_deadline(ex, backend, forwarded);
-    } else if (!queue.real && !in.empty()) {
-      queue.filler();
-    }
-    if (events.empty()) continue;
-    wire.clear();
-    for (auto& e : events) {
-      redact(e.data, backend.api_key);  // a backend echoing its Authorization header
-      if ((saw_done = e.is_done())) {
-        http::append_sse_event(wire, e);
-        break;  // nothing after [DONE] belongs to this answer
-      }
-      if (usage.see(e)) http::append_sse_event(wire, e);
-    }
-    events.clear();
-    if (saw_done) break;
-    if (wire.empty()) continue;
-    if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
-  }
-  rec.upstream = clock::now() - forwarded;
-  if (!saw_done) {
-    rec.upstream_error = upstream::to_string(upstream::failure::reset_mid_body);
-    const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream without [DONE].",
-                                      "upstream_reset");
-    co_return co_await fail_stream(out, e, rec);
-  }
-  // The answer goes to the cache (and is settled) before the client gets its last events and the
-  // end of the stream, so that once it has [DONE] an identical request finds it stored and the
-  // next request sees this one's spend; then the rest of the backend's response (its terminating
-  // chunk) is read so the connection can be reused.
-  if (usage.assemble)
-    if ((usage.answer = usage.assemble->finish())) cached.complete(*usage.answer);
-  if (usage.complete) usage.complete();
-  const bool delivered = co_await out.end_stream(wire);
-  if (!delivered) co_return;
-  // Bounded: the client may already be sending its next request on this connection, and a
-  // backend that never ends its body after [DONE] only costs its connection (not pooled).
-  ex.deadline(clock::now() + std::chrono::seconds(1), upstream::failure::read_timeout);
-  wait_timer w(rec.waited);  // the backend's time, not the gateway's
-  for (std::size_t drained = 0; !ex.done() && drained < 64 * 1024;) {
-    in.clear();
-    if (co_await ex.read_some(in) != upstream::failure::none) break;
-    drained += in.size() + 1;
-  }
-}
-
-
-// The rest of a JSON answer, noting when its first real byte came (DeepSeek sends blank lines
-// first while the request is queued).
-boost::asio::awaitable<upstream::failure> read_answer(upstream::exchange& ex, std::string& body,
-                                                      const config::backend_config& backend,
-                                                      clock::time_point forwarded, request_record& rec) {
-  const auto limit = backend.max_response_bytes;
-  first_token_deadline(ex, backend, forwarded);
-  queue_clock queue;
-  while (!ex.done()) {
-    const auto before = body.size();
-    upstream::failure f;
-    {
-      wait_timer w(rec.waited);
-      f = co_await ex.read_some(body);
-    }
-    if (f != upstream::failure::none) co_return f;
-    if (body.size() > limit) co_return upstream::failure::too_large;  // the exchange discards the connection
-    if (!queue.real && body.size() > before) {
-      if (trim_leading_whitespace(body).empty()) {
-        queue.filler();
-      } else {
-        queue.first_real(rec);
-        stream_deadline(ex, backend, forwarded);
-      }
-    }
-  }
-  co_return upstream::failure::none;
-}
-
-// The usage the backend reported, into the record (with its cost) and the limiter's ticket.
-void settle_usage(const limits::usage& u, request_record& rec, limits::ticket& held, const config::gateway_config& cfg,
-                  std::string_view upstream_model) {
-  rec.usage = u;
-  if (auto p = cfg.prices.find(upstream_model); p != cfg.prices.end()) {
-    const auto applied = p->second.at(rec.time);  // the request's time, as DeepSeek bills it
-    rec.cost_usd = static_cast<double>(limits::cost(u, *applied.rates)) / core::nano_per_usd;
-    rec.price_tier = applied.tier;
-  }
-  if (!u.estimated) held.record(u);
-}
-
-}  // namespace
-
+// The journey of docs/architecture.md, one stage a step. Each stage either fills in the request
+// context or says what the client gets instead; settling the limits is the settlement's, once,
+// on every path. GCC 12 destroys temporaries inside co_await expressions twice, so every awaited
+// call takes named locals (see docs/development.md).
 boost::asio::awaitable<void> chat_completions(http::request& req, http::response_writer& out,
-                                              gateway_services& services, request_record& rec) {
-  const auto snap = services.snapshots.current(req.worker);  // this request's, to its end
-  const auto& config = snap->config;
+                                              gateway_services& services, observability::request_record& rec) {
+  request_context ctx(services, req, out, rec);
 
-  // 1. authenticate
-  const auto caller = services.auth->authenticate(req.headers, core::unix_seconds());
-  if (caller.who.key) rec.key_id = caller.who.key->id;
-  rec.owner = caller.who.owner;
-  if (caller.error) co_return co_await fail(out, *caller.error, rec);
+  // 1. authenticate  2. parse + validate  3. route (the model the key may use, its fields)
+  std::optional<http::api_error> refused = ctx.authenticate();
+  if (!refused) refused = ctx.parse();
+  if (!refused) refused = ctx.route();
+  if (refused) co_return co_await fail(out, *refused, rec);
 
-  // 2. parse + validate
-  auto parsed = chat_request::parse(req.body, config->server.max_json_depth, config->server.max_json_values);
-  if (!parsed) {
-    const auto e = parsed.error();
-    co_return co_await fail(out, e, rec);
-  }
-  chat_request& chat = *parsed;
-  rec.stream = chat.stream();
-
-  // 3. route; a model the key may not use looks exactly like one that does not exist
-  const auto* model = config->find_model(chat.model());
-  if (!model || (caller.who.key && !auth::model_allowed(*caller.who.key, chat.model()))) {
-    rec.model = request_record::other_model;
-    const auto e = http::not_found("The model '" + chat.model() + "' does not exist or you do not have access to it.",
-                                   "model_not_found");
-    co_return co_await fail(out, e, rec);
-  }
-  // The operator's fields for this name (a legacy alias's thinking mode, say) before anything
-  // reads the request.
-  const auto model_index = static_cast<std::size_t>(model - config->models.data());
-  if (const auto& patch = snap->model_patches[model_index]) chat.apply_fields(*patch);  // never model, messages or stream
-  rec.model = snap->model_labels[model_index];
-  rec.backend = snap->backends[model->backend_index]->label;
-  if (services.access_log && config->log.access.prompt_sha256) rec.prompt_sha256 = chat.prompt_sha256();
-  const auto& primary = config->backends[model->backend_index];
-  // The reasoning repair puts back what the client dropped, before the request is keyed or sent.
-  const bool repairing = services.reasoning && config->reasoning_repair.enabled && chat.has_tools();
-  if (repairing) {
-    const auto owner = caller.who.owner;
-    const auto now = std::chrono::system_clock::now();
-    if (int n = chat.restore_reasoning([&](std::string_view id) { return services.reasoning->recall(owner, id, now); }))
-      spdlog::debug("request {}: reasoning_content restored in {} assistant turns", rec.request_id, n);
-  }
-
-  // 4. cache lookup (a store hit, or the answer of an identical request already in flight)
-  auto cached = co_await look_up(services, *config, req, chat, caller.who.key_id, caller.who.owner, *model, primary, rec);
+  // 4. cache lookup: a stored answer, or the answer of an identical request already in flight
+  auto cached = co_await look_up(ctx);
   if (cached.error) co_return co_await fail(out, *cached.error, rec);
   rec.cache = cached.verdict;
-  // A hit counts as a request (and holds a concurrency slot while answered); its tokens count
-  // only with cache.hits_count_tokens.
   std::optional<limits::usage> hit_usage;
-  if (cached.hit && config->cache.hits_count_tokens)
+  if (cached.hit && ctx.config.cache.hits_count_tokens)
     hit_usage = limits::find_usage(cache::split_stored(cached.hit->value)->body);
 
-  // 5. admit: the caller's limits, then the backend's concurrency budget
-  auto& limiter = *services.limits;
-  limits::admission admitted;
-  if (snap->limits_apply) {
-    limits::request_info info{caller.who.owner, caller.who.key, chat.model(), model->upstream_model, 0, 0};
-    if (snap->tracks_usage && cached.hit) {
-      info.prompt_estimate = hit_usage ? hit_usage->prompt : 0;
-      info.completion_reserve = hit_usage ? hit_usage->completion : 0;
-    } else if (snap->tracks_usage) {
-      info.prompt_estimate = chat.prompt_token_estimate();
-      const auto max_out = chat.max_output_tokens();
-      info.completion_reserve =
-          (max_out ? max_out : static_cast<std::int64_t>(config->limits.default_max_tokens)) * chat.choices();
-    }
-    admitted = co_await limiter.admit(req.worker, info, *config);
-    for (auto& h : admitted.headers) out.add_header(std::move(h.name), std::move(h.value));
-    if (admitted.error) co_return co_await fail(out, *admitted.error, rec);
-  }
+  // 5. admit against the caller's limits; settled exactly once from here on, on every path
+  settlement settle(rec, ctx.config);
+  refused = co_await admit(ctx, cached, hit_usage, settle);
+  if (refused) co_return co_await fail(out, *refused, rec);
   // From here every answer says what the cache did (a refusal above was not the cache's answer).
   if (cached.verdict != observability::cache_result::none)
     out.add_header("x-deepgate-cache", std::string(observability::to_string(cached.verdict)));
   if (cached.hit) {
-    if (hit_usage) admitted.held.record(*hit_usage);
-    else admitted.held.refund();
-    co_return co_await send_hit(out, *cached.hit, chat.stream(), chat.include_usage());
-  }
-  // Usage feeds the token limits, the metrics and the access log: streams always ask for it,
-  // and the usage chunk the client did not ask for is removed before it sees it.
-  usage_watch usage;
-  usage.assemble = cached.assembler();
-  std::optional<cache::stream_assembler> for_repair;
-  const bool remember_reasoning = repairing;
-  if (!usage.assemble && remember_reasoning && chat.stream()) usage.assemble = &for_repair.emplace(config->reasoning_repair.max_bytes);
-  if (chat.stream() && !chat.include_usage()) {
-    chat.request_usage();
-    usage.strip = true;
+    settle.hit(hit_usage);
+    co_return co_await send_hit(out, *cached.hit, ctx.chat->stream(), ctx.chat->include_usage());
   }
 
-  // 6. forward, to the first backend in line that answers (failover and retries in forward.cpp).
-  // A client that hangs up while the backend thinks (DeepSeek may queue for minutes) frees its
-  // slots and the backend connection at once, not when the answer would have come.
+  // 6. forward to the first backend in line that answers (failover, retries, the backend's
+  // concurrency budget). A client that hangs up while the backend thinks (DeepSeek may queue for
+  // minutes) frees its slots and the backend connection at once.
   forwarded f;
   out.watch_hangup([&f] { f.client_gone(); });
   out.on_drain_deadline([&f] { f.shutting_down(); });
-  co_await forward(services, *snap, req, chat, *model, rec, f);
+  co_await forward(ctx, f);
   if (f.abandoned) {
-    if (!f.ex || !f.ex->sent()) admitted.held.refund();
+    if (!f.ex || !f.ex->sent()) settle.refund();
     co_return;  // nobody is there to answer
   }
   if (f.error) {
-    admitted.held.refund();  // refused, or never reached a model: no tokens were generated
+    settle.refund();  // refused, or never reached a model: no tokens were generated
     co_return co_await fail(out, *f.error, rec);
   }
-  auto& ex = *f.ex;
-  const auto& backend = config->backends[f.target->backend_index];
-  const auto forwarded_at = f.sent_at;
-  const auto& upstream_model = f.target->upstream_model;
 
-  // 7. relay; settling runs when `admitted` and `f` (its slots) go out of scope, on every path
-  if (f.head.event_stream()) {
-    // Once per stream: the backend's usage, or an estimate (as the limits make one) when it sent
-    // none or the stream did not complete. A complete stream settles before its [DONE].
-    bool settled = false;
-    auto settle = [&] {
-      if (std::exchange(settled, true)) return;
-      if (usage.found) {
-        settle_usage(*usage.found, rec, admitted.held, *config, upstream_model);
-      } else {
-        admitted.held.record_estimate(usage.chunks);
-        limits::usage estimate;
-        estimate.prompt = estimate.cache_miss = chat.prompt_token_estimate();
-        estimate.completion = usage.chunks;
-        estimate.estimated = true;
-        settle_usage(estimate, rec, admitted.held, *config, upstream_model);
-      }
-      auto done = std::move(admitted.held);
-    };
-    usage.complete = [&] {
-      if (remember_reasoning && usage.answer)
-        services.reasoning->remember(caller.who.owner, *usage.answer, std::chrono::system_clock::now());
-      settle();
-    };
-    co_await relay_stream(ex, out, backend, usage, cached, rec, services.metrics.get(), forwarded_at);
-    settle();  // the client left, or the stream failed
-    co_return;
-  }
-
-  std::string body;
-  auto read = co_await read_answer(ex, body, backend, forwarded_at, rec);
-  rec.upstream = clock::now() - forwarded_at;
-  if (read == upstream::failure::abandoned) co_return;
-  if (read == upstream::failure::none && !is_json_object(body)) read = upstream::failure::bad_response;
-  if (read != upstream::failure::none) {
-    rec.upstream_error = upstream::to_string(read);
-    const auto e = error_from_failure(read, backend.name);
-    co_return co_await fail(out, e, rec);
-  }
-  body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
-  redact(body, backend.api_key);
-  if (auto u = limits::find_usage(body)) settle_usage(*u, rec, admitted.held, *config, upstream_model);
-  // Into the cache before the answer goes out, so that once the client has it every identical
-  // request finds it stored (not still in flight); it costs microseconds against the model's time.
-  if (cached.wants_answer() && cache::storable_answer(body)) cached.complete(body);
-  if (remember_reasoning && body.find("\"tool_calls\"") != std::string::npos)
-    services.reasoning->remember(caller.who.owner, body, std::chrono::system_clock::now());
-  // Settled before the answer goes out: once the client has it, its next request sees this one's
-  // spend and tokens (and its concurrency slot free).
-  { auto settled = std::move(admitted.held); }
-  http::response res{200, "application/json", {}, std::move(body)};
-  co_await out.send(std::move(res));
+  // 7. relay the answer; the settlement hears what it used before the client gets the end
+  if (f.head.event_stream()) co_return co_await relay_stream(ctx, f, cached, settle);
+  co_await relay_json(ctx, f, cached, settle);
 }
 
 }  // namespace deepgate::api

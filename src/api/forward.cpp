@@ -1,6 +1,7 @@
 #include "deepgate/api/forward.hpp"
 
 #include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/request_context.hpp"
 #include "deepgate/api/upstream_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -83,9 +84,14 @@ bool forwarded::stop_here() {
 }
 
 // GCC 12 destroys temporaries inside co_await expressions twice: awaited calls take named locals.
-asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const http::request& req, chat_request& chat,
-                              const config::model_config& model, observability::request_record& rec, forwarded& f) {
-  const auto& cfg = *snap.config;
+asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
+  auto& s = ctx.services;
+  const snapshot& snap = *ctx.snap;
+  const auto& req = ctx.req;
+  auto& chat = *ctx.chat;
+  const auto& model = *ctx.model;
+  auto& rec = ctx.rec;
+  const auto& cfg = ctx.config;
   upstream::retry_budget::request counted(s.retry_budget);
   http::header_list headers{{"accept", chat.stream() ? "text/event-stream" : "application/json"},
                             {"x-request-id", rec.request_id}};

@@ -15,7 +15,7 @@
 
 namespace deepgate::api {
 
-class chat_request;
+struct request_context;
 
 class cache_stage {
  public:
@@ -30,11 +30,7 @@ class cache_stage {
   // A complete answer (a chat.completion object): stored, and handed to the waiting requests.
   void complete(std::string_view completion);
 
-  friend boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
-                                                     const http::request& req, const chat_request& chat, std::string_view key_id,
-                                                     std::string_view owner, const config::model_config& model,
-                                                     const config::backend_config& backend,
-                                                     observability::request_record& rec);
+  friend boost::asio::awaitable<cache_stage> look_up(request_context& ctx);
 
  private:
   cache::prompt_cache* cache_ = nullptr;
@@ -45,10 +41,8 @@ class cache_stage {
   std::optional<cache::stream_assembler> assembler_;
 };
 
-boost::asio::awaitable<cache_stage> look_up(gateway_services& s, const config::gateway_config& now,
-                                            const http::request& req, const chat_request& chat, std::string_view key_id, std::string_view owner,
-                                            const config::model_config& model, const config::backend_config& backend,
-                                            observability::request_record& rec);
+// With the request's model and snapshot (the cache policy follows reloads).
+boost::asio::awaitable<cache_stage> look_up(request_context& ctx);
 
 // Answers a hit: the stored answer as JSON, or replayed as an event stream, with `Age`. What is
 // stored is already in the form a hit returns (see cache_stage::complete).

@@ -14,7 +14,7 @@
 
 namespace deepgate::api {
 
-class chat_request;
+struct request_context;
 
 struct forwarded {
   const config::model_target* target = nullptr;  // the backend that answered (or was tried last)
@@ -53,17 +53,14 @@ struct forwarded {
   } in_flight;
 
  private:
-  friend boost::asio::awaitable<void> forward(gateway_services&, const snapshot&, const http::request&, chat_request&,
-                                              const config::model_config&, observability::request_record&,
-                                              forwarded&);
+  friend boost::asio::awaitable<void> forward(request_context& ctx, forwarded& f);
   bool stop_here();  // true when gone_ or cut_, with abandoned or error set for the caller
   bool gone_ = false, cut_ = false;
   upstream::exchange* current_ = nullptr;
 };
 
-// `snap` is the request's: its backends, balancers and settings.
-boost::asio::awaitable<void> forward(gateway_services& s, const snapshot& snap, const http::request& req, chat_request& chat,
-                                     const config::model_config& model, observability::request_record& rec,
-                                     forwarded& f);
+// With the request's snapshot: its backends, balancers and settings. The backend concurrency
+// gates are entered here and nowhere else; `f.slot` holds the answering backend's.
+boost::asio::awaitable<void> forward(request_context& ctx, forwarded& f);
 
 }  // namespace deepgate::api

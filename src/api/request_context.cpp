@@ -1,0 +1,56 @@
+#include "deepgate/api/request_context.hpp"
+
+#include "deepgate/core/strings.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace deepgate::api {
+
+std::optional<http::api_error> request_context::authenticate() {
+  caller = services.auth->authenticate(req.headers, core::unix_seconds());
+  if (caller.who.key) rec.key_id = caller.who.key->id;
+  rec.owner = caller.who.owner;
+  return caller.error;
+}
+
+std::optional<http::api_error> request_context::parse() {
+  auto parsed = chat_request::parse(req.body, config.server.max_json_depth, config.server.max_json_values);
+  if (!parsed) return parsed.error();
+  chat.emplace(std::move(*parsed));
+  rec.stream = chat->stream();
+  return std::nullopt;
+}
+
+std::optional<http::api_error> request_context::route() {
+  model = config.find_model(chat->model());
+  if (!model || (caller.who.key && !auth::model_allowed(*caller.who.key, chat->model()))) {
+    rec.model = observability::request_record::other_model;
+    return http::not_found("The model '" + chat->model() + "' does not exist or you do not have access to it.",
+                           "model_not_found");
+  }
+  // The operator's fields for this name (a legacy alias's thinking mode, say) before anything
+  // reads the request: never model, messages or stream.
+  const auto index = static_cast<std::size_t>(model - config.models.data());
+  if (const auto& patch = snap->model_patches[index]) chat->apply_fields(*patch);
+  rec.model = snap->model_labels[index];
+  rec.backend = snap->backends[model->backend_index]->label;
+  primary = &config.backends[model->backend_index];
+  if (services.access_log && config.log.access.prompt_sha256) rec.prompt_sha256 = chat->prompt_sha256();
+  // The reasoning repair puts back what the client dropped, before the request is keyed or sent.
+  repairing = services.reasoning && config.reasoning_repair.enabled && chat->has_tools();
+  if (repairing) {
+    const auto owner = caller.who.owner;
+    const auto now = std::chrono::system_clock::now();
+    if (int n = chat->restore_reasoning([&](std::string_view id) { return services.reasoning->recall(owner, id, now); }))
+      spdlog::debug("request {}: reasoning_content restored in {} assistant turns", rec.request_id, n);
+  }
+  // Usage feeds the token limits, the metrics and the access log: streams always ask for it, and
+  // the usage chunk the client did not ask for is removed before it sees it.
+  if (chat->stream() && !chat->include_usage()) {
+    chat->request_usage();
+    strip_usage = true;
+  }
+  return std::nullopt;
+}
+
+}  // namespace deepgate::api
