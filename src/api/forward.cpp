@@ -99,6 +99,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
     if (auto v = req.header(trace); !v.empty()) headers.push_back({trace, std::string(v)});
 
   std::optional<http::api_error> last_error;
+  auto last_refused = observability::refusal_kind::none;  // what last_error is, when the gateway's own
   std::optional<steady::time_point> earliest;  // when a skipped (open) backend may be tried again
   unsigned attempts = 0;
   upstream::retry_budget::retry retrying;
@@ -146,6 +147,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
       }
       if (busy) {
         last_error = std::move(busy);
+        last_refused = observability::refusal_kind::backend_busy;
         continue;  // another backend may have room
       }
     }
@@ -170,46 +172,42 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
       if (!f.stop_here()) f.abandoned = true;
       co_return;
     }
-    if (started != upstream::failure::none) {
-      outcome.settled = true;
-      state.health.failure(steady::now());
-      rec.upstream_error = upstream::to_string(started);
-      spdlog::warn("backend {}: request {} failed: {}", backend.name, rec.request_id, upstream::to_string(started));
-      last_error = error_from_failure(started, backend.name);
-      if (!upstream::retryable(started)) break;  // it may have reached the model
-      continue;
+    const auto status = started == upstream::failure::none ? f.head.status : 0u;
+    const auto verdict = upstream::judge_attempt(started, status);
+    outcome.settled = true;
+    switch (verdict.breaker) {
+      case upstream::attempt_verdict::health::success: state.health.success(); break;
+      // The next attempt goes to another backend, so a Retry-After does not delay this request;
+      // it keeps the backend's breaker open at least that long if this failure opens it.
+      case upstream::attempt_verdict::health::failure:
+        state.health.failure(steady::now(), status ? f.head.retry_after : std::nullopt);
+        break;
+      case upstream::attempt_verdict::health::trip: state.health.trip(steady::now()); break;
     }
-    if (f.head.status == 200) {
-      outcome.settled = true;
-      state.health.success();
+    if (verdict.then == upstream::attempt_verdict::next::relay) {
       f.slot = std::move(slot);
       f.in_flight = std::move(lease);
       co_return;
     }
-    // Refused: its body says why (best effort, bounded), and reading it lets the connection be reused.
-    std::string body;
-    {
-      wait_timer w(rec.waited);
-      co_await f.ex->read_all(body, max_error_body);
+    last_refused = observability::refusal_kind::none;
+    if (started != upstream::failure::none) {
+      rec.upstream_error = upstream::to_string(started);
+      spdlog::warn("backend {}: request {} failed: {}", backend.name, rec.request_id, upstream::to_string(started));
+      last_error = error_from_failure(started, backend.name);
+    } else {
+      // Refused: its body says why (best effort, bounded), and reading it lets the connection be reused.
+      std::string body;
+      {
+        wait_timer w(rec.waited);
+        co_await f.ex->read_all(body, max_error_body);
+      }
+      rec.upstream = observability::request_record::clock::now() - f.sent_at;  // the refusal's time, as before
+      rec.upstream_error = observability::upstream_status_reason(status);
+      last_error = error_from_upstream_status(status, body, backend.api_key, f.head.retry_after);
+      if (verdict.breaker == upstream::attempt_verdict::health::trip)
+        spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, status);
     }
-    rec.upstream = observability::request_record::clock::now() - f.sent_at;  // the refusal's time, as before
-    outcome.settled = true;
-    const auto status = f.head.status;
-    rec.upstream_error = observability::upstream_status_reason(status);
-    last_error = error_from_upstream_status(status, body, backend.api_key, f.head.retry_after);
-    if (status == 401 || status == 402 || status == 403) {
-      // The operator's key or balance: no retry on this backend can fix it.
-      spdlog::error("backend {}: refused the gateway's credentials or account (HTTP {})", backend.name, status);
-      state.health.trip(steady::now());
-      continue;
-    }
-    if (!upstream::retryable_status(status)) {
-      state.health.success();  // the request's own fault: the backend works
-      break;
-    }
-    // The next attempt goes to another backend, so its Retry-After does not delay this request;
-    // it keeps the backend's breaker open at least that long if this failure opens it.
-    state.health.failure(steady::now(), f.head.retry_after);
+    if (verdict.then == upstream::attempt_verdict::next::stop) break;
   }
   f.ex.reset();
   f.current_ = nullptr;
@@ -222,6 +220,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
     rec.upstream_error = "circuit_open";
   }
   f.error = std::move(last_error);
+  rec.refused = last_refused;
 }
 
 }  // namespace deepgate::api

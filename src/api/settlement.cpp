@@ -57,6 +57,7 @@ boost::asio::awaitable<std::optional<http::api_error>> admit(request_context& ct
   auto admitted = co_await ctx.services.limits->admit(ctx.req.worker, info, ctx.config);
   for (auto& h : admitted.headers) ctx.out.add_header(std::move(h.name), std::move(h.value));
   settle.hold(std::move(admitted.held));
+  if (admitted.error) ctx.rec.refused = observability::kind_of(admitted.refused);
   co_return admitted.error;
 }
 

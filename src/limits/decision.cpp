@@ -2,8 +2,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace deepgate::limits {
+
+namespace {
+
+std::chrono::seconds retry_seconds(micros us) {
+  return std::chrono::seconds(std::max<micros>(1, (us + 999'999) / 1'000'000));
+}
+
+}  // namespace
+
+std::string reset_text(micros us) {
+  char buf[48];
+  if (us < 1'000'000) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>((us + 999) / 1000));
+  } else if (us < 60'000'000) {
+    std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(us) / 1e6);
+  } else {
+    auto s = (us + 999'999) / 1'000'000;
+    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
 
 bucket_limits resolve(const config::limit_values& v, const config::limits_profile& p) {
   bucket_limits l;
@@ -47,6 +69,79 @@ periods periods_at(std::int64_t t) {
   std::int64_t month_days = days_in[m - 1] + (m == 2 && leap ? 1 : 0);
   p.seconds_to_month_end = p.seconds_to_day_end + (month_days - d) * 86400;
   return p;
+}
+
+http::header_list rate_limit_headers(const decision& d, const bucket_limits& limits, const config::limit_values& values) {
+  http::header_list h;
+  if (limits.requests.interval > 0) {
+    h.push_back({"x-ratelimit-limit-requests", std::to_string(values.requests_per_minute)});
+    h.push_back({"x-ratelimit-remaining-requests", std::to_string(d.requests_remaining)});
+    h.push_back({"x-ratelimit-reset-requests", reset_text(d.requests_reset)});
+  }
+  if (limits.tokens.interval > 0) {
+    h.push_back({"x-ratelimit-limit-tokens", std::to_string(values.tokens_per_minute)});
+    h.push_back({"x-ratelimit-remaining-tokens", std::to_string(d.tokens_remaining)});
+    h.push_back({"x-ratelimit-reset-tokens", reset_text(d.tokens_reset)});
+  }
+  return h;
+}
+
+http::api_error refusal_error(const decision& d, const config::limit_values& values, std::int64_t reserved) {
+  http::api_error e;
+  e.status = 429;
+  e.type = "rate_limit_error";
+  e.retry_after = retry_seconds(d.retry_after);
+  auto wait = " Please try again in " + reset_text(d.retry_after) + ".";
+  switch (d.refused) {
+    case refusal::requests:
+      e.code = "rate_limit_exceeded";
+      e.message = "Rate limit reached for requests per minute: limit " + std::to_string(values.requests_per_minute) + "." + wait;
+      break;
+    case refusal::tokens:
+      e.code = "tokens_limit_exceeded";
+      e.message = "Rate limit reached for tokens per minute: limit " + std::to_string(values.tokens_per_minute) +
+                  ", requested " + std::to_string(reserved) + " (prompt estimate + max_tokens)." + wait;
+      break;
+    case refusal::tokens_too_large:
+      e.code = "tokens_limit_exceeded";
+      e.retry_after.reset();
+      e.message = "Request too large: it may use " + std::to_string(reserved) +
+                  " tokens (prompt estimate + max_tokens) but the limit is " + std::to_string(values.tokens_per_minute) +
+                  " tokens per minute. Lower max_tokens or shorten the prompt.";
+      break;
+    case refusal::concurrency:
+      e.code = "concurrency_limit_exceeded";
+      e.message = "Too many concurrent requests: limit " + std::to_string(values.concurrent_requests) +
+                  ". Wait for a request to finish.";
+      break;
+    case refusal::daily_budget:
+    case refusal::monthly_budget:
+      e.status = 402;
+      e.type = "insufficient_quota";
+      e.code = "insufficient_quota";
+      e.message = std::string("You exceeded your ") + (d.refused == refusal::daily_budget ? "daily" : "monthly") +
+                  " spend budget. It resets at the start of the next UTC " +
+                  (d.refused == refusal::daily_budget ? "day." : "month.");
+      break;
+    default:
+      e.status = 503;
+      e.type = "api_error";
+      e.code = "rate_limiter_unavailable";
+      e.message = "The rate limiter's store is unreachable. Please retry shortly.";
+      e.retry_after = std::chrono::seconds(1);
+      break;
+  }
+  return e;
+}
+
+http::api_error backend_busy_error(std::string_view backend) {
+  http::api_error e;
+  e.status = 429;
+  e.type = "rate_limit_error";
+  e.code = "backend_busy";
+  e.message = "Backend '" + std::string(backend) + "' is at its concurrency limit and its queue is full or the wait timed out.";
+  e.retry_after = std::chrono::seconds(1);
+  return e;
 }
 
 }  // namespace deepgate::limits

@@ -31,24 +31,6 @@ micros steady_now() {
 }
 
 
-// OpenAI's duration format for x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
-std::string reset_text(micros us) {
-  char buf[48];
-  if (us < 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>((us + 999) / 1000));
-  } else if (us < 60'000'000) {
-    std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(us) / 1e6);
-  } else {
-    auto s = (us + 999'999) / 1'000'000;
-    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  }
-  return buf;
-}
-
-std::chrono::seconds retry_seconds(micros us) {
-  return std::chrono::seconds(std::max<micros>(1, (us + 999'999) / 1'000'000));
-}
-
 std::string random_hex(std::size_t n) {
   auto v = auth::generate_key_id();  // "key_" + 16 hex from the CSPRNG
   return v.substr(4, n);
@@ -340,66 +322,13 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const
 
   // x-ratelimit-* describe the limits this request was checked against.
   const auto& values = own_bucket ? per_model->second : profile.values;
-  if (limits.requests.interval > 0) {
-    out.headers.push_back({"x-ratelimit-limit-requests", std::to_string(values.requests_per_minute)});
-    out.headers.push_back({"x-ratelimit-remaining-requests", std::to_string(d.requests_remaining)});
-    out.headers.push_back({"x-ratelimit-reset-requests", reset_text(d.requests_reset)});
-  }
-  if (limits.tokens.interval > 0) {
-    out.headers.push_back({"x-ratelimit-limit-tokens", std::to_string(values.tokens_per_minute)});
-    out.headers.push_back({"x-ratelimit-remaining-tokens", std::to_string(d.tokens_remaining)});
-    out.headers.push_back({"x-ratelimit-reset-tokens", reset_text(d.tokens_reset)});
-  }
-
+  out.headers = rate_limit_headers(d, limits, values);
+  out.refused = d.refused;
   if (d.allowed()) {
     out.held = ticket(std::move(s));
     co_return out;
   }
-  http::api_error e;
-  e.status = 429;
-  e.type = "rate_limit_error";
-  e.retry_after = retry_seconds(d.retry_after);
-  auto wait = " Please try again in " + reset_text(d.retry_after) + ".";
-  switch (d.refused) {
-    case refusal::requests:
-      e.code = "rate_limit_exceeded";
-      e.message = "Rate limit reached for requests per minute: limit " + std::to_string(values.requests_per_minute) + "." + wait;
-      break;
-    case refusal::tokens:
-      e.code = "tokens_limit_exceeded";
-      e.message = "Rate limit reached for tokens per minute: limit " + std::to_string(values.tokens_per_minute) +
-                  ", requested " + std::to_string(s->reserved) + " (prompt estimate + max_tokens)." + wait;
-      break;
-    case refusal::tokens_too_large:
-      e.code = "tokens_limit_exceeded";
-      e.retry_after.reset();
-      e.message = "Request too large: it may use " + std::to_string(s->reserved) +
-                  " tokens (prompt estimate + max_tokens) but the limit is " + std::to_string(values.tokens_per_minute) +
-                  " tokens per minute. Lower max_tokens or shorten the prompt.";
-      break;
-    case refusal::concurrency:
-      e.code = "concurrency_limit_exceeded";
-      e.message = "Too many concurrent requests: limit " + std::to_string(values.concurrent_requests) +
-                  ". Wait for a request to finish.";
-      break;
-    case refusal::daily_budget:
-    case refusal::monthly_budget:
-      e.status = 402;
-      e.type = "insufficient_quota";
-      e.code = "insufficient_quota";
-      e.message = std::string("You exceeded your ") + (d.refused == refusal::daily_budget ? "daily" : "monthly") +
-                  " spend budget. It resets at the start of the next UTC " +
-                  (d.refused == refusal::daily_budget ? "day." : "month.");
-      break;
-    default:
-      e.status = 503;
-      e.type = "api_error";
-      e.code = "rate_limiter_unavailable";
-      e.message = "The rate limiter's store is unreachable. Please retry shortly.";
-      e.retry_after = std::chrono::seconds(1);
-      break;
-  }
-  out.error = std::move(e);
+  out.error = refusal_error(d, values, s->reserved);
   co_return out;
 }
 
@@ -408,15 +337,7 @@ asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned 
                                                                        backend_slot& slot) {
   auto& lim = *impl_;
   auto* gate = &g;
-  auto busy = [&] {
-    http::api_error e;
-    e.status = 429;
-    e.type = "rate_limit_error";
-    e.code = "backend_busy";
-    e.message = "Backend '" + b.name + "' is at its concurrency limit and its queue is full or the wait timed out.";
-    e.retry_after = std::chrono::seconds(1);
-    return e;
-  };
+  auto busy = [&] { return backend_busy_error(b.name); };
   const auto deadline = std::chrono::steady_clock::now() + b.queue_timeout;
   auto s = std::make_unique<backend_slot::state>();
   s->lim = impl_.get();

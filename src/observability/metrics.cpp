@@ -68,15 +68,6 @@ std::size_t status_class(unsigned status) {
   return 0;
 }
 
-// Refusals by the gateway's own limits, by the error code they answer with.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 6> rejection_kinds{{
-    {"rate_limit_exceeded", "requests"},
-    {"tokens_limit_exceeded", "tokens"},
-    {"concurrency_limit_exceeded", "concurrency"},
-    {"insufficient_quota", "budget"},
-    {"backend_busy", "backend_busy"},
-    {"rate_limiter_unavailable", "limiter_unavailable"},
-}};
 
 constexpr std::array<std::string_view, 5> token_types{"prompt", "completion", "reasoning", "prompt_cache_hit",
                                                       "prompt_cache_miss"};
@@ -122,7 +113,7 @@ struct metrics::impl {
   prom::Family<Histogram>*upstream_f, *queue_f;
   std::vector<lazy<Histogram>> upstream_duration, queue_wait;  // [backend]
   std::vector<Histogram*> overhead;                            // [route]
-  std::vector<Counter*> rejections;                            // [kind]
+  std::vector<Counter*> rejections;                            // [refusal_kind]; none: null
   prom::Family<Counter>* upstream_errors_f;
   std::vector<lazy<Counter>> upstream_errors;  // [backend][reason]
   prom::Family<Counter>* retries_f;
@@ -249,7 +240,9 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version, co
 
   auto& rejections = counters(reg, "deepgate_rate_limit_rejections_total",
           "Requests refused by the gateway's own limits, by kind");
-  for (auto& [code, kind] : rejection_kinds) m.rejections.push_back(&rejections.Add({{"kind", std::string(kind)}}));
+  m.rejections.push_back(nullptr);  // refusal_kind::none
+  for (std::size_t k = 1; k < refusal_kind_count; ++k)
+    m.rejections.push_back(&rejections.Add({{"kind", std::string(to_string(static_cast<refusal_kind>(k)))}}));
   m.upstream_errors_f = &counters(reg, "deepgate_upstream_errors_total",
           "Backend exchanges that failed or were refused, by backend and reason");
   m.upstream_errors = lazies<Counter>(backends * m.reasons.size());
@@ -378,9 +371,7 @@ void metrics::request_finished(const request_record& r) {
     if (r.retries > 0)
       m.retries[b].get([&]() -> Counter& { return m.retries_f->Add({{"backend", m.backend_name(b)}}); }).Increment(r.retries);
   }
-  if (r.upstream_error.empty() && !r.error_code.empty())
-    for (std::size_t k = 0; k < rejection_kinds.size(); ++k)
-      if (rejection_kinds[k].first == r.error_code) m.rejections[k]->Increment();
+  if (r.refused != refusal_kind::none) m.rejections[static_cast<std::size_t>(r.refused)]->Increment();
   if (r.cache != cache_result::none) m.cache_lookups[cache_i]->Increment();
   if (r.usage) m.count_tokens(r, model_i);
 }

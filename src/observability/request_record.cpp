@@ -22,6 +22,33 @@ std::string_view to_string(cache_result c) {
   return "none";
 }
 
+std::string_view to_string(refusal_kind k) {
+  switch (k) {
+    case refusal_kind::requests: return "requests";
+    case refusal_kind::tokens: return "tokens";
+    case refusal_kind::concurrency: return "concurrency";
+    case refusal_kind::budget: return "budget";
+    case refusal_kind::backend_busy: return "backend_busy";
+    case refusal_kind::limiter_unavailable: return "limiter_unavailable";
+    case refusal_kind::none: break;
+  }
+  return "none";
+}
+
+refusal_kind kind_of(limits::refusal r) {
+  switch (r) {
+    case limits::refusal::requests: return refusal_kind::requests;
+    case limits::refusal::tokens:
+    case limits::refusal::tokens_too_large: return refusal_kind::tokens;
+    case limits::refusal::concurrency: return refusal_kind::concurrency;
+    case limits::refusal::daily_budget:
+    case limits::refusal::monthly_budget: return refusal_kind::budget;
+    case limits::refusal::unavailable: return refusal_kind::limiter_unavailable;
+    case limits::refusal::none: break;
+  }
+  return refusal_kind::none;
+}
+
 std::string_view upstream_status_reason(unsigned status) {
   switch (status) {
     case 400: return "http_400";

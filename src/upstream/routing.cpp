@@ -19,6 +19,16 @@ int weighted_rr::pick(std::span<const std::uint32_t> weights, std::span<const ch
   return best;
 }
 
+attempt_verdict judge_attempt(failure f, unsigned status) {
+  using next = attempt_verdict::next;
+  using health = attempt_verdict::health;
+  if (f != failure::none) return {retryable(f) ? next::try_next : next::stop, health::failure};
+  if (status == 200) return {next::relay, health::success};
+  if (status == 401 || status == 402 || status == 403) return {next::try_next, health::trip};
+  if (!retryable_status(status)) return {next::stop, health::success};
+  return {next::try_next, health::failure};
+}
+
 bool retryable(failure f) {
   switch (f) {
     case failure::pool_exhausted:

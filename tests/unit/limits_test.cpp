@@ -9,6 +9,7 @@
 
 using namespace deepgate::limits;
 using deepgate::core::to_nano;
+namespace config = deepgate::config;
 
 namespace {
 constexpr micros second = 1'000'000;
@@ -240,4 +241,72 @@ TEST(usage, the_usage_chunk_is_dropped_and_inline_usage_removed_when_stripping) 
   auto quoted = take_chunk_usage(R"({"choices":[{"delta":{"content":"say \"usage\":null"}}],"usage":null})", true);
   ASSERT_TRUE(quoted.rewritten);
   EXPECT_EQ(*quoted.rewritten, R"({"choices":[{"delta":{"content":"say \"usage\":null"}}]})");
+}
+
+// What each refusal answers with, case by case (status, type, code, Retry-After, the message's
+// figures), and the headers every answer carries.
+TEST(refusal_error, each_refusal_has_its_status_code_and_retry_after) {
+  config::limit_values v;
+  v.requests_per_minute = 60;
+  v.tokens_per_minute = 1000;
+  v.concurrent_requests = 4;
+  struct row {
+    refusal r;
+    unsigned status;
+    std::string type, code;
+    std::optional<long> retry_after;
+    std::string in_message;
+  };
+  for (const auto& c : std::vector<row>{
+           {refusal::requests, 429, "rate_limit_error", "rate_limit_exceeded", 3, "limit 60. Please try again in 2.5s."},
+           {refusal::tokens, 429, "rate_limit_error", "tokens_limit_exceeded", 3, "limit 1000, requested 1500"},
+           {refusal::tokens_too_large, 429, "rate_limit_error", "tokens_limit_exceeded", std::nullopt, "Request too large: it may use 1500"},
+           {refusal::concurrency, 429, "rate_limit_error", "concurrency_limit_exceeded", 3, "limit 4."},
+           {refusal::daily_budget, 402, "insufficient_quota", "insufficient_quota", 3, "next UTC day."},
+           {refusal::monthly_budget, 402, "insufficient_quota", "insufficient_quota", 3, "next UTC month."},
+           {refusal::unavailable, 503, "api_error", "rate_limiter_unavailable", 1, "unreachable"},
+       }) {
+    decision d;
+    d.refused = c.r;
+    d.retry_after = 2'500'000;  // 2.5 s: Retry-After rounds up to whole seconds
+    auto e = refusal_error(d, v, 1500);
+    EXPECT_EQ(e.status, c.status) << c.code;
+    EXPECT_EQ(e.type, c.type) << c.code;
+    EXPECT_EQ(e.code, c.code);
+    if (c.retry_after) {
+      ASSERT_TRUE(e.retry_after) << c.code;
+      EXPECT_EQ(e.retry_after->count(), *c.retry_after) << c.code;
+    } else {
+      EXPECT_FALSE(e.retry_after) << c.code;
+    }
+    EXPECT_NE(e.message.find(c.in_message), std::string::npos) << e.message;
+  }
+  auto busy = backend_busy_error("ds");
+  EXPECT_EQ(busy.status, 429u);
+  EXPECT_EQ(busy.code, "backend_busy");
+  EXPECT_NE(busy.message.find("'ds'"), std::string::npos);
+}
+
+TEST(refusal_error, rate_limit_headers_name_only_the_limits_checked) {
+  config::limit_values v;
+  v.requests_per_minute = 60;
+  v.tokens_per_minute = 1000;
+  decision d;
+  d.requests_remaining = 59;
+  d.requests_reset = 1'000'000;
+  d.tokens_remaining = 900;
+  d.tokens_reset = 250'000;
+  bucket_limits both = resolve(v, {});
+  auto h = rate_limit_headers(d, both, v);
+  ASSERT_EQ(h.size(), 6u);
+  EXPECT_EQ(h[0].name, "x-ratelimit-limit-requests");
+  EXPECT_EQ(h[1].value, "59");
+  EXPECT_EQ(h[2].value, "1s");
+  EXPECT_EQ(h[4].value, "900");
+  EXPECT_EQ(h[5].value, "250ms");
+  config::limit_values only_requests;
+  only_requests.requests_per_minute = 60;
+  EXPECT_EQ(rate_limit_headers(d, resolve(only_requests, {}), only_requests).size(), 3u);
+  EXPECT_TRUE(rate_limit_headers(d, resolve({}, {}), {}).empty());
+  EXPECT_EQ(reset_text(6 * 60'000'000), "6m0s");
 }

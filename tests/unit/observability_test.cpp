@@ -166,9 +166,18 @@ TEST(metrics, a_record_becomes_exact_series) {
   a.owner = "team-b";
   a.status = 429;
   a.error_code = "rate_limit_exceeded";
+  a.refused = refusal_kind::requests;
   a.usage.reset();
   m.request_started();
   m.request_finished(a);
+  // DeepSeek's own 429 passed through may carry the same code: it is not the gateway's refusal.
+  auto theirs = chat_record();
+  theirs.status = 429;
+  theirs.error_code = "rate_limit_exceeded";
+  theirs.upstream_error = upstream_status_reason(429);
+  theirs.usage.reset();
+  m.request_started();
+  m.request_finished(theirs);
   auto up = chat_record();
   up.status = 503;
   up.usage.reset();
@@ -179,7 +188,7 @@ TEST(metrics, a_record_becomes_exact_series) {
   auto text = m.render(7, 0, 0);
   EXPECT_EQ(sample(text, R"(deepgate_build_info{version="1.2.3"})"), 1);
   EXPECT_EQ(sample(text, R"(deepgate_requests_total{backend="ds",cache="none",model="deepseek-chat",route="chat_completions",status_class="2xx"})"), 1);
-  EXPECT_EQ(sample(text, R"(deepgate_requests_total{backend="ds",cache="none",model="deepseek-chat",route="chat_completions",status_class="4xx"})"), 1);
+  EXPECT_EQ(sample(text, R"(deepgate_requests_total{backend="ds",cache="none",model="deepseek-chat",route="chat_completions",status_class="4xx"})"), 2);
   EXPECT_EQ(sample(text, R"(deepgate_tokens_total{model="deepseek-chat",owner="team-a",type="prompt_cache_hit"})"), 4);
   EXPECT_EQ(sample(text, R"(deepgate_tokens_total{model="deepseek-chat",owner="team-a",type="completion"})"), 20);
   EXPECT_EQ(sample(text, R"(deepgate_cost_usd_total{model="deepseek-chat",owner="team-a"})"), 0.5);
@@ -188,8 +197,9 @@ TEST(metrics, a_record_becomes_exact_series) {
   EXPECT_EQ(sample(text, R"(deepgate_upstream_errors_total{backend="ds",reason="http_503"})"), 1);
   EXPECT_EQ(sample(text, "deepgate_requests_in_flight"), 0);
   EXPECT_EQ(sample(text, "deepgate_open_connections"), 7);
-  EXPECT_EQ(sample(text, R"(deepgate_gateway_overhead_seconds_count{route="chat_completions"})"), 3);
-  EXPECT_NEAR(sample(text, R"(deepgate_gateway_overhead_seconds_sum{route="chat_completions"})"), 0.06, 1e-9);
+  EXPECT_EQ(sample(text, R"(deepgate_upstream_errors_total{backend="ds",reason="http_429"})"), 1);
+  EXPECT_EQ(sample(text, R"(deepgate_gateway_overhead_seconds_count{route="chat_completions"})"), 4);
+  EXPECT_NEAR(sample(text, R"(deepgate_gateway_overhead_seconds_sum{route="chat_completions"})"), 0.08, 1e-9);
   EXPECT_EQ(text.find("team-b"), std::string::npos);  // no usage, no token series
 }
 

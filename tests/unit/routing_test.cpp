@@ -98,6 +98,39 @@ TEST(retry_policy, what_may_be_retried_and_how_long_to_wait) {
   EXPECT_EQ(backoff(30, 50ms, 1s, 0.999999), 1s);
 }
 
+// The failover decision, case by case: what the request does next and what the breaker hears.
+TEST(retry_policy, each_attempt_outcome_has_one_verdict) {
+  using next = attempt_verdict::next;
+  using health = attempt_verdict::health;
+  struct row {
+    failure f;
+    unsigned status;
+    attempt_verdict want;
+  };
+  for (const auto& r : std::vector<row>{
+           {failure::none, 200, {next::relay, health::success}},
+           {failure::connect, 0, {next::try_next, health::failure}},
+           {failure::tls, 0, {next::try_next, health::failure}},
+           {failure::reset_before_headers, 0, {next::try_next, health::failure}},
+           {failure::pool_exhausted, 0, {next::try_next, health::failure}},
+           {failure::header_timeout, 0, {next::stop, health::failure}},  // the model may have run
+           {failure::bad_response, 0, {next::stop, health::failure}},
+           {failure::none, 401, {next::try_next, health::trip}},  // the gateway's key
+           {failure::none, 402, {next::try_next, health::trip}},  // the account's balance
+           {failure::none, 403, {next::try_next, health::trip}},
+           {failure::none, 429, {next::try_next, health::failure}},
+           {failure::none, 500, {next::try_next, health::failure}},
+           {failure::none, 502, {next::try_next, health::failure}},
+           {failure::none, 503, {next::try_next, health::failure}},
+           {failure::none, 504, {next::try_next, health::failure}},
+           {failure::none, 400, {next::stop, health::success}},  // the request's own fault
+           {failure::none, 404, {next::stop, health::success}},
+           {failure::none, 413, {next::stop, health::success}},
+           {failure::none, 422, {next::stop, health::success}},
+       })
+    EXPECT_EQ(judge_attempt(r.f, r.status), r.want) << to_string(r.f) << " " << r.status;
+}
+
 TEST(retry_policy, the_budget_is_a_share_of_requests_in_flight_with_a_minimum) {
   retry_budget b;
   std::vector<std::unique_ptr<retry_budget::request>> flying;

@@ -2,6 +2,8 @@
 // What a limits store is asked and what it answers. Shared by the in-memory store and the Redis
 // scripts, so both give the same answers and the same headers. Sans-io.
 #include "deepgate/config/limits_config.hpp"
+#include "deepgate/http/api_error.hpp"
+#include "deepgate/http/header.hpp"
 #include "deepgate/limits/gcra.hpp"
 #include "deepgate/limits/usage.hpp"
 
@@ -54,5 +56,18 @@ struct decision {
   micros tokens_reset = 0;
   bool allowed() const { return refused == refusal::none; }
 };
+
+// The x-ratelimit-* headers after decision `d`, for the limits it was checked against (`limits`,
+// from the configured `values`): on every answer, allowed or not, as OpenAI sends them.
+http::header_list rate_limit_headers(const decision& d, const bucket_limits& limits, const config::limit_values& values);
+// What a refused request is answered with: 429 rate_limit_error with Retry-After (requests,
+// tokens, concurrency; no Retry-After for a request larger than the token limit itself), 402
+// insufficient_quota for budgets, 503 rate_limiter_unavailable when the store cannot be reached.
+// `reserved`: the tokens the request asked to reserve.
+http::api_error refusal_error(const decision& d, const config::limit_values& values, std::int64_t reserved);
+// A backend's concurrency budget and queue are full, or the wait timed out: 429 backend_busy.
+http::api_error backend_busy_error(std::string_view backend);
+// OpenAI's duration format for x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
+std::string reset_text(micros us);
 
 }  // namespace deepgate::limits

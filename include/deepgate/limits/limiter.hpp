@@ -12,6 +12,7 @@
 #include "deepgate/config/config.hpp"
 #include "deepgate/http/api_error.hpp"
 #include "deepgate/http/header.hpp"
+#include "deepgate/limits/decision.hpp"
 #include "deepgate/limits/usage.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -60,6 +61,7 @@ class ticket {
 
 struct admission {
   std::optional<http::api_error> error;
+  refusal refused = refusal::none;  // what `error` is, for the metrics
   http::header_list headers;  // x-ratelimit-*: on every response, not only on 429
   ticket held;
 };

@@ -3,6 +3,7 @@
 // once when it ends: by the metrics and by the access log. Plain data with no I/O; the labels it
 // yields come from bounded sets (configured model and backend indexes, fixed enums), and it
 // holds no prompt, no answer and no key.
+#include "deepgate/limits/decision.hpp"
 #include "deepgate/limits/usage.hpp"
 
 #include <chrono>
@@ -23,6 +24,13 @@ enum class cache_result : std::uint8_t { none, hit, miss, bypass };
 constexpr std::size_t cache_result_count = 4;
 std::string_view to_string(cache_result c);
 
+// A refusal by the gateway's own limits (deepgate_rate_limit_rejections_total{kind}); `none` for
+// every other answer, errors included.
+enum class refusal_kind : std::uint8_t { none, requests, tokens, concurrency, budget, backend_busy, limiter_unavailable };
+constexpr std::size_t refusal_kind_count = 7;
+std::string_view to_string(refusal_kind k);  // "requests", ..., "limiter_unavailable"
+refusal_kind kind_of(limits::refusal r);
+
 struct request_record {
   using clock = std::chrono::steady_clock;
   static constexpr clock::duration absent{-1};
@@ -41,6 +49,7 @@ struct request_record {
   bool stream = false;
   unsigned status = 0;     // what the client was sent; 499 when it left before any answer
   std::string error_code;  // the OpenAI-shaped error's code, when the answer was one
+  refusal_kind refused = refusal_kind::none;
   std::string_view upstream_error;  // bounded reason (see upstream_error_reason), empty if none
   cache_result cache = cache_result::none;
   std::optional<limits::usage> usage;  // as the backend reported it (or estimated)

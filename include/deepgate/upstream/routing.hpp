@@ -39,6 +39,22 @@ class weighted_rr {
 
 bool retryable(failure f);
 bool retryable_status(unsigned status);
+
+// What one attempt's outcome means: for the request (relay the answer, try the next backend in
+// line, or answer the error now) and for the backend's breaker.
+struct attempt_verdict {
+  enum class next : std::uint8_t { relay, try_next, stop };
+  enum class health : std::uint8_t { success, failure, trip };  // trip: open at once
+  next then;
+  health breaker;
+  bool operator==(const attempt_verdict&) const = default;
+};
+// `f`: how the exchange went (failure::none when a response head came); `status`: that head's.
+// A transport failure goes to the next backend only when it never reached the model; a 200 is
+// relayed; the gateway's own credentials or account refused (401/402/403) trip the breaker and
+// go on; another refusal that a retry may fix (429, 5xx) goes on; the request's own fault (400,
+// 404, 422, ...) is the client's answer, and the backend counts as working.
+attempt_verdict judge_attempt(failure f, unsigned status);
 // The wait before retry number `retry` (1 for the first retry): base × 2^(retry-1), capped,
 // scaled by `jitter` in [0, 1) to between half and all of it.
 std::chrono::milliseconds backoff(unsigned retry, std::chrono::milliseconds base, std::chrono::milliseconds cap,
