@@ -2,11 +2,6 @@
 
 #include "deepgate/observability/balance.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 namespace deepgate::app {
@@ -16,14 +11,13 @@ namespace asio = boost::asio;
 struct balance_check::state {
   state(asio::any_io_executor ex, const config::backend_config& b, std::size_t i,
         std::shared_ptr<asio::ssl::context> tls, observability::metrics& m)
-      : backend(b), index(i), metrics(m), pool(ex, b, std::move(tls)), pause(ex) {}
+      : backend(b), index(i), metrics(m), pool(ex, b, std::move(tls)) {}
   const config::backend_config& backend;
   std::size_t index;
   observability::metrics& metrics;
   upstream::connection_pool pool;
-  asio::steady_timer pause;
   upstream::exchange* current = nullptr;
-  bool stopping = false;
+  bool stopping = false;  // the jobs stopped: a read in flight was given up
   std::optional<bool> last_ok;  // one log line per change
 };
 
@@ -51,17 +45,18 @@ asio::awaitable<bool> check_once(balance_check::state& s) {
   co_return true;
 }
 
-asio::awaitable<void> loop(std::shared_ptr<balance_check::state> sp) {
+asio::awaitable<void> loop(std::shared_ptr<balance_check::state> sp, background_jobs& jobs) {
   auto& s = *sp;
-  while (!s.stopping) {
+  do {
     bool ok = co_await check_once(s);
     if (s.stopping) break;
     if (!ok) s.metrics.balance_check_failed(s.index);
     if (ok && s.last_ok == false) spdlog::info("backend {}: balance check works again", s.backend.name);
     s.last_ok = ok;
-    s.pause.expires_after(s.backend.balance_check_interval);
-    co_await s.pause.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+    const std::chrono::nanoseconds next = s.backend.balance_check_interval;  // no temporaries in co_await (GCC 12)
+    const bool go_on = co_await jobs.pause(next);
+    if (!go_on) break;
+  } while (true);
 }
 
 }  // namespace
@@ -70,16 +65,15 @@ balance_check::balance_check(asio::any_io_executor ex, const config::backend_con
                              std::shared_ptr<asio::ssl::context> tls, observability::metrics& metrics)
     : s_(std::make_shared<state>(ex, backend, index, std::move(tls), metrics)) {}
 
-balance_check::~balance_check() { stop(); }
-
-void balance_check::start() { asio::co_spawn(s_->pause.get_executor(), loop(s_), asio::detached); }
-
-void balance_check::stop() {
-  if (s_->stopping) return;
-  s_->stopping = true;
-  s_->pause.cancel();
-  if (s_->current) s_->current->abort();
-  s_->pool.shutdown();
+void balance_check::start(background_jobs& jobs) {
+  auto s = s_;
+  jobs.spawn(
+      "balance check " + s->backend.name, [s, &jobs] { return loop(s, jobs); },
+      [s] {
+        s->stopping = true;
+        if (s->current) s->current->abort();
+        s->pool.shutdown();
+      });
 }
 
 }  // namespace deepgate::app

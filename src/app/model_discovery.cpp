@@ -1,10 +1,5 @@
 #include "deepgate/app/model_discovery.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 namespace deepgate::app {
@@ -14,15 +9,14 @@ namespace asio = boost::asio;
 struct model_discovery::state {
   state(asio::any_io_executor ex, const config::backend_config& b, int l, std::shared_ptr<asio::ssl::context> tls,
         observability::metrics* m, listener on)
-      : backend(b), label(l), metrics(m), on_list(std::move(on)), pool(ex, b, std::move(tls)), pause(ex) {}
+      : backend(b), label(l), metrics(m), on_list(std::move(on)), pool(ex, b, std::move(tls)) {}
   const config::backend_config& backend;
   int label;
   observability::metrics* metrics;
   listener on_list;
   upstream::connection_pool pool;
-  asio::steady_timer pause;
   upstream::exchange* current = nullptr;
-  bool stopping = false;
+  bool stopping = false;  // the jobs stopped: a read in flight was given up
   std::optional<bool> last_ok;  // one log line per change
   std::vector<api::listed_model> last;
 };
@@ -48,9 +42,9 @@ asio::awaitable<std::optional<std::vector<api::listed_model>>> read_once(model_d
   co_return list;
 }
 
-asio::awaitable<void> loop(std::shared_ptr<model_discovery::state> sp) {
+asio::awaitable<void> loop(std::shared_ptr<model_discovery::state> sp, background_jobs& jobs) {
   auto& s = *sp;
-  while (!s.stopping) {
+  do {
     std::string why;
     auto list = co_await read_once(s, why);
     if (s.stopping) break;
@@ -71,9 +65,10 @@ asio::awaitable<void> loop(std::shared_ptr<model_discovery::state> sp) {
       }
     }
     s.last_ok = list.has_value();
-    s.pause.expires_after(s.backend.models_refresh_interval);
-    co_await s.pause.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+    const std::chrono::nanoseconds next = s.backend.models_refresh_interval;  // no temporaries in co_await (GCC 12)
+    const bool go_on = co_await jobs.pause(next);
+    if (!go_on) break;
+  } while (true);
 }
 
 }  // namespace
@@ -83,18 +78,17 @@ model_discovery::model_discovery(asio::any_io_executor ex, const config::backend
                                  listener on_list)
     : s_(std::make_shared<state>(ex, backend, label, std::move(tls), metrics, std::move(on_list))) {}
 
-model_discovery::~model_discovery() { stop(); }
-
-void model_discovery::start() { asio::co_spawn(s_->pause.get_executor(), loop(s_), asio::detached); }
-
 bool model_discovery::tried() const { return s_->last_ok.has_value(); }
 
-void model_discovery::stop() {
-  if (s_->stopping) return;
-  s_->stopping = true;
-  s_->pause.cancel();
-  if (s_->current) s_->current->abort();
-  s_->pool.shutdown();
+void model_discovery::start(background_jobs& jobs) {
+  auto s = s_;
+  jobs.spawn(
+      "model discovery " + s->backend.name, [s, &jobs] { return loop(s, jobs); },
+      [s] {
+        s->stopping = true;
+        if (s->current) s->current->abort();
+        s->pool.shutdown();
+      });
 }
 
 }  // namespace deepgate::app

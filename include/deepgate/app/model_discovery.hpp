@@ -4,6 +4,7 @@
 // that fails keeps the last list: `on_list` is not called, the failure is counted, and one log
 // line marks each change between working and failing.
 #include "deepgate/api/model_catalog.hpp"
+#include "deepgate/app/background_jobs.hpp"
 #include "deepgate/observability/metrics.hpp"
 #include "deepgate/upstream/client.hpp"
 
@@ -21,14 +22,11 @@ class model_discovery {
   // `label`: the backend's metrics label number (-1: none).
   model_discovery(boost::asio::any_io_executor ex, const config::backend_config& backend, int label,
                   std::shared_ptr<boost::asio::ssl::context> tls, observability::metrics* metrics, listener on_list);
-  ~model_discovery();
   model_discovery(const model_discovery&) = delete;
   model_discovery& operator=(const model_discovery&) = delete;
 
-  void start();
-  // Stops the loop and gives up a read in flight; call on the control thread before its
-  // io_context goes away.
-  void stop();
+  // Runs as one of `jobs` until they stop (its read in flight given up then).
+  void start(background_jobs& jobs);
   // The first read has ended (either way).
   bool tried() const;
 
