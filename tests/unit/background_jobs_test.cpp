@@ -12,10 +12,10 @@ namespace asio = boost::asio;
 using deepgate::app::background_jobs;
 using namespace std::chrono_literals;
 
-TEST(background_jobs, stop_ends_every_job_even_one_whose_timer_already_fired) {
-  asio::io_context ioc;
-  background_jobs jobs(ioc.get_executor());
-  int ticks = 0, long_waits_ended = 0, stopped_in_flight = 0;
+namespace {
+
+// A job that counts a tick every millisecond until the jobs stop.
+void spawn_ticker(background_jobs& jobs, int& ticks) {
   jobs.spawn("tick", [&]() -> asio::awaitable<void> {
     const std::chrono::nanoseconds every = 1ms;
     for (;;) {
@@ -24,6 +24,15 @@ TEST(background_jobs, stop_ends_every_job_even_one_whose_timer_already_fired) {
       ++ticks;
     }
   });
+}
+
+}  // namespace
+
+TEST(background_jobs, stop_ends_every_job_even_one_whose_timer_already_fired) {
+  asio::io_context ioc;
+  background_jobs jobs(ioc.get_executor());
+  int ticks = 0, long_waits_ended = 0, stopped_in_flight = 0;
+  spawn_ticker(jobs, ticks);
   jobs.spawn(
       "long", [&]() -> asio::awaitable<void> {
         const std::chrono::nanoseconds hour = 1h;
@@ -65,14 +74,7 @@ TEST(background_jobs, a_job_that_throws_ends_alone) {
     throw std::runtime_error("boom");
     co_return;
   });
-  jobs.spawn("tick", [&]() -> asio::awaitable<void> {
-    const std::chrono::nanoseconds every = 1ms;
-    for (;;) {
-      const bool go_on = co_await jobs.pause(every);
-      if (!go_on) break;
-      ++ticks;
-    }
-  });
+  spawn_ticker(jobs, ticks);
   while (ticks < 2) ioc.run_one();
   EXPECT_EQ(jobs.running(), 1u);
   jobs.stop();
