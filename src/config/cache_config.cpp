@@ -29,26 +29,25 @@ cache_mode cache_config::mode_for(std::string_view key_id, std::string_view owne
 
 namespace {
 
-bool read_mode(reader& r, const YAML::Node& n, std::string_view key, const std::string& p, cache_mode& out) {
+bool read_mode(reader& r, section& s, std::string_view key, cache_mode& out) {
   std::string text;
-  if (!r.string(n, key, p, text)) return false;
+  if (!s.string(key, text)) return false;
   if (text.empty()) return true;
   auto m = parse_cache_mode(text);
-  if (!m) return r.fail(reader::join(p, key), "must be off, deterministic or always, got '" + text + "'");
+  if (!m) return r.fail(s.at(key), "must be off, deterministic or always, got '" + text + "'");
   out = *m;
   return true;
 }
 
-bool read_modes(reader& r, const YAML::Node& n, std::string_view key, const std::string& p,
-                std::map<std::string, cache_mode, std::less<>>& out) {
-  auto m = n ? n[std::string(key)] : YAML::Node();
+bool read_modes(reader& r, section& s, std::string_view key, std::map<std::string, cache_mode, std::less<>>& out) {
+  auto m = s.child(key);
   if (!m || m.IsNull()) return true;
-  auto mp = reader::join(p, key);
-  if (!m.IsMap()) return r.fail(mp, "must map names to off, deterministic or always");
+  if (!m.IsMap()) return r.fail(s.at(key), "must map names to off, deterministic or always");
+  section names(r, m, s.at(key));
   for (const auto& kv : m) {
     auto& mode = out[kv.first.Scalar()];
     mode = cache_mode::deterministic;
-    if (!read_mode(r, m, kv.first.Scalar(), mp, mode)) return false;
+    if (!read_mode(r, names, kv.first.Scalar(), mode)) return false;
   }
   return true;
 }
@@ -56,19 +55,15 @@ bool read_modes(reader& r, const YAML::Node& n, std::string_view key, const std:
 }  // namespace
 
 bool read_cache(reader& r, const YAML::Node& n, cache_config& c) {
+  section sec(r, n, "cache");
   const std::string p = "cache";
-  if (!r.mapping(n, p,
-                 {"store", "policy", "scope", "max_bytes", "max_entry_bytes", "ttl", "max_ttl", "hits_count_tokens",
-                  "follower_timeout", "keys", "owners", "models"}))
-    return false;
   std::string store = "memory", scope = "owner";
-  if (!(r.string(n, "store", p, store) && read_mode(r, n, "policy", p, c.mode) && r.string(n, "scope", p, scope) &&
-        r.integer<std::size_t>(n, "max_bytes", p, c.max_bytes, 0, std::size_t{1} << 40) &&
-        r.integer<std::size_t>(n, "max_entry_bytes", p, c.max_entry_bytes, 1024, std::size_t{512} << 20) &&
-        r.duration(n, "ttl", p, c.ttl) && r.duration(n, "max_ttl", p, c.max_ttl) &&
-        r.boolean(n, "hits_count_tokens", p, c.hits_count_tokens) &&
-        r.duration(n, "follower_timeout", p, c.follower_timeout) && read_modes(r, n, "keys", p, c.keys) &&
-        read_modes(r, n, "owners", p, c.owners) && read_modes(r, n, "models", p, c.models)))
+  if (!(sec.string("store", store) && read_mode(r, sec, "policy", c.mode) && sec.string("scope", scope) &&
+        sec.integer<std::size_t>("max_bytes", c.max_bytes, 0, std::size_t{1} << 40) &&
+        sec.integer<std::size_t>("max_entry_bytes", c.max_entry_bytes, 1024, std::size_t{512} << 20) &&
+        sec.duration("ttl", c.ttl) && sec.duration("max_ttl", c.max_ttl) && sec.boolean("hits_count_tokens", c.hits_count_tokens) &&
+        sec.duration("follower_timeout", c.follower_timeout) && read_modes(r, sec, "keys", c.keys) &&
+        read_modes(r, sec, "owners", c.owners) && read_modes(r, sec, "models", c.models)))
     return false;
   if (store != "memory" && store != "redis") return r.fail(p + ".store", "must be memory or redis");
   if (scope != "owner" && scope != "shared") return r.fail(p + ".scope", "must be owner or shared");

@@ -106,93 +106,72 @@ prices:
 
 
 bool read_server(reader& r, const YAML::Node& n, server_config& s) {
-  const std::string p = "server";
-  if (!r.mapping(n, p,
-                 {"host", "port", "workers", "tls", "max_header_bytes", "max_body_bytes", "max_json_depth",
-                  "max_json_values", "max_connections", "max_body_bytes_in_flight", "request_timeout", "idle_timeout", "write_timeout", "drain_timeout", "drain_delay", "trusted_proxies"}))
-    return false;
-  if (auto proxies = n ? n["trusted_proxies"] : YAML::Node(); proxies && !proxies.IsNull()) {
-    if (!proxies.IsSequence()) return r.fail(p + ".trusted_proxies", "must be a list of addresses or CIDRs");
+  section sec(r, n, "server");
+  if (auto proxies = sec.child("trusted_proxies"); proxies && !proxies.IsNull()) {
+    if (!proxies.IsSequence()) return r.fail(sec.at("trusted_proxies"), "must be a list of addresses or CIDRs");
     for (std::size_t i = 0; i < proxies.size(); ++i) {
-      auto where = p + ".trusted_proxies[" + std::to_string(i) + "]";
+      auto where = sec.at("trusted_proxies") + "[" + std::to_string(i) + "]";
       if (!proxies[i].IsScalar() || !core::parse_cidr(proxies[i].Scalar()))
         return r.fail(where, "must be an IPv4/IPv6 address or CIDR such as 10.0.0.0/8");
       s.trusted_proxies.push_back(proxies[i].Scalar());
     }
   }
-  auto tls = n ? n["tls"] : YAML::Node();
-  const bool ok = r.string(n, "host", p, s.host) && r.integer<std::uint16_t>(n, "port", p, s.port, 0, 65535) &&
-         r.integer<unsigned>(n, "workers", p, s.workers, 0, 256) &&
-         r.mapping(tls, "server.tls", {"cert_file", "key_file"}) &&
-         r.string(tls, "cert_file", "server.tls", s.tls.cert_file) &&
-         r.string(tls, "key_file", "server.tls", s.tls.key_file) &&
-         r.integer<std::size_t>(n, "max_header_bytes", p, s.max_header_bytes, 1024, 1 << 20) &&
-         r.integer<std::size_t>(n, "max_body_bytes", p, s.max_body_bytes, 1024, std::size_t{1} << 30) &&
-         r.integer<std::size_t>(n, "max_json_depth", p, s.max_json_depth, 2, 1024) &&
-         r.integer<std::size_t>(n, "max_json_values", p, s.max_json_values, 16, std::size_t{1} << 28) &&
-         r.integer<std::size_t>(n, "max_connections", p, s.max_connections, 1, 1u << 22) &&
-         r.integer<std::size_t>(n, "max_body_bytes_in_flight", p, s.max_body_bytes_in_flight, 1024, std::size_t{1} << 40) &&
-         r.duration(n, "request_timeout", p, s.request_timeout) && r.duration(n, "idle_timeout", p, s.idle_timeout) &&
-         r.duration(n, "write_timeout", p, s.write_timeout) && r.duration(n, "drain_timeout", p, s.drain_timeout) &&
-         r.duration(n, "drain_delay", p, s.drain_delay);
+  section tls(r, sec.child("tls"), sec.at("tls"));
+  const bool ok = sec.string("host", s.host) && sec.integer<std::uint16_t>("port", s.port, 0, 65535) &&
+                  sec.integer<unsigned>("workers", s.workers, 0, 256) && tls.string("cert_file", s.tls.cert_file) &&
+                  tls.string("key_file", s.tls.key_file) &&
+                  sec.integer<std::size_t>("max_header_bytes", s.max_header_bytes, 1024, 1 << 20) &&
+                  sec.integer<std::size_t>("max_body_bytes", s.max_body_bytes, 1024, std::size_t{1} << 30) &&
+                  sec.integer<std::size_t>("max_json_depth", s.max_json_depth, 2, 1024) &&
+                  sec.integer<std::size_t>("max_json_values", s.max_json_values, 16, std::size_t{1} << 28) &&
+                  sec.integer<std::size_t>("max_connections", s.max_connections, 1, 1u << 22) &&
+                  sec.integer<std::size_t>("max_body_bytes_in_flight", s.max_body_bytes_in_flight, 1024, std::size_t{1} << 40) &&
+                  sec.duration("request_timeout", s.request_timeout) && sec.duration("idle_timeout", s.idle_timeout) &&
+                  sec.duration("write_timeout", s.write_timeout) && sec.duration("drain_timeout", s.drain_timeout) &&
+                  sec.duration("drain_delay", s.drain_delay);
   if (ok && s.max_body_bytes_in_flight < s.max_body_bytes)
-    return r.fail(p + ".max_body_bytes_in_flight", "must be at least max_body_bytes (" + std::to_string(s.max_body_bytes) + ")");
+    return r.fail(sec.at("max_body_bytes_in_flight"), "must be at least max_body_bytes (" + std::to_string(s.max_body_bytes) + ")");
   return ok;
 }
 
 bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_config& b) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p,
-                 {"name", "url", "api_key", "api_key_file", "tls", "connect_timeout", "tls_timeout",
-                  "response_header_timeout", "read_timeout", "max_connections", "max_response_bytes", "ca_file",
-                  "max_concurrent_requests", "queue_size", "queue_timeout", "balance_check_interval", "weight",
-                  "breaker", "first_token_timeout", "stream_timeout", "token_idle_timeout", "stream_usage",
-                  "user_id", "thinking_default", "models_refresh_interval"}))
-    return false;
-  auto tls = n["tls"];
-  auto br = n["breaker"];
-  if (!(r.integer<std::uint32_t>(n, "weight", p, b.weight, 1, 1'000'000) &&
-        r.mapping(br, p + ".breaker", {"failures", "cool_down", "max_cool_down"}) &&
-        r.integer<std::uint32_t>(br, "failures", p + ".breaker", b.breaker.failures, 0, 1'000'000) &&
-        r.duration(br, "cool_down", p + ".breaker", b.breaker.cool_down) &&
-        r.duration(br, "max_cool_down", p + ".breaker", b.breaker.max_cool_down)))
+  section sec(r, n, p);
+  section br(r, sec.child("breaker"), sec.at("breaker"));
+  if (!(sec.integer<std::uint32_t>("weight", b.weight, 1, 1'000'000) &&
+        br.integer<std::uint32_t>("failures", b.breaker.failures, 0, 1'000'000) && br.duration("cool_down", b.breaker.cool_down) &&
+        br.duration("max_cool_down", b.breaker.max_cool_down)))
     return false;
   if (b.breaker.max_cool_down < b.breaker.cool_down)
-    return r.fail(p + ".breaker.max_cool_down", "must be at least breaker.cool_down");
-  std::string url_text;
-  if (!(r.string(n, "name", p, b.name) && r.string(n, "url", p, url_text) && r.secret(n, "api_key", p, b.api_key) &&
-        r.string(n, "ca_file", p, b.ca_file) && r.mapping(tls, p + ".tls", {"ca_file", "verify"}) &&
-        r.boolean(tls, "verify", p + ".tls", b.verify_tls) && r.duration(n, "connect_timeout", p, b.connect_timeout) &&
-        r.duration(n, "tls_timeout", p, b.tls_timeout) &&
-        r.duration(n, "response_header_timeout", p, b.response_header_timeout) &&
-        r.duration(n, "read_timeout", p, b.read_timeout) &&
-        r.duration(n, "first_token_timeout", p, b.first_token_timeout) &&
-        r.duration(n, "stream_timeout", p, b.stream_timeout) &&
-        r.duration(n, "token_idle_timeout", p, b.token_idle_timeout) &&
-        r.duration(n, "models_refresh_interval", p, b.models_refresh_interval) && r.boolean(n, "stream_usage", p, b.stream_usage) &&
-        r.integer<std::size_t>(n, "max_connections", p, b.max_connections, 1, 100000) &&
-        r.integer<std::size_t>(n, "max_response_bytes", p, b.max_response_bytes, 1024, std::size_t{1} << 32) &&
-        r.integer<std::uint32_t>(n, "max_concurrent_requests", p, b.max_concurrent_requests, 0, 1'000'000) &&
-        r.integer<std::uint32_t>(n, "queue_size", p, b.queue_size, 0, 1'000'000) &&
-        r.duration(n, "queue_timeout", p, b.queue_timeout) &&
-        r.duration(n, "balance_check_interval", p, b.balance_check_interval)))
+    return r.fail(br.at("max_cool_down"), "must be at least breaker.cool_down");
+  section tls(r, sec.child("tls"), sec.at("tls"));
+  std::string url_text, tls_ca, user_id = "client", thinking = "auto";
+  if (!(sec.string("name", b.name) && sec.string("url", url_text) && sec.secret("api_key", b.api_key) &&
+        sec.string("ca_file", b.ca_file) && tls.string("ca_file", tls_ca) && tls.boolean("verify", b.verify_tls) &&
+        sec.duration("connect_timeout", b.connect_timeout) && sec.duration("tls_timeout", b.tls_timeout) &&
+        sec.duration("response_header_timeout", b.response_header_timeout) && sec.duration("read_timeout", b.read_timeout) &&
+        sec.duration("first_token_timeout", b.first_token_timeout) && sec.duration("stream_timeout", b.stream_timeout) &&
+        sec.duration("token_idle_timeout", b.token_idle_timeout) &&
+        sec.duration("models_refresh_interval", b.models_refresh_interval) && sec.boolean("stream_usage", b.stream_usage) &&
+        sec.integer<std::size_t>("max_connections", b.max_connections, 1, 100000) &&
+        sec.integer<std::size_t>("max_response_bytes", b.max_response_bytes, 1024, std::size_t{1} << 32) &&
+        sec.integer<std::uint32_t>("max_concurrent_requests", b.max_concurrent_requests, 0, 1'000'000) &&
+        sec.integer<std::uint32_t>("queue_size", b.queue_size, 0, 1'000'000) && sec.duration("queue_timeout", b.queue_timeout) &&
+        sec.duration("balance_check_interval", b.balance_check_interval) && sec.string("user_id", user_id) &&
+        sec.string("thinking_default", thinking)))
     return false;
-  std::string tls_ca, user_id = "client", thinking = "auto";
-  if (!r.string(tls, "ca_file", p + ".tls", tls_ca) || !r.string(n, "user_id", p, user_id) ||
-      !r.string(n, "thinking_default", p, thinking))
-    return false;
-  if (thinking != "auto" && thinking != "on" && thinking != "off") return r.fail(p + ".thinking_default", "must be auto, on or off");
-  if (user_id != "client" && user_id != "owner") return r.fail(p + ".user_id", "must be client or owner");
+  if (thinking != "auto" && thinking != "on" && thinking != "off") return r.fail(sec.at("thinking_default"), "must be auto, on or off");
+  if (user_id != "client" && user_id != "owner") return r.fail(sec.at("user_id"), "must be client or owner");
   b.user_id_from_owner = user_id == "owner";
   if (!tls_ca.empty()) b.ca_file = tls_ca;
-  if (b.name.empty()) return r.fail(p + ".name", "is required");
-  if (url_text.empty()) return r.fail(p + ".url", "is required");
+  if (b.name.empty()) return r.fail(sec.at("name"), "is required");
+  if (url_text.empty()) return r.fail(sec.at("url"), "is required");
   std::string err;
   auto u = core::parse_http_url(url_text, err);
-  if (!u) return r.fail(p + ".url", err);
+  if (!u) return r.fail(sec.at("url"), err);
   b.url = *u;
   b.thinking_by_default = thinking == "on" || (thinking == "auto" && b.url.host == "api.deepseek.com");
-  if (!b.ca_file.empty() && !readable(b.ca_file)) return r.fail(p + ".tls.ca_file", "cannot read " + b.ca_file);
+  if (!b.ca_file.empty() && !readable(b.ca_file)) return r.fail(tls.at("ca_file"), "cannot read " + b.ca_file);
   return true;
 }
 
@@ -207,9 +186,9 @@ bool read_targets(reader& r, const YAML::Node& n, const std::string& p, std::vec
       continue;
     }
     if (!n[i].IsMap()) return r.fail(tp, "must be a backend name or a mapping");
-    if (!(r.mapping(n[i], tp, {"backend", "upstream_model", "weight"}) && r.string(n[i], "backend", tp, t.backend) &&
-          r.string(n[i], "upstream_model", tp, t.upstream_model) &&
-          r.integer<std::uint32_t>(n[i], "weight", tp, t.weight, 1, 1'000'000)))
+    section entry(r, n[i], tp);
+    if (!(entry.string("backend", t.backend) && entry.string("upstream_model", t.upstream_model) &&
+          entry.integer<std::uint32_t>("weight", t.weight, 1, 1'000'000)))
       return false;
     if (t.backend.empty()) return r.fail(tp + ".backend", "is required");
   }
@@ -242,21 +221,19 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
 
 bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_config& m) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p, {"name", "aliases", "backend", "upstream_model", "backends", "fallback", "balance", "set"}))
-    return false;
-  if (auto set = n["set"]; set && !set.IsNull()) {
+  section sec(r, n, p);
+  if (auto set = sec.child("set"); set && !set.IsNull()) {
     if (!set.IsMap()) return r.fail(p + ".set", "must map request fields to the values they get");
     for (const char* fixed : {"model", "messages", "stream"})
       if (std::as_const(set)[fixed]) return r.fail(p + ".set." + fixed, "cannot be set (the model's name is upstream_model)");
     m.set_fields = yaml_to_json(set).dump();
   }
   std::string balance = "weighted";
-  if (!(r.string(n, "name", p, m.name) && r.string(n, "backend", p, m.backend) &&
-        r.string(n, "upstream_model", p, m.upstream_model) && r.string(n, "balance", p, balance) &&
-        read_targets(r, n["backends"], p + ".backends", m.targets) &&
-        read_targets(r, n["fallback"], p + ".fallback", m.fallback)))
+  if (!(sec.string("name", m.name) && sec.string("backend", m.backend) && sec.string("upstream_model", m.upstream_model) &&
+        sec.string("balance", balance) && read_targets(r, sec.child("backends"), sec.at("backends"), m.targets) &&
+        read_targets(r, sec.child("fallback"), sec.at("fallback"), m.fallback)))
     return false;
-  if (auto aliases = n["aliases"]; aliases && !aliases.IsNull()) {
+  if (auto aliases = sec.child("aliases"); aliases && !aliases.IsNull()) {
     if (!aliases.IsSequence()) return r.fail(p + ".aliases", "must be a list of names");
     for (std::size_t i = 0; i < aliases.size(); ++i) {
       if (!aliases[i].IsScalar() || aliases[i].Scalar().empty())
@@ -280,33 +257,33 @@ bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_conf
 }
 
 bool read_auth(reader& r, const YAML::Node& n, auth_config& a) {
-  if (!r.mapping(n, "auth", {"mode", "store", "keys_file", "keys", "sync_interval"})) return false;
+  section sec(r, n, "auth");
   std::string mode = "keys", store = "file";
-  if (!r.string(n, "mode", "auth", mode) || !r.string(n, "store", "auth", store) ||
-      !r.string(n, "keys_file", "auth", a.keys_file) || !r.duration(n, "sync_interval", "auth", a.sync_interval))
+  if (!sec.string("mode", mode) || !sec.string("store", store) || !sec.string("keys_file", a.keys_file) ||
+      !sec.duration("sync_interval", a.sync_interval))
     return false;
   if (mode != "keys" && mode != "none") return r.fail("auth.mode", "must be keys or none");
   if (store != "file" && store != "redis") return r.fail("auth.store", "must be file or redis");
   a.enabled = mode == "keys";
   a.redis_store = store == "redis";
-  auto keys = n ? n["keys"] : YAML::Node();
+  auto keys = sec.child("keys");
   if (!keys || keys.IsNull()) return true;
   if (!keys.IsSequence()) return r.fail("auth.keys", "must be a list");
   for (std::size_t i = 0; i < keys.size(); ++i) {
     auto p = "auth.keys[" + std::to_string(i) + "]";
     auto k = keys[i];
     if (!k.IsMap()) return r.fail(p, "must be a mapping");
-    if (!r.mapping(k, p, {"id", "owner", "key", "key_file", "models", "limits"})) return false;
+    section entry(r, k, p);
     config_key ck;
     std::string value;
-    if (!r.string(k, "id", p, ck.id) || !r.string(k, "owner", p, ck.owner) || !r.secret(k, "key", p, value) ||
-        !r.string(k, "limits", p, ck.limits))
+    if (!entry.string("id", ck.id) || !entry.string("owner", ck.owner) || !entry.secret("key", value) ||
+        !entry.string("limits", ck.limits))
       return false;
     if (ck.owner.empty()) return r.fail(p + ".owner", "is required");
     if (value.size() < 16) return r.fail(p + ".key", "is required and must be at least 16 characters");
     ck.sha256 = core::sha256(value);
     if (ck.id.empty()) ck.id = "cfg_" + core::to_hex(ck.sha256).substr(0, 12);
-    if (auto models = k["models"]; models && !models.IsNull()) {
+    if (auto models = entry.child("models"); models && !models.IsNull()) {
       if (!models.IsSequence()) return r.fail(p + ".models", "must be a list of model names or patterns");
       for (auto m : models) ck.models.push_back(m.Scalar());
     }
@@ -399,71 +376,68 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
   c->origin = std::move(origin);
   reader r(env);
   if (root && !root.IsNull() && !root.IsMap()) return {nullptr, "(root): must be a mapping"};
-  if (!r.mapping(root, "", {"server", "backends", "models", "serve_discovered", "auth", "admin", "redis", "limits", "cache", "retries", "reasoning_repair", "prices", "metrics", "log"})) return {nullptr, r.error()};
   if (root) {
+    section top(r, root, "");
     c->serve_discovered = !root["models"] || root["models"].IsNull();
-    r.boolean(root, "serve_discovered", "", c->serve_discovered);
-    read_server(r, root["server"], c->server);
-    if (auto backends = root["backends"]; r.ok() && backends && !backends.IsNull()) {
+    top.boolean("serve_discovered", c->serve_discovered);
+    read_server(r, top.child("server"), c->server);
+    if (auto backends = top.child("backends"); r.ok() && backends && !backends.IsNull()) {
       if (!backends.IsSequence()) r.fail("backends", "must be a list");
       for (std::size_t i = 0; r.ok() && i < backends.size(); ++i)
         read_backend(r, backends[i], "backends[" + std::to_string(i) + "]", c->backends.emplace_back());
     }
-    if (auto models = root["models"]; r.ok() && models && !models.IsNull()) {
+    if (auto models = top.child("models"); r.ok() && models && !models.IsNull()) {
       if (!models.IsSequence()) r.fail("models", "must be a list");
       for (std::size_t i = 0; r.ok() && i < models.size(); ++i)
         read_model(r, models[i], "models[" + std::to_string(i) + "]", c->models.emplace_back());
     }
-    if (r.ok()) read_auth(r, root["auth"], c->auth);
-    if (auto admin = root["admin"]; r.ok() && r.mapping(admin, "admin", {"enabled", "host", "port", "token", "token_file", "metrics_require_token"})) {
-      r.boolean(admin, "enabled", "admin", c->admin.enabled) && r.string(admin, "host", "admin", c->admin.host) &&
-          r.boolean(admin, "metrics_require_token", "admin", c->admin.metrics_require_token) &&
-          r.integer<std::uint16_t>(admin, "port", "admin", c->admin.port, 0, 65535) &&
-          r.secret(admin, "token", "admin", c->admin.token);
+    if (r.ok()) read_auth(r, top.child("auth"), c->auth);
+    if (r.ok()) {
+      section admin(r, top.child("admin"), "admin");
+      admin.boolean("enabled", c->admin.enabled) && admin.string("host", c->admin.host) &&
+          admin.boolean("metrics_require_token", c->admin.metrics_require_token) &&
+          admin.integer<std::uint16_t>("port", c->admin.port, 0, 65535) && admin.secret("token", c->admin.token);
       if (r.ok() && !c->admin.token.empty() && c->admin.token.size() < 16)
         r.fail("admin.token", "must be at least 16 characters");
       if (r.ok() && c->admin.metrics_require_token && c->admin.token.empty())
         r.fail("admin.metrics_require_token", "needs admin.token");
     }
-    if (auto m = root["metrics"]; r.ok() && r.mapping(m, "metrics", {"enabled", "max_owner_labels"})) {
-      r.boolean(m, "enabled", "metrics", c->metrics.enabled) &&
-          r.integer<std::size_t>(m, "max_owner_labels", "metrics", c->metrics.max_owner_labels, 0, 100'000);
+    if (r.ok()) {
+      section metrics(r, top.child("metrics"), "metrics");
+      metrics.boolean("enabled", c->metrics.enabled) &&
+          metrics.integer<std::size_t>("max_owner_labels", c->metrics.max_owner_labels, 0, 100'000);
     }
-    if (auto redis = root["redis"]; r.ok() && r.mapping(redis, "redis", {"url", "url_file", "ca_file", "command_timeout", "connect_timeout"})) {
-      r.secret(redis, "url", "redis", c->redis.url) && r.string(redis, "ca_file", "redis", c->redis.ca_file) &&
-          r.duration(redis, "command_timeout", "redis", c->redis.command_timeout) &&
-          r.duration(redis, "connect_timeout", "redis", c->redis.connect_timeout);
+    if (r.ok()) {
+      section redis(r, top.child("redis"), "redis");
+      redis.secret("url", c->redis.url) && redis.string("ca_file", c->redis.ca_file) &&
+          redis.duration("command_timeout", c->redis.command_timeout) &&
+          redis.duration("connect_timeout", c->redis.connect_timeout);
     }
-    if (r.ok()) read_limits(r, root["limits"], c->limits);
-    if (r.ok()) read_cache(r, root["cache"], c->cache);
-    if (auto rr = root["reasoning_repair"]; r.ok() && r.mapping(rr, "reasoning_repair", {"enabled", "ttl", "max_bytes"})) {
-      r.boolean(rr, "enabled", "reasoning_repair", c->reasoning_repair.enabled) &&
-          r.duration(rr, "ttl", "reasoning_repair", c->reasoning_repair.ttl) &&
-          r.integer<std::size_t>(rr, "max_bytes", "reasoning_repair", c->reasoning_repair.max_bytes, 4096,
-                                 std::size_t{1} << 36);
+    if (r.ok()) read_limits(r, top.child("limits"), c->limits);
+    if (r.ok()) read_cache(r, top.child("cache"), c->cache);
+    if (r.ok()) {
+      section rr(r, top.child("reasoning_repair"), "reasoning_repair");
+      rr.boolean("enabled", c->reasoning_repair.enabled) && rr.duration("ttl", c->reasoning_repair.ttl) &&
+          rr.integer<std::size_t>("max_bytes", c->reasoning_repair.max_bytes, 4096, std::size_t{1} << 36);
     }
-    if (auto rt = root["retries"];
-        r.ok() && r.mapping(rt, "retries", {"max_attempts", "budget_percent", "min_budget", "backoff", "max_backoff"})) {
+    if (r.ok()) {
+      section rt(r, top.child("retries"), "retries");
       double percent = c->retries.budget_ratio * 100;
-      r.integer<std::uint32_t>(rt, "max_attempts", "retries", c->retries.max_attempts, 1, 10) &&
-          r.number(rt, "budget_percent", "retries", percent, 0, 100) &&
-          r.integer<std::uint32_t>(rt, "min_budget", "retries", c->retries.min_budget, 0, 1'000'000) &&
-          r.duration(rt, "backoff", "retries", c->retries.backoff) &&
-          r.duration(rt, "max_backoff", "retries", c->retries.max_backoff);
+      rt.integer<std::uint32_t>("max_attempts", c->retries.max_attempts, 1, 10) &&
+          rt.number("budget_percent", percent, 0, 100) &&
+          rt.integer<std::uint32_t>("min_budget", c->retries.min_budget, 0, 1'000'000) &&
+          rt.duration("backoff", c->retries.backoff) && rt.duration("max_backoff", c->retries.max_backoff);
       c->retries.budget_ratio = percent / 100;
       if (r.ok() && c->retries.max_backoff < c->retries.backoff) r.fail("retries.max_backoff", "must be at least retries.backoff");
     }
-    if (r.ok()) read_prices(r, root["prices"], c->prices);
-    auto log = root["log"];
-    if (r.ok() && r.mapping(log, "log", {"level", "format", "access"})) {
-      r.string(log, "level", "log", c->log.level);
-      r.string(log, "format", "log", c->log.format);
-      auto access = log ? log["access"] : YAML::Node();
-      const std::string ap = "log.access";
-      r.ok() && r.mapping(access, ap, {"enabled", "path", "prompt_sha256", "flush_interval"}) &&
-          r.boolean(access, "enabled", ap, c->log.access.enabled) && r.string(access, "path", ap, c->log.access.path) &&
-          r.boolean(access, "prompt_sha256", ap, c->log.access.prompt_sha256) &&
-          r.duration(access, "flush_interval", ap, c->log.access.flush_interval);
+    if (r.ok()) read_prices(r, top.child("prices"), c->prices);
+    if (r.ok()) {
+      section log(r, top.child("log"), "log");
+      log.string("level", c->log.level) && log.string("format", c->log.format);
+      section access(r, log.child("access"), "log.access");
+      access.boolean("enabled", c->log.access.enabled) && access.string("path", c->log.access.path) &&
+          access.boolean("prompt_sha256", c->log.access.prompt_sha256) &&
+          access.duration("flush_interval", c->log.access.flush_interval);
       if (r.ok() && c->log.access.path.empty()) r.fail("log.access.path", "must be a file or - for stdout");
       if (r.ok() && (c->log.access.flush_interval.count() < 1 || c->log.access.flush_interval > std::chrono::seconds(10)))
         r.fail("log.access.flush_interval", "must be between 1ms and 10s");

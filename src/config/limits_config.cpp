@@ -12,32 +12,27 @@ namespace {
 
 constexpr double max_usd = 1e9;
 
-bool read_values(reader& r, const YAML::Node& n, const std::string& p, limit_values& v) {
-  return r.integer<std::uint32_t>(n, "requests_per_minute", p, v.requests_per_minute, 0, 100'000'000) &&
-         r.integer<std::uint32_t>(n, "request_burst", p, v.request_burst, 0, 100'000'000) &&
-         r.integer<std::uint64_t>(n, "tokens_per_minute", p, v.tokens_per_minute, 0, 1'000'000'000'000) &&
-         r.integer<std::uint32_t>(n, "concurrent_requests", p, v.concurrent_requests, 0, 1'000'000);
+bool read_values(section& s, limit_values& v) {
+  return s.integer<std::uint32_t>("requests_per_minute", v.requests_per_minute, 0, 100'000'000) &&
+         s.integer<std::uint32_t>("request_burst", v.request_burst, 0, 100'000'000) &&
+         s.integer<std::uint64_t>("tokens_per_minute", v.tokens_per_minute, 0, 1'000'000'000'000) &&
+         s.integer<std::uint32_t>("concurrent_requests", v.concurrent_requests, 0, 1'000'000);
 }
 
 bool read_profile(reader& r, const YAML::Node& n, const std::string& p, limits_profile& out) {
-  if (!r.mapping(n, p,
-                 {"requests_per_minute", "request_burst", "tokens_per_minute", "concurrent_requests", "daily_budget_usd",
-                  "monthly_budget_usd", "models"}))
-    return false;
+  section sec(r, n, p);
   double day = 0, month = 0;
-  if (!read_values(r, n, p, out.values) || !r.number(n, "daily_budget_usd", p, day, 0, max_usd) ||
-      !r.number(n, "monthly_budget_usd", p, month, 0, max_usd))
+  if (!read_values(sec, out.values) || !sec.number("daily_budget_usd", day, 0, max_usd) ||
+      !sec.number("monthly_budget_usd", month, 0, max_usd))
     return false;
   out.daily_budget = core::to_nano(day);
   out.monthly_budget = core::to_nano(month);
-  auto models = n ? n["models"] : YAML::Node();
+  auto models = sec.child("models");
   if (!models || models.IsNull()) return true;
-  if (!models.IsMap()) return r.fail(p + ".models", "must map model names to limits");
+  if (!models.IsMap()) return r.fail(sec.at("models"), "must map model names to limits");
   for (const auto& kv : models) {
-    auto mp = p + ".models." + kv.first.Scalar();
-    if (!r.mapping(kv.second, mp, {"requests_per_minute", "request_burst", "tokens_per_minute", "concurrent_requests"}) ||
-        !read_values(r, kv.second, mp, out.models[kv.first.Scalar()]))
-      return false;
+    section model(r, kv.second, sec.at("models") + "." + kv.first.Scalar());
+    if (!read_values(model, out.models[kv.first.Scalar()])) return false;
   }
   return true;
 }
@@ -65,26 +60,23 @@ bool limits_config::any() const {
 }
 
 bool read_limits(reader& r, const YAML::Node& n, limits_config& out) {
-  const std::string p = "limits";
-  if (!r.mapping(n, p,
-                 {"store", "on_redis_failure", "replicas", "lease_ttl", "default_max_tokens", "default", "profiles"}))
-    return false;
+  section sec(r, n, "limits");
   std::string store = "memory", on_failure = "open";
-  if (!r.string(n, "store", p, store) || !r.string(n, "on_redis_failure", p, on_failure) ||
-      !r.integer<std::uint32_t>(n, "replicas", p, out.replicas, 1, 10'000) || !r.duration(n, "lease_ttl", p, out.lease_ttl) ||
-      !r.integer<std::uint64_t>(n, "default_max_tokens", p, out.default_max_tokens, 1, 10'000'000))
+  if (!sec.string("store", store) || !sec.string("on_redis_failure", on_failure) ||
+      !sec.integer<std::uint32_t>("replicas", out.replicas, 1, 10'000) || !sec.duration("lease_ttl", out.lease_ttl) ||
+      !sec.integer<std::uint64_t>("default_max_tokens", out.default_max_tokens, 1, 10'000'000))
     return false;
-  if (store != "memory" && store != "redis") return r.fail(p + ".store", "must be memory or redis");
-  if (on_failure != "open" && on_failure != "closed") return r.fail(p + ".on_redis_failure", "must be open or closed");
-  if (out.lease_ttl < std::chrono::seconds(1)) return r.fail(p + ".lease_ttl", "must be at least 1s");
+  if (store != "memory" && store != "redis") return r.fail(sec.at("store"), "must be memory or redis");
+  if (on_failure != "open" && on_failure != "closed") return r.fail(sec.at("on_redis_failure"), "must be open or closed");
+  if (out.lease_ttl < std::chrono::seconds(1)) return r.fail(sec.at("lease_ttl"), "must be at least 1s");
   out.redis = store == "redis";
   out.fail_open = on_failure == "open";
-  if (!read_profile(r, n ? n["default"] : YAML::Node(), p + ".default", out.defaults)) return false;
-  auto profiles = n ? n["profiles"] : YAML::Node();
+  if (!read_profile(r, sec.child("default"), sec.at("default"), out.defaults)) return false;
+  auto profiles = sec.child("profiles");
   if (!profiles || profiles.IsNull()) return true;
-  if (!profiles.IsMap()) return r.fail(p + ".profiles", "must map profile names to limits");
+  if (!profiles.IsMap()) return r.fail(sec.at("profiles"), "must map profile names to limits");
   for (const auto& kv : profiles)
-    if (!read_profile(r, kv.second, p + ".profiles." + kv.first.Scalar(), out.profiles[kv.first.Scalar()])) return false;
+    if (!read_profile(r, kv.second, sec.at("profiles") + "." + kv.first.Scalar(), out.profiles[kv.first.Scalar()])) return false;
   return true;
 }
 
@@ -117,35 +109,33 @@ std::optional<std::pair<int, int>> parse_window(std::string_view s) {
   return std::pair{*from, *to};
 }
 
-bool read_rates(reader& r, const YAML::Node& n, const std::string& p, core::price& out) {
-  return r.number(n, "input_cache_hit", p, out.input_cache_hit, 0, 1e6) &&
-         r.number(n, "input_cache_miss", p, out.input_cache_miss, 0, 1e6) && r.number(n, "output", p, out.output, 0, 1e6);
+bool read_rates(section& s, core::price& out) {
+  return s.number("input_cache_hit", out.input_cache_hit, 0, 1e6) && s.number("input_cache_miss", out.input_cache_miss, 0, 1e6) &&
+         s.number("output", out.output, 0, 1e6);
 }
 
 bool read_tier(reader& r, const YAML::Node& n, const std::string& p, const core::price& base, core::price_tier& t) {
   if (!n.IsMap()) return r.fail(p, "must be a mapping");
-  if (!r.mapping(n, p, {"name", "time_zone", "utc_offset", "days", "hours", "multiplier", "input_cache_hit",
-                        "input_cache_miss", "output"}))
-    return false;
+  section sec(r, n, p);
   std::string offset = "UTC", zone;
   double multiplier = 1;
-  if (!r.string(n, "name", p, t.name) || !r.string(n, "utc_offset", p, offset) || !r.string(n, "time_zone", p, zone) ||
-      !r.number(n, "multiplier", p, multiplier, 0, 1e6))
+  if (!sec.string("name", t.name) || !sec.string("utc_offset", offset) || !sec.string("time_zone", zone) ||
+      !sec.number("multiplier", multiplier, 0, 1e6))
     return false;
-  if (t.name.empty()) return r.fail(p + ".name", "is required (the access log records it)");
+  if (t.name.empty()) return r.fail(sec.at("name"), "is required (the access log records it)");
   if (!zone.empty()) {
-    if (n["utc_offset"]) return r.fail(p + ".utc_offset", "give either time_zone or utc_offset, not both");
+    if (sec.present("utc_offset")) return r.fail(sec.at("utc_offset"), "give either time_zone or utc_offset, not both");
     std::string error;
     auto z = core::time_zone::load(zone, error);
-    if (!z) return r.fail(p + ".time_zone", error);
+    if (!z) return r.fail(sec.at("time_zone"), error);
     t.zone = std::make_shared<const core::time_zone>(std::move(*z));
   }
   auto minutes = parse_utc_offset(offset);
-  if (!minutes) return r.fail(p + ".utc_offset", "must be UTC or an offset such as +08:00");
+  if (!minutes) return r.fail(sec.at("utc_offset"), "must be UTC or an offset such as +08:00");
   t.utc_offset_minutes = *minutes;
   t.rates = {base.input_cache_hit * multiplier, base.input_cache_miss * multiplier, base.output * multiplier};
-  if (!read_rates(r, n, p, t.rates)) return false;  // explicit rates win over the multiplier
-  if (auto days = n["days"]; days && !days.IsNull()) {
+  if (!read_rates(sec, t.rates)) return false;  // explicit rates win over the multiplier
+  if (auto days = sec.child("days"); days && !days.IsNull()) {
     static constexpr std::array<std::string_view, 7> names{"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
     if (!days.IsSequence()) return r.fail(p + ".days", "must be a list such as [mon, tue, wed, thu, fri]");
     t.weekdays = 0;
@@ -156,7 +146,7 @@ bool read_tier(reader& r, const YAML::Node& n, const std::string& p, const core:
       t.weekdays |= static_cast<std::uint8_t>(1u << (it - names.begin()));
     }
   }
-  auto hours = n["hours"];
+  auto hours = sec.child("hours");
   if (!hours || !hours.IsSequence() || hours.size() == 0)
     return r.fail(p + ".hours", "must list windows such as [\"09:00-12:00\", \"14:00-18:00\"]");
   for (std::size_t i = 0; i < hours.size(); ++i) {
@@ -175,10 +165,9 @@ bool read_prices(reader& r, const YAML::Node& n, price_table& out) {
   for (const auto& kv : n) {
     auto p = "prices." + kv.first.Scalar();
     auto& schedule = out[kv.first.Scalar()];
-    if (!r.mapping(kv.second, p, {"input_cache_hit", "input_cache_miss", "output", "name", "tiers"}) ||
-        !read_rates(r, kv.second, p, schedule.base) || !r.string(kv.second, "name", p, schedule.base_name))
-      return false;
-    auto tiers = kv.second["tiers"];
+    section sec(r, kv.second, p);
+    if (!read_rates(sec, schedule.base) || !sec.string("name", schedule.base_name)) return false;
+    auto tiers = sec.child("tiers");
     if (!tiers || tiers.IsNull()) continue;
     if (!tiers.IsSequence()) return r.fail(p + ".tiers", "must be a list");
     for (std::size_t i = 0; i < tiers.size(); ++i)

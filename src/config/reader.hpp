@@ -13,6 +13,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace deepgate::config {
 
@@ -27,18 +29,6 @@ class reader {
   bool fail(const std::string& path, const std::string& what) {
     if (error_.empty()) error_ = (path.empty() ? std::string("(root)") : path) + ": " + what;
     return false;
-  }
-
-  // A mapping whose keys are all in `allowed`. A missing (null) node is an empty mapping.
-  bool mapping(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> allowed) {
-    if (!n || n.IsNull()) return true;
-    if (!n.IsMap()) return fail(path, "must be a mapping");
-    for (const auto& kv : n) {
-      auto key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-        return fail(join(path, key), "unknown key");
-    }
-    return true;
   }
 
   static std::string join(const std::string& path, std::string_view key) {
@@ -139,6 +129,60 @@ class reader {
  private:
   const env_lookup& env_;
   std::string error_;
+};
+
+// One mapping of the config, each of its keys named once, where it is read: when the section
+// ends (on every path out of its reader), a key nobody read is refused with its path
+// ("server.hots: unknown key"). A missing or null node is an empty section; anything but a
+// mapping is refused at once. The reader keeps the first error.
+class section {
+ public:
+  // (YAML::Node's operator= assigns into the node it refers to, so n_ is only ever copy-made.)
+  section(reader& r, const YAML::Node& n, std::string path)
+      : r_(r), n_(n && n.IsMap() ? n : YAML::Node()), path_(std::move(path)) {
+    if (n && !n.IsNull() && !n.IsMap()) r_.fail(path_, "must be a mapping");
+  }
+  ~section() {
+    if (!n_ || !n_.IsMap() || !r_.ok()) return;
+    for (const auto& kv : n_)
+      if (std::find(read_.begin(), read_.end(), kv.first.Scalar()) == read_.end()) {
+        r_.fail(at(kv.first.Scalar()), "unknown key");
+        return;
+      }
+  }
+  section(const section&) = delete;
+  section& operator=(const section&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string at(std::string_view key) const { return reader::join(path_, key); }
+  bool present(std::string_view key) const { return n_ && n_.IsMap() && n_[std::string(key)] && !n_[std::string(key)].IsNull(); }
+  // A nested mapping or list; null when absent (or when this section is not a mapping).
+  YAML::Node child(std::string_view key) {
+    known(key);
+    return n_ && n_.IsMap() ? std::as_const(n_)[std::string(key)] : YAML::Node();
+  }
+
+  bool string(std::string_view key, std::string& out) { return known(key), r_.string(n_, key, path_, out); }
+  template <class Int>
+  bool integer(std::string_view key, Int& out, Int lo, Int hi) {
+    return known(key), r_.integer<Int>(n_, key, path_, out, lo, hi);
+  }
+  bool boolean(std::string_view key, bool& out) { return known(key), r_.boolean(n_, key, path_, out); }
+  bool number(std::string_view key, double& out, double lo, double hi) { return known(key), r_.number(n_, key, path_, out, lo, hi); }
+  bool duration(std::string_view key, milliseconds& out) { return known(key), r_.duration(n_, key, path_, out); }
+  // `key` or `key_file`.
+  bool secret(std::string_view key, std::string& out) {
+    known(key);
+    known(std::string(key) + "_file");
+    return r_.secret(n_, key, path_, out);
+  }
+
+ private:
+  void known(std::string_view key) { read_.emplace_back(key); }
+  reader& r_;
+  YAML::Node n_;
+  std::string path_;
+  std::vector<std::string> read_;
 };
 
 inline bool readable(const std::string& file) { return std::ifstream(file).good(); }

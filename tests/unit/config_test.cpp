@@ -176,6 +176,35 @@ models: [{name: m, backend: a}]
   EXPECT_EQ(r.error, "backends[0].tls.verfy: unknown key");
   r = load_string("sever: {}\n", env_of({}), "t");
   EXPECT_EQ(r.error, "sever: unknown key");
+  // Every section at every depth: each key is named once, where it is read, and anything else
+  // in the mapping is refused with its path.
+  for (auto [extra, path] : std::vector<std::pair<std::string, std::string>>{
+           {"server: {tls: {cert_filez: x}}", "server.tls.cert_filez"},
+           {"log: {access: {enabledd: true}}", "log.access.enabledd"},
+           {"log: {levl: info}", "log.levl"},
+           {"limits: {default: {models: {m: {rpm: 1}}}}", "limits.default.models.m.rpm"},
+           {"limits: {profiles: {gold: {rpm: 1}}}", "limits.profiles.gold.rpm"},
+           {"prices: {m: {output: 1, tiers: [{name: p, hours: ['09:00-10:00'], hourz: 1}]}}", "prices.m.tiers[0].hourz"},
+           {"prices: {m: {outptu: 1}}", "prices.m.outptu"},
+           {"admin: {tokn: x}", "admin.tokn"},
+           {"metrics: {enable: true}", "metrics.enable"},
+           {"redis: {uri: x}", "redis.uri"},
+           {"retries: {max_attemps: 2}", "retries.max_attemps"},
+           {"reasoning_repair: {enable: true}", "reasoning_repair.enable"},
+           {"cache: {polcy: always}", "cache.polcy"},
+           {"auth: {keys: [{owner: a, key: 0123456789abcdef0123, modls: []}]}", "auth.keys[0].modls"},
+       }) {
+    auto e = load_string(std::string(minimal) + extra + "\n", env_of({}), "t");
+    EXPECT_EQ(e.error, path + ": unknown key") << extra;
+  }
+  r = load_string("backends: [{name: m, url: 'http://x', breaker: {failurs: 1}}]\nmodels: [{name: m, backend: m}]\n",
+                  env_of({}), "t");
+  EXPECT_EQ(r.error, "backends[0].breaker.failurs: unknown key");
+  r = load_string("backends: [{name: m, url: 'http://x'}]\nmodels: [{name: m, backends: [{backend: m, wieght: 1}]}]\n",
+                  env_of({}), "t");
+  EXPECT_EQ(r.error, "models[0].backends[0].wieght: unknown key");
+  r = load_string(std::string(minimal) + "server: [1, 2]\n", env_of({}), "t");
+  EXPECT_EQ(r.error, "server: must be a mapping");
 }
 
 TEST(config, values_are_validated) {
