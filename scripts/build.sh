@@ -3,6 +3,7 @@
 # the image is built the way CI builds.
 #   BUILD_DIR   (default: build)            BUILD_TYPE  (default: RelWithDebInfo)
 #   SANITIZE    (address | thread | empty)  BUILD_TESTS (ON | OFF, default ON)
+#   BUILD_TARGETS  (default: all) e.g. "deepgate deepgate-mock unit_tests"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,6 @@ cmake -S . -B "$BUILD_DIR" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
   -DDEEPGATE_SANITIZE="${SANITIZE:-}" \
   -DDEEPGATE_BUILD_TESTS="${BUILD_TESTS:-ON}" >/dev/null
-cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+targets=()
+for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" --parallel "$(nproc)" "${targets[@]}"

@@ -10,7 +10,7 @@ using json = nlohmann::json;
 
 namespace {
 json keys_cli(const std::string& args) {
-  auto out = capture(std::string(DEEPGATE_BIN) + " keys " + args + " --json 2>&1");
+  auto out = capture(std::string(gateway_bin()) + " keys " + args + " --json 2>&1");
   auto j = json::parse(out, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << out;
   return j;
@@ -70,7 +70,7 @@ TEST_F(auth_keys, revoked_and_expired_keys_are_refused) {
   auto gw = start_gateway();
   EXPECT_EQ(chat_status(gw->port, key), 200);
   auto id = keys_cli("list --keys-file " + keys_file_)[0]["id"].get<std::string>();
-  capture(std::string(DEEPGATE_BIN) + " keys revoke " + id + " --keys-file " + keys_file_);
+  capture(std::string(gateway_bin()) + " keys revoke " + id + " --keys-file " + keys_file_);
   EXPECT_TRUE(eventually([&] { return chat_status(gw->port, key) == 401; }, std::chrono::seconds(5)));
   auto short_lived = create("--expires-in 4s");  // long enough for the once-a-second file watch to load it
   ASSERT_TRUE(eventually([&] { return chat_status(gw->port, short_lived) == 200; }, std::chrono::seconds(5)));
@@ -131,14 +131,14 @@ TEST_F(auth_keys, a_broken_keys_file_keeps_the_old_keys) {
 
 TEST_F(auth_keys, a_broken_keys_file_at_startup_fails_fast) {
   write_file(keys_file_, "{ not json");
-  child_process gw({DEEPGATE_BIN, "--config", dir_ + "/deepgate.yaml"}, {}, dir_ + "/gw.log");
+  child_process gw({gateway_bin(), "--config", dir_ + "/deepgate.yaml"}, {}, dir_ + "/gw.log");
   EXPECT_EQ(gw.wait_exit(std::chrono::seconds(10)), 1);
   EXPECT_NE(gw.log().find("cannot load keys"), std::string::npos);
 }
 
 TEST_F(auth_keys, auth_none_is_anonymous_and_warns) {
   write_file(dir_ + "/none.yaml", config("  mode: none\n"));
-  child_process gw({DEEPGATE_BIN, "--config", dir_ + "/none.yaml"}, {}, dir_ + "/none.log");
+  child_process gw({gateway_bin(), "--config", dir_ + "/none.yaml"}, {}, dir_ + "/none.log");
   auto line = gw.wait_for_log("listening on", std::chrono::seconds(10));
   ASSERT_TRUE(line);
   EXPECT_EQ(post_json(port_from_line(*line), "/v1/chat/completions", chat_body("x"), {{"x-api-key", ""}}).status, 200);

@@ -16,7 +16,7 @@ using json = nlohmann::json;
 
 namespace {
 int run_cli(const std::string& args, std::string& out) {
-  out = capture(std::string(DEEPGATE_BIN) + " " + args + " 2>&1; echo \"exit=$?\"");
+  out = capture(std::string(gateway_bin()) + " " + args + " 2>&1; echo \"exit=$?\"");
   auto at = out.rfind("exit=");
   int code = std::stoi(out.substr(at + 5));
   out.erase(at);
@@ -64,7 +64,7 @@ TEST(environment, runs_without_a_config_file) {
   std::string out;
   ASSERT_EQ(run_cli("keys create --owner env-test --json --keys-file " + dir + "/keys.json", out), 0) << out;
   auto key = json::parse(out)["key"].get<std::string>();
-  child_process gw({DEEPGATE_BIN},
+  child_process gw({gateway_bin()},
                    {{"PORT", "0"}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"},
                     {"DEEPGATE_UPSTREAM_URL", "http://127.0.0.1:" + std::to_string(mock->port)},
                     {"DEEPSEEK_API_KEY", "sk-env-canary-4410"}, {"DEEPGATE_KEYS_FILE", dir + "/keys.json"}},
@@ -107,7 +107,7 @@ TEST(environment, port_in_use_fails_fast) {
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   auto dir = make_temp_dir("deepgate-env");
-  child_process gw({DEEPGATE_BIN}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"}},
+  child_process gw({gateway_bin()}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"}},
                    dir + "/gw.log");
   EXPECT_EQ(gw.wait_exit(std::chrono::seconds(10)), 1);
   EXPECT_NE(gw.log().find("cannot listen"), std::string::npos) << gw.log();
@@ -208,7 +208,7 @@ TEST(drain, every_stop_exits_whatever_the_periodic_jobs_are_doing) {
   yaml.replace(yaml.find("log:\n  level: info\n"), 19, "log:\n  level: info\n  access:\n    flush_interval: 1ms\n");
   write_file(dir + "/deepgate.yaml", yaml);
   for (int i = 0; i < 60; ++i) {
-    child_process gw({DEEPGATE_BIN, "--config", dir + "/deepgate.yaml"}, {}, dir + "/gw-" + std::to_string(i) + ".log");
+    child_process gw({gateway_bin(), "--config", dir + "/deepgate.yaml"}, {}, dir + "/gw-" + std::to_string(i) + ".log");
     ASSERT_TRUE(gw.wait_for_log("listening on", std::chrono::seconds(10))) << gw.log();
     gw.signal(SIGTERM);
     auto code = gw.wait_exit(std::chrono::seconds(5));

@@ -412,7 +412,7 @@ TEST(profiles, a_keys_profile_and_a_models_own_bucket) {
   EXPECT_EQ(send(other_key, "deepseek-chat").status, 200);  // the default profile: a burst of one
   EXPECT_EQ(send(other_key, "deepseek-chat").status, 429);
 
-  auto made = json::parse(capture(std::string(DEEPGATE_BIN) + " keys create --owner cli-owner --limits gold --keys-file " +
+  auto made = json::parse(capture(std::string(gateway_bin()) + " keys create --owner cli-owner --limits gold --keys-file " +
                                   gw->dir + "/deepgate-keys.json --json 2>&1"));
   EXPECT_EQ(made["limits"], "gold");
   auto key = made["key"].get<std::string>();

@@ -15,7 +15,7 @@ std::string replica_yaml(std::uint16_t mock_port, std::uint16_t redis_port) {
 }
 
 json keys_cli(std::uint16_t redis_port, const std::string& args) {
-  auto out = capture(std::string(DEEPGATE_BIN) + " keys " + args + " --redis redis://127.0.0.1:" +
+  auto out = capture(std::string(gateway_bin()) + " keys " + args + " --redis redis://127.0.0.1:" +
                      std::to_string(redis_port) + " --json 2>&1");
   auto j = json::parse(out, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << out;

@@ -1,5 +1,7 @@
 #include "fixture.hpp"
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +10,16 @@
 #include <stdexcept>
 
 namespace deepgate::test {
+
+const char* gateway_bin() {
+  const char* e = std::getenv("DEEPGATE_BIN");
+  return e && *e ? e : DEEPGATE_BUILT_BIN;
+}
+
+const char* mock_bin() {
+  const char* e = std::getenv("DEEPGATE_MOCK_BIN");
+  return e && *e ? e : DEEPGATE_BUILT_MOCK_BIN;
+}
 
 namespace {
 void expect_clean_exit(child_process* p, const char* what) {
@@ -46,7 +58,7 @@ gateway_server::~gateway_server() {
 
 std::unique_ptr<mock_server> mock_server::start(std::vector<std::string> args, const std::string& dir) {
   auto m = std::make_unique<mock_server>();
-  std::vector<std::string> argv{DEEPGATE_MOCK_BIN, "--port", "0"};
+  std::vector<std::string> argv{mock_bin(), "--port", "0"};
   argv.insert(argv.end(), args.begin(), args.end());
   m->process = std::make_unique<child_process>(argv, std::vector<std::pair<std::string, std::string>>{},
                                                log_dir(dir) + "/mock.log");
@@ -87,7 +99,7 @@ std::unique_ptr<gateway_server> gateway_server::start(const std::string& yaml,
   // The admin listener (metrics) is on by default at 8081: tests give it a free port instead.
   bool has_admin = yaml.starts_with("admin:") || yaml.find("\nadmin:") != std::string::npos;
   write_file(g->dir + "/deepgate.yaml", has_admin ? yaml : yaml + "admin:\n  port: 0\n");
-  std::vector<std::string> argv{DEEPGATE_BIN, "--config", g->dir + "/deepgate.yaml"};
+  std::vector<std::string> argv{gateway_bin(), "--config", g->dir + "/deepgate.yaml"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   g->process = std::make_unique<child_process>(argv, env, g->dir + "/deepgate.log");
   auto line = g->process->wait_for_log("listening on", std::chrono::seconds(10));

@@ -13,6 +13,11 @@
 
 namespace deepgate::test {
 
+// The binaries under test: this build's, unless DEEPGATE_BIN / DEEPGATE_MOCK_BIN name others (the
+// sanitizer passes of scripts/test.sh run these tests against their instrumented builds).
+const char* gateway_bin();
+const char* mock_bin();
+
 // Both servers must exit 0 on SIGTERM when the object goes away: a crash, a sanitizer report or
 // a hang at shutdown fails the test that owned them.
 struct mock_server {
