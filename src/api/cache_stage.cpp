@@ -12,8 +12,14 @@ using observability::cache_result;
 // What is stored is the answer as a hit returns it (prompt tokens marked cached, JSON and replay
 // events), made once here rather than on every hit.
 void cache_stage::complete(std::string_view completion) {
-  if (!cache_) return;
-  auto answer = cache::make_stored(completion);
+  if (cache_) store(cache::make_stored(completion));
+}
+
+void cache_stage::complete_plain(std::string_view body) {
+  if (cache_) store(cache::make_stored_body(body));
+}
+
+void cache_stage::store(std::string answer) {
   if (lead_) {
     lead_->publish(answer);
     lead_.reset();
@@ -48,8 +54,11 @@ boost::asio::awaitable<cache_stage> look_up(request_context& ctx) {
   }
   st.cache_ = s.cache.get();
   st.worker_ = req.worker;
-  st.key_ = cache::make_key(backend.name, cfg.shared ? std::string_view("*") : owner,
-                            chat.cache_material(model.upstream_model));
+  // Another route's answer is never this one's, whatever the bodies share (chat keys stay as
+  // they were before there were other routes).
+  auto material = chat.cache_material(model.upstream_model);
+  if (ctx.route_of.kind != request_kind::chat) material.insert(0, std::string(ctx.route_of.upstream_path) + '\n');
+  st.key_ = cache::make_key(backend.name, cfg.shared ? std::string_view("*") : owner, material);
   st.verdict = cache_result::miss;
   if (st.plan_.lookup) {
     std::string key = st.key_;

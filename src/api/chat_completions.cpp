@@ -12,9 +12,9 @@ namespace deepgate::api {
 // context or says what the client gets instead; settling the limits is the settlement's, once,
 // on every path. GCC 12 destroys temporaries inside co_await expressions twice, so every awaited
 // call takes named locals (see docs/development.md).
-boost::asio::awaitable<void> chat_completions(http::request& req, http::response_writer& out,
-                                              gateway_services& services, observability::request_record& rec) {
-  request_context ctx(services, req, out, rec);
+boost::asio::awaitable<void> model_request(http::request& req, http::response_writer& out, gateway_services& services,
+                                           observability::request_record& rec, const route_spec& spec) {
+  request_context ctx(services, req, out, rec, spec);
 
   // 1. authenticate  2. parse + validate  3. route (the model the key may use, its fields)
   std::optional<http::api_error> refused = ctx.authenticate();

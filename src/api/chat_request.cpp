@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -21,6 +22,7 @@ using http::api_error;
 using http::invalid_request;
 
 struct chat_request::impl {
+  request_kind kind = request_kind::chat;
   json body;
   std::string model;
   bool stream = false;
@@ -230,11 +232,11 @@ std::optional<api_error> check_object_or_string(const json& body, const char* na
   return wrong_type(name, *it, "a string or an object");
 }
 
-std::optional<api_error> validate(const json& body, chat_request::impl& out) {
+// What every route needs: a JSON object naming a model, no key that could redirect traffic.
+std::optional<api_error> validate_common(const json& body, chat_request::impl& out) {
   if (!body.is_object())
     return invalid_request("The request body must be a JSON object, got " + type_name(body) + ".", {}, "invalid_body");
   if (auto e = find_redirecting_key(body)) return e;
-
   auto model = body.find("model");
   if (model == body.end() || model->is_null())
     return invalid_request("You must provide a model parameter.", "model", "missing_required_parameter");
@@ -242,6 +244,59 @@ std::optional<api_error> validate(const json& body, chat_request::impl& out) {
   if (model->get_ref<const std::string&>().empty())
     return invalid_request("Invalid 'model': empty string.", "model", "invalid_value");
   out.model = model->get<std::string>();
+  if (auto u = body.find("user"); u != body.end() && !u->is_null() && !u->is_string())
+    return wrong_type("user", *u, "a string");
+  return std::nullopt;
+}
+
+// POST /embeddings, as OpenAI's API reference has it: `input` a non-empty string, or an array (at
+// most 2048) of non-empty strings, of token ids, or of non-empty token-id arrays; `encoding_format`
+// float or base64; `dimensions` a positive integer. Never streamed.
+std::optional<api_error> validate_embeddings(const json& body, chat_request::impl& out) {
+  if (auto e = validate_common(body, out)) return e;
+  auto input = body.find("input");
+  if (input == body.end() || input->is_null())
+    return invalid_request("You must provide an input parameter.", "input", "missing_required_parameter");
+  auto empty_string = [](const json& v) { return v.is_string() && v.get_ref<const std::string&>().empty(); };
+  auto token = [](const json& v) { return v.is_number_integer() && v.get<long long>() >= 0; };
+  if (input->is_string()) {
+    if (empty_string(*input)) return invalid_request("'input' cannot be an empty string.", "input", "invalid_value");
+  } else if (input->is_array()) {
+    if (input->empty()) return invalid_request("'input' cannot be an empty array.", "input", "invalid_value");
+    if (input->size() > 2048)
+      return invalid_request("'input' holds " + std::to_string(input->size()) + " items; the most is 2048.", "input",
+                             "invalid_value");
+    const bool tokens = token(input->front());
+    for (std::size_t i = 0; i < input->size(); ++i) {
+      const auto& v = (*input)[i];
+      const auto where = "input[" + std::to_string(i) + "]";
+      const bool ok = tokens ? token(v)
+                             : (v.is_string() && !empty_string(v)) ||
+                                   (v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), token));
+      if (!ok)
+        return invalid_request("Invalid value for '" + where + "': expected " +
+                                   (tokens ? "a token id (a whole number)" : "a non-empty string or an array of token ids") +
+                                   ", as the rest of 'input'.",
+                               where, "invalid_value");
+    }
+  } else {
+    return wrong_type("input", *input, "a string or an array");
+  }
+  if (auto f = body.find("encoding_format"); f != body.end() && !f->is_null()) {
+    if (!f->is_string()) return wrong_type("encoding_format", *f, "a string");
+    if (*f != "float" && *f != "base64")
+      return invalid_request("Invalid value: '" + f->get<std::string>() + "'. Supported values are: 'float' and 'base64'.",
+                             "encoding_format", "invalid_value");
+  }
+  if (auto e = check_integer(body, "dimensions", 1, 1 << 20)) return e;
+  if (auto s = body.find("stream"); s != body.end() && !s->is_null() && *s != false)
+    return invalid_request("Embeddings are not streamed: 'stream' is not allowed here.", "stream", "invalid_value");
+  return std::nullopt;
+}
+
+std::optional<api_error> validate(const json& body, chat_request::impl& out) {
+  if (out.kind == request_kind::embeddings) return validate_embeddings(body, out);
+  if (auto e = validate_common(body, out)) return e;
 
   if (auto e = check_messages(body)) return e;
   if (auto e = check_bool(body, "stream")) return e;
@@ -285,8 +340,6 @@ std::optional<api_error> validate(const json& body, chat_request::impl& out) {
       return invalid_request("Invalid value: '" + tv + "'. Supported values are: 'text', 'json_object' and 'json_schema'.",
                              "response_format.type", "invalid_value");
   }
-  if (auto u = body.find("user"); u != body.end() && !u->is_null() && !u->is_string())
-    return wrong_type("user", *u, "a string");
   return std::nullopt;
 }
 
@@ -300,7 +353,7 @@ chat_request& chat_request::operator=(chat_request&&) noexcept = default;
 chat_request::~chat_request() = default;
 
 chat_request::result chat_request::parse(std::string_view body, std::size_t max_json_depth,
-                                         std::size_t max_json_values) {
+                                         std::size_t max_json_values, request_kind kind) {
   const auto shape = http::json_shape(body, max_json_depth, max_json_values);
   if (shape.depth > max_json_depth)
     return invalid_request("The JSON body is nested deeper than " + std::to_string(max_json_depth) + " levels.", {},
@@ -309,6 +362,7 @@ chat_request::result chat_request::parse(std::string_view body, std::size_t max_
     return invalid_request("The JSON body holds more than " + std::to_string(max_json_values) + " values.", {},
                            "json_too_large", 413);
   auto p = std::make_unique<impl>();
+  p->kind = kind;
   p->body = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (p->body.is_discarded())
     return invalid_request(
@@ -319,6 +373,7 @@ chat_request::result chat_request::parse(std::string_view body, std::size_t max_
   return chat_request(std::move(p));
 }
 
+request_kind chat_request::kind() const { return impl_->kind; }
 const std::string& chat_request::model() const { return impl_->model; }
 bool chat_request::stream() const { return impl_->stream; }
 bool chat_request::include_usage() const { return impl_->include_usage; }
@@ -335,9 +390,30 @@ std::int64_t chat_request::choices() const {
   return it != impl_->body.end() && it->is_number_integer() ? it->get<std::int64_t>() : 1;
 }
 
+std::int64_t chat_request::completion_reserve(std::int64_t default_max_tokens) const {
+  if (impl_->kind == request_kind::embeddings) return 0;
+  const auto max_out = max_output_tokens();
+  return (max_out ? max_out : default_max_tokens) * choices();
+}
+
 std::int64_t chat_request::prompt_token_estimate() const {
   // DeepSeek documents about 0.3 tokens per English character and 0.6 per Chinese one (3 bytes
   // in UTF-8): 0.3 per byte covers both. A few tokens per message for the chat template.
+  if (impl_->kind == request_kind::embeddings) {
+    std::size_t bytes = 0, tokens = 0;
+    const auto& input = impl_->body.at("input");
+    auto count = [&](const json& v) {
+      if (v.is_string()) bytes += v.get_ref<const std::string&>().size();
+      else if (v.is_array()) tokens += v.size();
+      else ++tokens;
+    };
+    if (input.is_array()) {
+      for (const auto& v : input) count(v);
+    } else {
+      count(input);
+    }
+    return static_cast<std::int64_t>(bytes * 3 / 10 + tokens + 1);
+  }
   std::size_t bytes = 0, messages = 0;
   for (const auto& m : impl_->body.at("messages")) {
     ++messages;
@@ -355,7 +431,7 @@ std::int64_t chat_request::prompt_token_estimate() const {
 }
 
 std::string chat_request::prompt_sha256() const {
-  auto m = impl_->body.find("messages");
+  auto m = impl_->body.find(impl_->kind == request_kind::embeddings ? "input" : "messages");
   if (m == impl_->body.end()) return {};
   return core::sha256_hex(m->dump(-1, ' ', false, json::error_handler_t::replace));
 }
@@ -458,6 +534,7 @@ std::string chat_request::cache_material(std::string_view model) const {
 }
 
 bool chat_request::deterministic(bool thinking_by_default) const {
+  if (impl_->kind == request_kind::embeddings) return true;  // the same input, the same vectors
   const auto& b = impl_->body;
   bool thinking = thinking_by_default;
   if (auto t = b.find("thinking"); t != b.end() && t->is_object())
@@ -520,7 +597,9 @@ std::string chat_request::upstream_body(std::string_view upstream_model, bool ba
   impl_->body["model"] = upstream_model;
   if (!std::exchange(impl_->user_id_seen, true))
     if (auto u = impl_->body.find("user_id"); u != impl_->body.end()) impl_->client_user_id = *u;
-  if (!user_id.empty()) {
+  if (impl_->kind != request_kind::chat) {
+    // DeepSeek's user_id is a chat field: other routes go as the client sent them.
+  } else if (!user_id.empty()) {
     impl_->body["user_id"] = user_id;
   } else if (impl_->client_user_id) {
     impl_->body["user_id"] = *impl_->client_user_id;

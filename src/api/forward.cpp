@@ -156,7 +156,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
     if (f.stop_here()) co_return;
     forwarded::lease lease(&state);
     upstream::outgoing_request up;
-    up.path = backend.url.path("/chat/completions");
+    up.path = backend.url.path(ctx.route_of.upstream_path);
     up.body = chat.upstream_body(t.upstream_model, backend.stream_usage,
                                  backend.user_id_from_owner ? owner_user_id(rec.owner) : std::string());
     up.headers = headers;

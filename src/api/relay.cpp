@@ -277,7 +277,10 @@ boost::asio::awaitable<void> relay_json(request_context& ctx, forwarded& f, cach
   if (auto u = limits::find_usage(body)) settle.used(*u, f.target->upstream_model);
   // Into the cache before the answer goes out, so that once the client has it every identical
   // request finds it stored (not still in flight); it costs microseconds against the model's time.
-  if (cached.wants_answer() && cache::storable_answer(body)) cached.complete(body);
+  if (cached.wants_answer()) {
+    if (ctx.route_of.kind == request_kind::chat && cache::storable_answer(body)) cached.complete(body);
+    else if (ctx.route_of.kind == request_kind::embeddings && cache::storable_embeddings(body)) cached.complete_plain(body);
+  }
   if (ctx.repairing && body.find("\"tool_calls\"") != std::string::npos)
     ctx.services.reasoning->remember(ctx.caller.who.owner, body, std::chrono::system_clock::now());
   // Settled before the answer goes out: once the client has it, its next request sees this one's

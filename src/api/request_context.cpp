@@ -14,7 +14,7 @@ std::optional<http::api_error> request_context::authenticate() {
 }
 
 std::optional<http::api_error> request_context::parse() {
-  auto parsed = chat_request::parse(req.body, config.server.max_json_depth, config.server.max_json_values);
+  auto parsed = chat_request::parse(req.body, config.server.max_json_depth, config.server.max_json_values, route_of.kind);
   if (!parsed) return parsed.error();
   chat.emplace(std::move(*parsed));
   rec.stream = chat->stream();

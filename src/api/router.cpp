@@ -105,6 +105,13 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
       co_return;
     }
     res = method_not_allowed(rec, req, "POST");
+  } else if (p == "/v1/embeddings" || p == "/embeddings") {
+    rec.path = observability::route::embeddings;
+    if (req.method == "POST") {
+      co_await model_request(req, out, svc, rec, embeddings_route);
+      co_return;
+    }
+    res = method_not_allowed(rec, req, "POST");
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
     rec.path = observability::route::models;
     auto who = svc.auth->authenticate(req.headers, core::unix_seconds());
@@ -133,7 +140,6 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
 
 }  // namespace
 
-
 http::head_check make_head_check(gateway_services& services) {
   return [&services](const http::request& req) -> std::optional<http::api_error> {
     // A request without a body costs nothing to read: its route answers it, as before.
@@ -145,7 +151,9 @@ http::head_check make_head_check(gateway_services& services) {
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();
     rec.request_id = new_request_id();
-    rec.path = req.path.ends_with("/chat/completions") ? observability::route::chat_completions : observability::route::other;
+    rec.path = req.path.ends_with("/chat/completions") ? observability::route::chat_completions
+               : req.path.ends_with("/embeddings")     ? observability::route::embeddings
+                                                       : observability::route::other;
     if (who.who.key) rec.key_id = who.who.key->id;
     rec.owner = who.who.owner;
     rec.status = who.error->status;

@@ -51,8 +51,7 @@ boost::asio::awaitable<std::optional<http::api_error>> admit(request_context& ct
   } else if (ctx.snap->tracks_usage) {
     // max_tokens covers reasoning and answer together, as DeepSeek counts them.
     info.prompt_estimate = chat.prompt_token_estimate();
-    const auto max_out = chat.max_output_tokens();
-    info.completion_reserve = (max_out ? max_out : static_cast<std::int64_t>(ctx.config.limits.default_max_tokens)) * chat.choices();
+    info.completion_reserve = chat.completion_reserve(static_cast<std::int64_t>(ctx.config.limits.default_max_tokens));
   }
   auto admitted = co_await ctx.services.limits->admit(ctx.req.worker, info, ctx.config);
   for (auto& h : admitted.headers) ctx.out.add_header(std::move(h.name), std::move(h.value));

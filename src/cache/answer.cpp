@@ -225,13 +225,27 @@ std::string make_stored(std::string_view completion_json) {
   return out;
 }
 
+bool storable_embeddings(std::string_view list_json) {
+  auto j = json::parse(list_json, nullptr, false);
+  return j.is_object() && j.value("object", std::string()) == "list" && j.contains("data") && j["data"].is_array() &&
+         !j["data"].empty();
+}
+
+std::string make_stored_body(std::string_view body_json) {
+  std::string out(body_json);
+  out += '\0';
+  out += '\0';
+  return out;
+}
+
 std::optional<stored_parts> split_stored(std::string_view stored) {
   const auto a = stored.find('\0');
   if (a == std::string_view::npos) return std::nullopt;
   const auto b = stored.find('\0', a + 1);
   if (b == std::string_view::npos) return std::nullopt;
   stored_parts p{stored.substr(0, a), stored.substr(a + 1, b - a - 1), stored.substr(b + 1)};
-  if (!p.body.starts_with('{') || !p.body.ends_with('}') || !p.events.starts_with("data: ")) return std::nullopt;
+  if (!p.body.starts_with('{') || !p.body.ends_with('}') || (!p.events.empty() && !p.events.starts_with("data: ")))
+    return std::nullopt;
   return p;
 }
 

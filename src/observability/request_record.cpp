@@ -7,6 +7,7 @@ std::string_view to_string(route r) {
     case route::chat_completions: return "chat_completions";
     case route::models: return "models";
     case route::health: return "health";
+    case route::embeddings: return "embeddings";
     case route::other: break;
   }
   return "other";

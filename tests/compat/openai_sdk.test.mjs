@@ -57,7 +57,7 @@ let client;
 let badClient;
 before(async () => {
   assert.ok(GATEWAY && MOCK, 'DEEPGATE_BIN and DEEPGATE_MOCK_BIN must be set (ctest sets them)');
-  const mockPort = await start(MOCK, ['--port', '0']);
+  const mockPort = await start(MOCK, ['--port', '0', '--models', 'deepseek-flash,deepseek-v4-pro,bge-m3']);
   const dir = mkdtempSync(join(tmpdir(), 'deepgate-compat-'));
   writeFileSync(join(dir, 'deepgate.yaml'), `
 server: {host: 127.0.0.1, port: 0, workers: 2}
@@ -67,6 +67,7 @@ models:
   - {name: deepseek-v4-pro, backend: mock}
   - {name: deepseek-chat, backend: mock, upstream_model: deepseek-flash, set: {thinking: {type: disabled}}}
   - {name: deepseek-reasoner, backend: mock, upstream_model: deepseek-flash, set: {thinking: {type: enabled}}}
+  - {name: bge-m3, backend: mock}
 cache:
   models: {deepseek-v4-pro: always}
 auth:
@@ -80,6 +81,20 @@ admin: {port: 0}
 
 after(() => {
   for (const c of children) c.kill('SIGTERM');
+});
+
+// The SDK asks for base64 unless told otherwise, and decodes it to numbers: both forms, one answer.
+test('embeddings, as base64 (the SDK default) and as floats', async () => {
+  const input = ['a first text', 'and a second'];
+  const b64 = await client.embeddings.create({ model: 'bge-m3', input, dimensions: 12 });
+  assert.equal(b64.object, 'list');
+  assert.equal(b64.data.length, 2);
+  assert.equal(b64.data[0].embedding.length, 12);
+  assert.equal(typeof b64.data[0].embedding[0], 'number');
+  assert.ok(b64.usage.prompt_tokens > 0);
+  const floats = await client.embeddings.create({ model: 'bge-m3', input, dimensions: 12, encoding_format: 'float' });
+  for (let i = 0; i < 12; i++) assert.ok(Math.abs(floats.data[1].embedding[i] - b64.data[1].embedding[i]) < 1e-6);
+  await assert.rejects(client.embeddings.create({ model: 'bge-m3', input: [] }), (e) => e instanceof OpenAI.BadRequestError);
 });
 
 test('chat completion', async () => {

@@ -230,3 +230,55 @@ TEST(chat_request, user_id_is_set_per_attempt) {
   EXPECT_EQ(nlohmann::json::parse(none.upstream_body("m", true, owner))["user_id"], owner);
   EXPECT_FALSE(nlohmann::json::parse(none.upstream_body("m", true)).contains("user_id"));
 }
+
+// Embeddings (issue 18): OpenAI's input forms, estimates without a completion, always
+// deterministic, another route's fields never added.
+TEST(embeddings_request, input_forms_estimates_and_what_goes_upstream) {
+  using deepgate::api::request_kind;
+  auto parse = [](const std::string& body) { return chat_request::parse(body, 64, 200'000, request_kind::embeddings); };
+  for (const char* ok : {R"({"model":"m","input":"hello"})", R"({"model":"m","input":["a","b"]})",
+                         R"({"model":"m","input":[1,2,3]})", R"({"model":"m","input":[[1,2],[3]]})",
+                         R"({"model":"m","input":"x","encoding_format":"base64","dimensions":256,"user":"u"})"}) {
+    auto r = parse(ok);
+    ASSERT_TRUE(r) << ok << ": " << (r ? "" : r.error().message);
+    EXPECT_EQ(r->kind(), request_kind::embeddings);
+    EXPECT_FALSE(r->stream());
+    EXPECT_TRUE(r->deterministic(true));  // thinking defaults mean nothing here
+    EXPECT_EQ(r->completion_reserve(4096), 0);
+    EXPECT_GT(r->prompt_token_estimate(), 0);
+  }
+  struct bad {
+    const char* body;
+    const char* param;
+  };
+  for (auto [body, param] : std::vector<bad>{{R"({"input":"x"})", "model"},
+                                             {R"({"model":"m"})", "input"},
+                                             {R"({"model":"m","input":""})", "input"},
+                                             {R"({"model":"m","input":[]})", "input"},
+                                             {R"({"model":"m","input":["a",""]})", "input[1]"},
+                                             {R"({"model":"m","input":[1,"a"]})", "input[1]"},
+                                             {R"({"model":"m","input":[[1],[]]})", "input[1]"},
+                                             {R"({"model":"m","input":[-1]})", "input[0]"},
+                                             {R"({"model":"m","input":true})", "input"},
+                                             {R"({"model":"m","input":"x","encoding_format":"hex"})", "encoding_format"},
+                                             {R"({"model":"m","input":"x","dimensions":-2})", "dimensions"},
+                                             {R"({"model":"m","input":"x","stream":true})", "stream"},
+                                             {R"({"model":"m","input":"x","user":5})", "user"},
+                                             {R"({"model":"m","input":"x","extra":{"base_url":"http://x"}})", "extra.base_url"}}) {
+    auto r = parse(body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().param, param) << body << ": " << r.error().message;
+  }
+  std::string many = R"({"model":"m","input":[)";
+  for (int i = 0; i < 2049; ++i) many += i ? ",\"a\"" : "\"a\"";
+  EXPECT_FALSE(parse(many + "]}"));
+  // The long input costs more than the short one, and a chat-only field is never added upstream.
+  auto small = parse(R"({"model":"m","input":"hi"})"), large = parse(R"({"model":"m","input":")" + std::string(4000, 'x') + "\"}");
+  EXPECT_GT(large->prompt_token_estimate(), small->prompt_token_estimate() + 1000);
+  auto sent = nlohmann::json::parse(small->upstream_body("bge-m3", true, "dg-owner-digest"));
+  EXPECT_EQ(sent["model"], "bge-m3");
+  EXPECT_FALSE(sent.contains("user_id"));
+  EXPECT_FALSE(sent.contains("stream_options"));
+  // The same body is not a chat request.
+  EXPECT_FALSE(chat_request::parse(R"({"model":"m","input":"hi"})", 64));
+}

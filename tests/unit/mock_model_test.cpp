@@ -96,3 +96,29 @@ TEST(mock_model, several_tool_calls_at_one_index) {
   ASSERT_EQ(calls.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(calls[i]["id"], ids[i]);
 }
+
+// The mock's /embeddings: one unit vector per input, `dimensions` long, the same for the same
+// text, as floats or base64 float32; usage counts the input.
+TEST(mock_model, embeddings_as_openai_and_vllm_answer_them) {
+  options o;
+  o.models = {"bge-m3"};
+  auto r = plan_embeddings(R"({"model":"bge-m3","input":["a b c","d"],"dimensions":6})", "", o);
+  ASSERT_EQ(r.status, 200u);
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["object"], "list");
+  ASSERT_EQ(j["data"].size(), 2u);
+  double norm = 0;
+  for (double x : j["data"][0]["embedding"]) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  EXPECT_EQ(j["data"][0]["embedding"].size(), 6u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 4);  // three words and one
+  EXPECT_EQ(j["usage"]["total_tokens"], 4);
+  auto again = nlohmann::json::parse(plan_embeddings(R"({"model":"bge-m3","input":"a b c","dimensions":6})", "", o).body);
+  EXPECT_EQ(again["data"][0]["embedding"], j["data"][0]["embedding"]);
+  auto b64 = nlohmann::json::parse(plan_embeddings(R"({"model":"bge-m3","input":"a b c","dimensions":6,"encoding_format":"base64"})", "", o).body);
+  EXPECT_EQ(b64["data"][0]["embedding"].get<std::string>().size(), 32u);  // 24 bytes
+  EXPECT_EQ(plan_embeddings(R"({"model":"nope","input":"x"})", "", o).status, 400u);
+  EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3"})", "", o).status, 422u);
+  EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3","input":"x [mock status=503]"})", "", o).status, 503u);
+  EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3","input":[[1,2,3]]})", "", o).status, 200u);
+}

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <optional>
+#include <vector>
 #include <cstdint>
 
 namespace deepgate::mock {
@@ -155,14 +158,98 @@ std::string balance_body(const options& opts) {
       .dump();
 }
 
-reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts) {
+namespace {
+
+std::string base64(const std::string& bytes) {
+  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const auto b0 = static_cast<unsigned char>(bytes[i]);
+    const auto b1 = i + 1 < bytes.size() ? static_cast<unsigned char>(bytes[i + 1]) : 0u;
+    const auto b2 = i + 2 < bytes.size() ? static_cast<unsigned char>(bytes[i + 2]) : 0u;
+    out += table[b0 >> 2];
+    out += table[((b0 & 3) << 4) | (b1 >> 4)];
+    out += i + 1 < bytes.size() ? table[((b1 & 15) << 2) | (b2 >> 6)] : '=';
+    out += i + 2 < bytes.size() ? table[b2 & 63] : '=';
+  }
+  return out;
+}
+
+// What every route checks first, as DeepSeek does: the key, a JSON object, a model it serves.
+std::optional<reply> first_checks(std::string_view body, std::string_view authorization, const options& opts, json& req,
+                                  std::string& model) {
   if (!opts.api_key.empty() && authorization != "Bearer " + opts.api_key) return error_reply(401);
-  auto req = json::parse(request_body, nullptr, false);
+  req = json::parse(body, nullptr, false);
   if (!req.is_object()) return error_reply(400, "Failed to deserialize the JSON body into the target type");
   auto mi = req.find("model");
-  auto model = mi != req.end() && mi->is_string() ? mi->get<std::string>() : std::string();
+  model = mi != req.end() && mi->is_string() ? mi->get<std::string>() : std::string();
   if (std::find(opts.models.begin(), opts.models.end(), model) == opts.models.end())
     return error_reply(400, "Model Not Exist");
+  return std::nullopt;
+}
+
+}  // namespace
+
+reply plan_embeddings(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model;
+  if (auto refused = first_checks(request_body, authorization, opts, req, model)) return *refused;
+  auto input = req.find("input");
+  if (input == req.end() || !(input->is_string() || (input->is_array() && !input->empty())))
+    return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `input`");
+  json items = input->is_string() ? json::array({*input}) : *input;
+  if (!items.front().is_string() && !items.front().is_array()) items = json::array({items});  // one token array
+  reply r;
+  for (const auto& item : items)
+    if (item.is_string()) {
+      r.k = parse_directives(item.get<std::string>(), opts.defaults);
+      break;
+    }
+  if (r.k.status >= 400) {
+    auto e = error_reply(static_cast<unsigned>(r.k.status));
+    e.k = r.k;
+    return e;
+  }
+  const int dims = req.contains("dimensions") && req["dimensions"].is_number_integer() ? std::max(1, req["dimensions"].get<int>()) : 16;
+  const bool b64 = req.value("encoding_format", std::string("float")) == "base64";
+  json data = json::array();
+  int tokens = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto text = items[i].is_string() ? items[i].get<std::string>() : items[i].dump();
+    tokens += items[i].is_string() ? std::max(1, static_cast<int>(std::count(text.begin(), text.end(), ' ')) + 1)
+                                   : static_cast<int>(items[i].size());
+    std::vector<float> v(static_cast<std::size_t>(dims));
+    double norm = 0;
+    auto h = fnv1a(model + '\n' + text);
+    for (auto& x : v) {
+      h = fnv1a(std::string_view(reinterpret_cast<const char*>(&h), sizeof h), h);
+      x = static_cast<float>(static_cast<double>(h % 20001) / 10000.0 - 1.0);
+      norm += static_cast<double>(x) * x;
+    }
+    norm = std::sqrt(norm > 0 ? norm : 1);
+    for (auto& x : v) x = static_cast<float>(x / norm);
+    json embedding;
+    if (b64) {
+      embedding = base64(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));  // x86: little-endian
+    } else {
+      embedding = json::array();
+      for (float x : v) embedding.push_back(x);
+    }
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
+  }
+  r.body = json{{"object", "list"},
+                {"data", std::move(data)},
+                {"model", model},
+                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}}
+               .dump();
+  return r;
+}
+
+reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model;
+  if (auto refused = first_checks(request_body, authorization, opts, req, model)) return *refused;
   for (const auto& field : opts.reject_fields)
     if (req.contains(field)) return error_reply(422, "Extra inputs are not permitted: body." + field);
   if (!req.contains("messages") || !req["messages"].is_array() || req["messages"].empty())

@@ -61,6 +61,11 @@ struct reply {
 knobs parse_directives(std::string_view text, knobs base);
 
 reply plan_reply(std::string_view request_body, std::string_view authorization, const options& opts);
+// POST /embeddings as OpenAI's API and vLLM answer it: one deterministic unit vector per input
+// (`dimensions` long, default 16), as floats or, with encoding_format base64, little-endian
+// float32 bytes in base64; usage with prompt_tokens and total_tokens. Directives come from the
+// first string input ("hello [mock status=503]").
+reply plan_embeddings(std::string_view request_body, std::string_view authorization, const options& opts);
 
 std::string deepseek_error_body(unsigned status);
 

@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 
 struct mock_state {
   options opts;
-  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, stream_requests{0}, active{0}, max_active{0},
+  std::atomic<std::uint64_t> requests{0}, chat_requests{0}, embeddings_requests{0}, stream_requests{0}, active{0}, max_active{0},
       balance_requests{0};
   std::mutex last_mutex;
   std::string last_headers_json = "{}", last_body = "null";
@@ -62,8 +62,8 @@ struct active_guard {
   std::atomic<std::uint64_t>& a_;
 };
 
-asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out) {
-  s.chat_requests.fetch_add(1, std::memory_order_relaxed);
+asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out, bool embeddings = false) {
+  (embeddings ? s.embeddings_requests : s.chat_requests).fetch_add(1, std::memory_order_relaxed);
   active_guard guard(s.active, s.max_active);
   {
     std::string headers = "{";
@@ -84,7 +84,8 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
       relisted->models = *s.listed;
     }
   }
-  auto r = plan_reply(req.body, req.header("authorization"), relisted ? *relisted : s.opts);
+  const auto& o = relisted ? *relisted : s.opts;
+  auto r = embeddings ? plan_embeddings(req.body, req.header("authorization"), o) : plan_reply(req.body, req.header("authorization"), o);
   co_await sleep_ms(r.k.latency_ms);
   if (r.status != 200) {
     auto res = json_response(r.status, r.body);
@@ -148,6 +149,9 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
   if ((p == "/chat/completions" || p == "/v1/chat/completions") && req.method == "POST") {
     co_await chat(s, req, out);
     co_return;
+  } else if ((p == "/embeddings" || p == "/v1/embeddings") && req.method == "POST") {
+    co_await chat(s, req, out, true);
+    co_return;
   } else if ((p == "/user/balance" || p == "/v1/user/balance") && req.method == "GET") {
     s.balance_requests.fetch_add(1, std::memory_order_relaxed);
     if (!s.opts.api_key.empty() && req.header("authorization") != "Bearer " + s.opts.api_key)
@@ -169,10 +173,12 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
                                  std::to_string(s.stream_requests.load()) + ",\"active\":" +
                                  std::to_string(s.active.load()) + ",\"max_active\":" +
                                  std::to_string(s.max_active.load()) + ",\"balance_requests\":" +
-                                 std::to_string(s.balance_requests.load()) + "}");
+                                 std::to_string(s.balance_requests.load()) + ",\"embeddings_requests\":" +
+                                 std::to_string(s.embeddings_requests.load()) + "}");
   } else if (p == "/mock/reset" && req.method == "POST") {
     s.requests = 0;
     s.chat_requests = 0;
+    s.embeddings_requests = 0;
     s.stream_requests = 0;
     s.max_active = s.active.load();
     res = json_response(200, "{\"ok\":true}");

@@ -29,10 +29,13 @@ class cache_stage {
   cache::stream_assembler* assembler() { return assembler_ ? &*assembler_ : nullptr; }
   // A complete answer (a chat.completion object): stored, and handed to the waiting requests.
   void complete(std::string_view completion);
+  // The same for an answer only ever sent whole, as it came (embeddings).
+  void complete_plain(std::string_view body);
 
   friend boost::asio::awaitable<cache_stage> look_up(request_context& ctx);
 
  private:
+  void store(std::string answer);  // once
   cache::prompt_cache* cache_ = nullptr;
   unsigned worker_ = 0;
   std::string key_;

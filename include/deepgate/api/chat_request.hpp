@@ -1,7 +1,8 @@
 #pragma once
-// A validated /chat/completions request. The client's JSON is parsed (depth-checked first),
-// checked against the OpenAI/DeepSeek schema for the fields the gateway understands, and
-// re-serialised for the backend; it is never forwarded as raw bytes. Unknown fields pass
+// A validated request for a model: /chat/completions or /embeddings (request_kind). The client's
+// JSON is parsed (depth-checked first), checked against the OpenAI/DeepSeek schema of its route
+// for the fields the gateway understands, and re-serialised for the backend; it is never
+// forwarded as raw bytes. Unknown fields pass
 // through (backends add parameters faster than gateways do), except keys that could redirect
 // traffic (api_base, base_url, api_key, *_host), which are refused at any depth.
 #include "deepgate/http/api_error.hpp"
@@ -16,6 +17,9 @@
 #include <string_view>
 
 namespace deepgate::api {
+
+// Which API a request body speaks: what is validated, estimated and cached.
+enum class request_kind : std::uint8_t { chat, embeddings };
 
 // DeepSeek's `user_id` for a key owner (backend option user_id: owner): "dg-" and 32 hex digits
 // of SHA-256(owner). Stable across replicas and restarts, within DeepSeek's [a-zA-Z0-9_-]{1,512},
@@ -41,7 +45,9 @@ class chat_request {
   using result = boost::system::result<chat_request, http::api_error>;
   // Refused before parsing: nesting deeper than `max_json_depth` (400 json_too_deep), more than
   // `max_json_values` values (413 json_too_large).
-  static result parse(std::string_view body, std::size_t max_json_depth, std::size_t max_json_values = 200'000);
+  static result parse(std::string_view body, std::size_t max_json_depth, std::size_t max_json_values = 200'000,
+                      request_kind kind = request_kind::chat);
+  request_kind kind() const;
 
   chat_request(chat_request&&) noexcept;
   chat_request& operator=(chat_request&&) noexcept;
@@ -52,6 +58,9 @@ class chat_request {
   bool include_usage() const;  // stream_options.include_usage as the client sent it
   std::int64_t max_output_tokens() const;  // max_completion_tokens or max_tokens; 0 when absent
   std::int64_t choices() const;            // n (default 1)
+  // The completion tokens the token limits reserve: (max_tokens, else `default_max_tokens`) × n,
+  // reasoning included as DeepSeek counts it; none for embeddings.
+  std::int64_t completion_reserve(std::int64_t default_max_tokens) const;
   // Prompt tokens, estimated from the text's size; the token limit reserves this up front and
   // settles on the backend's real count.
   std::int64_t prompt_token_estimate() const;

@@ -4,6 +4,7 @@
 // fill in as they go (the caller, the parsed request, its model). It lives in the handler's
 // coroutine frame and is passed by reference, so a stage takes one argument instead of nine.
 #include "deepgate/api/chat_request.hpp"
+#include "deepgate/api/route_spec.hpp"
 #include "deepgate/api/services.hpp"
 #include "deepgate/http/message.hpp"
 #include "deepgate/observability/request_record.hpp"
@@ -13,12 +14,14 @@
 namespace deepgate::api {
 
 struct request_context {
-  request_context(gateway_services& s, http::request& r, http::response_writer& o, observability::request_record& record)
-      : services(s), snap(s.snapshots.current(r.worker)), config(*snap->config), req(r), out(o), rec(record) {}
+  request_context(gateway_services& s, http::request& r, http::response_writer& o, observability::request_record& record,
+                  const route_spec& spec = chat_route)
+      : services(s), route_of(spec), snap(s.snapshots.current(r.worker)), config(*snap->config), req(r), out(o), rec(record) {}
   request_context(const request_context&) = delete;
   request_context& operator=(const request_context&) = delete;
 
   gateway_services& services;
+  const route_spec& route_of;  // the API this request speaks
   const held_snapshot snap;  // this request's, to its last byte
   const config::gateway_config& config;
   http::request& req;

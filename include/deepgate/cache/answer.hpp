@@ -59,6 +59,10 @@ replay replay_parts(std::string_view completion_json);
 // nothing: the hit's JSON body, its replay events and its usage chunk, joined by NUL bytes
 // (JSON text never holds a raw NUL). About three times the answer's size.
 std::string make_stored(std::string_view completion_json);
+// The same for an answer that is only ever sent whole (embeddings): its body as it came, no
+// replay events.
+bool storable_embeddings(std::string_view list_json);
+std::string make_stored_body(std::string_view body_json);
 struct stored_parts {
   std::string_view body, events, usage_event;
 };
