@@ -552,6 +552,7 @@ bool chat_request::logprobs() const {
 }
 
 bool chat_request::has_tools() const {
+  if (impl_->kind != request_kind::chat) return false;  // tool calls are chat's
   auto t = impl_->body.find("tools");
   return t != impl_->body.end() && t->is_array() && !t->empty();
 }
