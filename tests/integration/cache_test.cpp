@@ -19,9 +19,7 @@ constexpr const char* other_key = "dg-other-owner-key-for-cache-0002";
 constexpr const char* always_key = "dg-always-cached-key-for-cache-03";
 
 std::string keys_yaml() {
-  return std::string("auth:\n  keys:\n") + "    - {id: test, owner: tests, key: " + test_key + "}\n" +
-         "    - {id: other, owner: others, key: " + other_key + "}\n" + "    - {id: always, owner: eager, key: " +
-         always_key + "}\n";
+  return auth_yaml_with({{"other", "others", other_key, ""}, {"always", "eager", always_key, ""}});
 }
 
 headers bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }

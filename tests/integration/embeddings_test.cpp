@@ -14,9 +14,7 @@ constexpr const char* other_key = "dg-test-key-for-integration-0002";
 constexpr const char* narrow_key = "dg-test-key-for-integration-0003";
 
 std::string keys_yaml() {
-  return std::string("auth:\n  keys:\n") + "    - {id: test, owner: tests, key: " + test_key + "}\n" +
-         "    - {id: other, owner: others, key: " + other_key + "}\n" +
-         "    - {id: narrow, owner: narrow, key: " + narrow_key + ", models: [deepseek-flash]}\n";
+  return auth_yaml_with({{"other", "others", other_key, ""}, {"narrow", "narrow", narrow_key, "models: [deepseek-flash]"}});
 }
 
 // One embedding model on `primary`, with `fallback` behind it when given.

@@ -158,6 +158,13 @@ double metric_value(const std::string& text, const std::string& series) {
   return found ? sum : 0;
 }
 
+std::string auth_yaml_with(const std::vector<key_entry>& more) {
+  auto y = std::string("auth:\n  keys:\n    - {id: test, owner: tests, key: ") + test_key + "}\n";
+  for (const auto& k : more)
+    y += "    - {id: " + k.id + ", owner: " + k.owner + ", key: " + k.key + (k.extra.empty() ? "" : ", " + k.extra) + "}\n";
+  return y;
+}
+
 std::string test_auth_yaml() {
   return std::string("auth:\n  keys:\n    - {id: test, owner: tests, key: ") + test_key + "}\n";
 }

@@ -77,6 +77,12 @@ class shared_gateway : public ::testing::Test {
 
 // The auth: section accepting `test_key` (owner "tests").
 std::string test_auth_yaml();
+// An auth: section accepting `test_key` (owner "tests") and these keys; `extra` are more fields
+// of a key's entry, e.g. "models: [deepseek-flash]".
+struct key_entry {
+  std::string id, owner, key, extra;
+};
+std::string auth_yaml_with(const std::vector<key_entry>& more);
 
 // A config with one plain-HTTP backend "mock" at 127.0.0.1:<mock_port> serving deepseek-flash and
 // the legacy names as the embedded defaults do (deepseek-chat: deepseek-flash with thinking
