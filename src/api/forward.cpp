@@ -22,22 +22,23 @@ using steady = upstream::breaker::clock;
 
 constexpr std::size_t max_error_body = 256 * 1024;
 
-// The order backends are tried in for one request.
+// The order backends are tried in for one request: only those that serve its route.
 std::vector<const config::model_target*> line_for(const snapshot& s, const config::model_config& model,
-                                                  unsigned worker) {
+                                                  unsigned worker, std::string_view route) {
   const auto n = model.targets.size();
-  if (n == 1 && model.fallback.empty()) return {&model.targets.front()};  // the common case: nothing to choose
+  const auto serves = [&](const config::model_target& t) { return s.config->backends[t.backend_index].serves(route); };
+  if (n == 1 && model.fallback.empty()) return {&model.targets.front()};  // the common case (route checked before)
   const auto now = steady::now();
   std::vector<char> eligible(n);  // not vector<bool>: it cannot be a span
   std::vector<std::uint32_t> weights(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto& health = s.backends[model.targets[i].backend_index]->state.health;
-    eligible[i] = health.available_at(now) <= now;
+    eligible[i] = health.available_at(now) <= now && serves(model.targets[i]);
     weights[i] = model.targets[i].weight;
   }
   int first = -1;
   if (n == 1) {
-    first = 0;
+    first = serves(model.targets[0]) ? 0 : -1;
   } else if (model.balance == config::model_config::balance_mode::weighted) {
     const auto index = static_cast<std::size_t>(&model - s.config->models.data());
     first = s.balancers[worker][index].pick(weights, eligible);
@@ -55,8 +56,9 @@ std::vector<const config::model_target*> line_for(const snapshot& s, const confi
   line.reserve(n + model.fallback.size());
   if (first >= 0) line.push_back(&model.targets[static_cast<std::size_t>(first)]);
   for (std::size_t i = 0; i < n; ++i)
-    if (static_cast<int>(i) != first) line.push_back(&model.targets[i]);
-  for (auto& t : model.fallback) line.push_back(&t);
+    if (static_cast<int>(i) != first && serves(model.targets[i])) line.push_back(&model.targets[i]);
+  for (auto& t : model.fallback)
+    if (serves(t)) line.push_back(&t);
   return line;
 }
 
@@ -103,7 +105,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
   std::optional<steady::time_point> earliest;  // when a skipped (open) backend may be tried again
   unsigned attempts = 0;
   upstream::retry_budget::retry retrying;
-  for (const auto* target : line_for(snap, model, req.worker)) {
+  for (const auto* target : line_for(snap, model, req.worker, ctx.route_of.name)) {
     if (attempts >= cfg.retries.max_attempts) break;
     const auto& t = *target;
     auto& runtime = *snap.backends[t.backend_index];

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace deepgate::api {
 
 std::optional<http::api_error> request_context::authenticate() {
@@ -27,6 +29,16 @@ std::optional<http::api_error> request_context::route() {
     rec.model = observability::request_record::other_model;
     return http::not_found("The model '" + chat->model() + "' does not exist or you do not have access to it.",
                            "model_not_found");
+  }
+  // Only backends that serve this route: a model none of whose backends does is refused here,
+  // never forwarded for the backend to 404.
+  auto serves = [&](const config::model_target& t) { return config.backends[t.backend_index].serves(route_of.name); };
+  if (std::none_of(model->targets.begin(), model->targets.end(), serves) &&
+      std::none_of(model->fallback.begin(), model->fallback.end(), serves)) {
+    rec.model = snap->model_labels[static_cast<std::size_t>(model - config.models.data())];
+    return http::invalid_request("The model '" + chat->model() + "' is not served for " + std::string(route_of.name) +
+                                     ": its backends do not offer that API.",
+                                 "model", "model_not_supported");
   }
   // The operator's fields for this name (a legacy alias's thinking mode, say) before anything
   // reads the request: never model, messages or stream.

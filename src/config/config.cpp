@@ -8,6 +8,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -36,6 +38,7 @@ backends:
     api_key: ${DEEPSEEK_API_KEY:-}
     ca_file: ${DEEPGATE_UPSTREAM_CA_FILE:-}
     balance_check_interval: ${DEEPGATE_BALANCE_CHECK_INTERVAL:-5m}
+    routes: [chat]
 # DeepSeek's models as its Models & Pricing page lists them (api-docs.deepseek.com/quick_start/
 # pricing, read 2026-12-04): deepseek-flash (V4.1 Flash; the retired deepseek-v4-flash name is
 # still accepted and served by it) and deepseek-v4-pro, thinking mode on by default. The
@@ -161,6 +164,16 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
         sec.string("thinking_default", thinking)))
     return false;
   if (thinking != "auto" && thinking != "on" && thinking != "off") return r.fail(sec.at("thinking_default"), "must be auto, on or off");
+  if (auto routes = sec.child("routes"); routes && !routes.IsNull()) {
+    static constexpr std::array<std::string_view, 2> known{"chat", "embeddings"};
+    if (!routes.IsSequence() || routes.size() == 0) return r.fail(sec.at("routes"), "must list routes such as [chat, embeddings]");
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const auto name = routes[i].IsScalar() ? routes[i].Scalar() : std::string();
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        return r.fail(sec.at("routes") + "[" + std::to_string(i) + "]", "must be one of chat, embeddings");
+      b.routes.push_back(name);
+    }
+  }
   if (user_id != "client" && user_id != "owner") return r.fail(sec.at("user_id"), "must be client or owner");
   b.user_id_from_owner = user_id == "owner";
   if (!tls_ca.empty()) b.ca_file = tls_ca;

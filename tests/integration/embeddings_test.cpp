@@ -132,3 +132,31 @@ TEST(embeddings, a_backend_that_answers_503_is_covered_by_the_fallback) {
   EXPECT_EQ(upstream(*spare), 1u);
   EXPECT_EQ(spare->last_request()["body"]["input"], "fall back");
 }
+
+// A backend serves the routes it says (backends[].routes): embeddings skip a chat-only backend
+// for the next in line, and a model whose backends all are chat-only is refused, not forwarded.
+TEST(embeddings, only_backends_that_serve_the_route_get_it) {
+  auto chat_only = mock_server::start({"--models", "bge-m3,deepseek-flash"});
+  auto spare = mock_server::start({"--models", "bge-m3,deepseek-flash"});
+  const std::string y =
+      "server: {host: 127.0.0.1, port: 0, workers: 2}\nbackends:\n"
+      "  - {name: deepseek, url: 'http://127.0.0.1:" + std::to_string(chat_only->port) + "', routes: [chat]}\n"
+      "  - {name: tei, url: 'http://127.0.0.1:" + std::to_string(spare->port) + "', routes: [embeddings]}\n"
+      "models:\n  - {name: bge-m3, backend: deepseek, fallback: [tei]}\n  - {name: deepseek-flash, backend: deepseek}\n" +
+      keys_yaml() + "admin: {port: 0}\n";
+  auto gw = gateway_server::start(y);
+  auto r = embed(gw->port, body("to the one that serves it"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(upstream(*chat_only), 0u);
+  EXPECT_EQ(upstream(*spare), 1u);
+  auto refused = embed(gw->port, R"({"model":"deepseek-flash","input":"x"})");
+  EXPECT_EQ(refused.status, 400);
+  auto e = json::parse(refused.body)["error"];
+  EXPECT_EQ(e["code"], "model_not_supported");
+  EXPECT_EQ(e["param"], "model");
+  EXPECT_NE(e["message"].get<std::string>().find("embeddings"), std::string::npos);
+  EXPECT_EQ(upstream(*chat_only), 0u);
+  // Chat still reaches the chat backend.
+  EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("hi", false, "deepseek-flash")).status, 200);
+  EXPECT_EQ(chat_only->chat_requests(), 1u);
+}

@@ -207,6 +207,25 @@ models: [{name: m, backend: a}]
   EXPECT_EQ(r.error, "server: must be a mapping");
 }
 
+TEST(config, backends_name_the_routes_they_serve) {
+  auto r = load_string("backends: [{name: a, url: 'http://x', routes: [chat]}, {name: b, url: 'http://y'}]\n"
+                       "models: [{name: m, backend: a}]\n", env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.config->backends[0].serves("chat"));
+  EXPECT_FALSE(r.config->backends[0].serves("embeddings"));
+  EXPECT_TRUE(r.config->backends[1].serves("embeddings"));  // none listed: all
+  for (auto bad : {"routes: [chat, images]", "routes: []", "routes: chat"}) {
+    auto e = load_string(std::string("backends: [{name: a, url: 'http://x', ") + bad + "}]\nmodels: [{name: m, backend: a}]\n",
+                         env_of({}), "t");
+    EXPECT_FALSE(e.config) << bad;
+    EXPECT_NE(e.error.find("backends[0].routes"), std::string::npos) << e.error;
+  }
+  // DeepSeek has no embeddings API: the embedded defaults say so.
+  auto d = load_defaults(env_of({}));
+  ASSERT_TRUE(d.config) << d.error;
+  EXPECT_FALSE(d.config->backends[0].serves("embeddings"));
+}
+
 TEST(config, values_are_validated) {
   auto bad = [](const std::string& yaml) { return load_string(yaml, env_of({}), "t").error; };
   EXPECT_NE(bad(std::string(minimal) + "server: {port: 70000}\n").find("server.port"), std::string::npos);

@@ -12,12 +12,14 @@
 namespace deepgate::api {
 
 struct route_spec {
+  std::string_view name;  // as backends[].routes names it
   request_kind kind;
   std::string_view upstream_path;  // appended to the backend's base URL
   observability::route label;
 };
 
-inline constexpr route_spec chat_route{request_kind::chat, "/chat/completions", observability::route::chat_completions};
-inline constexpr route_spec embeddings_route{request_kind::embeddings, "/embeddings", observability::route::embeddings};
+inline constexpr route_spec chat_route{"chat", request_kind::chat, "/chat/completions", observability::route::chat_completions};
+inline constexpr route_spec embeddings_route{"embeddings", request_kind::embeddings, "/embeddings",
+                                             observability::route::embeddings};
 
 }  // namespace deepgate::api

@@ -10,6 +10,7 @@
 #include "deepgate/core/digest.hpp"
 #include "deepgate/core/url.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -101,6 +102,12 @@ struct backend_config {
   // A failed read keeps the last list. 0: never read.
   milliseconds models_refresh_interval{600'000};
   breaker_settings breaker;
+  // The API routes this backend serves (chat, embeddings); empty: all of them. A request on a
+  // route is never sent to a backend that does not serve it (DeepSeek has no embeddings).
+  std::vector<std::string> routes;
+  bool serves(std::string_view route) const {
+    return routes.empty() || std::find(routes.begin(), routes.end(), route) != routes.end();
+  }
 
   bool operator==(const backend_config&) const = default;
 };
