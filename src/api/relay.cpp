@@ -21,7 +21,6 @@ using clock = request_record::clock;
 
 // GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
 // takes named locals (see docs/development.md).
-
 boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, request_record& rec) {
   rec.error_code = e.code;
   auto res = http::error_response(e);
@@ -41,8 +40,6 @@ boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http:
 
 namespace {
 
-// GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
-// takes named locals (see docs/development.md).
 // What the relay learns about usage. The gateway may have asked for the usage chunk the client
 // did not ask for (`strip`): it is read, then removed from what the client sees.
 struct usage_watch {
@@ -200,7 +197,6 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
     drained += in.size() + 1;
   }
 }
-
 
 // The rest of a JSON answer, noting when its first real byte came (DeepSeek sends blank lines
 // first while the request is queued).

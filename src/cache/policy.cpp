@@ -4,7 +4,6 @@
 #include "deepgate/auth/key.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 
 namespace deepgate::cache {

@@ -13,12 +13,10 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <utility>
 #include <nlohmann/json.hpp>
 
-#include <sstream>
 
 namespace deepgate::config {
 

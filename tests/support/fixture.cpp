@@ -165,9 +165,7 @@ std::string auth_yaml_with(const std::vector<key_entry>& more) {
   return y;
 }
 
-std::string test_auth_yaml() {
-  return std::string("auth:\n  keys:\n    - {id: test, owner: tests, key: ") + test_key + "}\n";
-}
+std::string test_auth_yaml() { return auth_yaml_with({}); }
 
 std::string gateway_yaml(std::uint16_t mock_port, const std::string& server_extra, const std::string& backend_extra,
                          const std::string& sections) {

@@ -135,7 +135,8 @@ TEST(request_context, each_stage_refuses_in_the_openai_shape) {
 
 // Whatever the paths say, and however often, the limits are settled once: the first word wins.
 TEST(settlement, the_first_word_wins_and_the_ticket_is_settled_once) {
-  stage_env env(yaml("limits:\n  default: {tokens_per_minute: 100000}\n"
+  // 6000 tokens a minute refill 100 a second: the margin below is 200 ms of refill between probes.
+  stage_env env(yaml("limits:\n  default: {tokens_per_minute: 6000}\n"
                      "prices:\n  deepseek-flash: {input_cache_hit: 0, input_cache_miss: 1000, output: 2000}\n"));
   auto remaining_after = [&](auto&& use) {
     test::fake_writer out;
