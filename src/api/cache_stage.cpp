@@ -40,7 +40,7 @@ boost::asio::awaitable<cache_stage> look_up(request_context& ctx) {
   const auto& backend = *ctx.primary;
   auto& rec = ctx.rec;
   cache_stage st;
-  if (!s.cache) co_return st;
+  if (!s.cache || !ctx.route_of.cached) co_return st;
   const auto& cfg = now.cache;  // the request's snapshot: the policy follows reloads
   auto d = cache::read_directives(req.header("cache-control"), req.header("x-deepgate-cache-ttl"), cfg.max_ttl);
   if (!d) {

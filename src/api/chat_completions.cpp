@@ -20,11 +20,11 @@ boost::asio::awaitable<void> model_request(http::request& req, http::response_wr
   std::optional<http::api_error> refused = ctx.authenticate();
   if (!refused) refused = ctx.parse();
   if (!refused) refused = ctx.route();
-  if (refused) co_return co_await fail(out, *refused, rec);
+  if (refused) co_return co_await fail(out, *refused, rec, spec.dialect);
 
   // 4. cache lookup: a stored answer, or the answer of an identical request already in flight
   auto cached = co_await look_up(ctx);
-  if (cached.error) co_return co_await fail(out, *cached.error, rec);
+  if (cached.error) co_return co_await fail(out, *cached.error, rec, spec.dialect);
   rec.cache = cached.verdict;
   std::optional<limits::usage> hit_usage;
   if (cached.hit && ctx.config.cache.hits_count_tokens)
@@ -33,7 +33,7 @@ boost::asio::awaitable<void> model_request(http::request& req, http::response_wr
   // 5. admit against the caller's limits; settled exactly once from here on, on every path
   settlement settle(rec, ctx.config);
   refused = co_await admit(ctx, cached, hit_usage, settle);
-  if (refused) co_return co_await fail(out, *refused, rec);
+  if (refused) co_return co_await fail(out, *refused, rec, spec.dialect);
   // From here every answer says what the cache did (a refusal above was not the cache's answer).
   if (cached.verdict != observability::cache_result::none)
     out.add_header("x-deepgate-cache", std::string(observability::to_string(cached.verdict)));
@@ -55,7 +55,7 @@ boost::asio::awaitable<void> model_request(http::request& req, http::response_wr
   }
   if (f.error) {
     settle.refund();  // refused, or never reached a model: no tokens were generated
-    co_return co_await fail(out, *f.error, rec);
+    co_return co_await fail(out, *f.error, rec, spec.dialect);
   }
 
   // 7. relay the answer; the settlement hears what it used before the client gets the end

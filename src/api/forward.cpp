@@ -62,6 +62,16 @@ std::vector<const config::model_target*> line_for(const snapshot& s, const confi
   return line;
 }
 
+// Where the request goes under the backend's URL: the path it declares for the route (DeepSeek's
+// /beta/completions, /anthropic/v1/messages), else the route's usual one; a chat request that
+// needs a beta endpoint goes to its chat_beta path when it declares one.
+std::string upstream_path(const route_spec& spec, const config::backend_config& b, const chat_request& chat) {
+  std::string_view declared;
+  if (spec.kind == request_kind::chat && chat.needs_beta()) declared = b.path_for("chat_beta");
+  if (declared.empty()) declared = b.path_for(spec.name);
+  return b.url.path(declared.empty() ? spec.upstream_path : declared) + std::string(spec.path_suffix);
+}
+
 double jitter() {
   thread_local std::minstd_rand rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0, 1)(rng);
@@ -99,6 +109,13 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
                             {"x-request-id", rec.request_id}};
   for (const char* trace : {"traceparent", "tracestate"})
     if (auto v = req.header(trace); !v.empty()) headers.push_back({trace, std::string(v)});
+  if (ctx.route_of.dialect == http::error_dialect::anthropic) {
+    // Anthropic's version and beta headers choose the API's behaviour: the client's go through;
+    // a client that sent no version gets the one Anthropic's SDKs send.
+    auto version = req.header("anthropic-version");
+    headers.push_back({"anthropic-version", version.empty() ? std::string("2023-06-01") : std::string(version)});
+    if (auto beta = req.header("anthropic-beta"); !beta.empty()) headers.push_back({"anthropic-beta", std::string(beta)});
+  }
 
   std::optional<http::api_error> last_error;
   auto last_refused = observability::refusal_kind::none;  // what last_error is, when the gateway's own
@@ -158,7 +175,7 @@ asio::awaitable<void> forward(request_context& ctx, forwarded& f) {
     if (f.stop_here()) co_return;
     forwarded::lease lease(&state);
     upstream::outgoing_request up;
-    up.path = backend.url.path(ctx.route_of.upstream_path);
+    up.path = upstream_path(ctx.route_of, backend, chat);
     up.body = chat.upstream_body(t.upstream_model, backend.stream_usage,
                                  backend.user_id_from_owner ? owner_user_id(rec.owner) : std::string());
     up.headers = headers;

@@ -3,6 +3,7 @@
 #include "deepgate/api/cache_stage.hpp"
 #include "deepgate/api/forward.hpp"
 #include "deepgate/api/request_context.hpp"
+#include "deepgate/api/route_spec.hpp"
 #include "deepgate/api/settlement.hpp"
 #include "deepgate/api/upstream_errors.hpp"
 #include "deepgate/http/sse_parser.hpp"
@@ -21,19 +22,21 @@ using clock = request_record::clock;
 
 // GCC 12 destroys temporaries inside co_await expressions twice, so every awaited call here
 // takes named locals (see docs/development.md).
-boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, request_record& rec) {
+boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, request_record& rec,
+                                  http::error_dialect dialect) {
   rec.error_code = e.code;
-  auto res = http::error_response(e);
+  auto res = http::error_response(e, dialect);
   co_await out.send(std::move(res));
 }
 
 // Before any byte went out the status can still change: a plain JSON error. After HTTP 200 went
-// out: one error event, then the connection closes without [DONE] so SDKs raise instead of
-// returning half an answer.
-boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e, request_record& rec) {
-  if (!out.committed()) co_return co_await fail(out, e, rec);
+// out: one error event, then the connection closes without the stream's end so SDKs raise
+// instead of returning half an answer.
+boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e, request_record& rec,
+                                         http::error_dialect dialect) {
+  if (!out.committed()) co_return co_await fail(out, e, rec, dialect);
   rec.error_code = e.code;
-  const auto event = http::render_error_event(e);
+  const auto event = http::render_error_event(e, dialect);
   co_await out.write(event);
   out.abort(false);
 }
@@ -57,7 +60,16 @@ struct usage_watch {
     ++chunks;
     if (assemble) assemble->add(e.data);
     auto u = limits::take_chunk_usage(e.data, strip);
-    if (u.found) found = *u.found;
+    if (u.found) {
+      // Anthropic reports the prompt in message_start and the output, cumulative, in
+      // message_delta: a later report without the prompt side keeps the earlier one's.
+      if (found && u.found->prompt == 0 && u.found->cache_hit == 0 && u.found->cache_miss == 0) {
+        u.found->prompt = found->prompt;
+        u.found->cache_hit = found->cache_hit;
+        u.found->cache_miss = found->cache_miss;
+      }
+      found = *u.found;
+    }
     if (u.rewritten) e.data = std::move(*u.rewritten);
     return !u.drop;
   }
@@ -114,7 +126,7 @@ struct stream_gauge {
 // Relays an event stream: each read from upstream is parsed into events, and the events it
 // completed go to the client in one write. Comments (": keep-alive") pass through so the
 // client's idle timers stay fed while DeepSeek queues the request.
-boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_writer& out,
+boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_writer& out, const route_spec& spec,
                                           const config::backend_config& backend, usage_watch& usage,
                                           cache_stage& cached, request_record& rec, observability::metrics* metrics,
                                           clock::time_point forwarded) {
@@ -138,13 +150,13 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
       spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
       rec.upstream_error = upstream::to_string(f);
       const auto e = error_from_failure(f, backend.name);
-      co_return co_await fail_stream(out, e, rec);
+      co_return co_await fail_stream(out, e, rec, spec.dialect);
     }
     if (parser.feed(in, events) != http::sse_parser::status::ok) {
       rec.upstream_error = upstream::to_string(upstream::failure::bad_response);
       const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
                                         "upstream_bad_response");
-      co_return co_await fail_stream(out, e, rec);
+      co_return co_await fail_stream(out, e, rec, spec.dialect);
     }
     const bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
     if (data) {
@@ -160,9 +172,9 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
     wire.clear();
     for (auto& e : events) {
       redact(e.data, backend.api_key);  // a backend echoing its Authorization header
-      if ((saw_done = e.is_done())) {
-        http::append_sse_event(wire, e);
-        break;  // nothing after [DONE] belongs to this answer
+      if ((saw_done = ends_stream(spec.ends, e))) {
+        if (e.is_done() || usage.see(e)) http::append_sse_event(wire, e);  // response.completed carries usage
+        break;  // nothing after the end belongs to this answer
       }
       if (usage.see(e)) http::append_sse_event(wire, e);
     }
@@ -174,9 +186,9 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
   rec.upstream = clock::now() - forwarded;
   if (!saw_done) {
     rec.upstream_error = upstream::to_string(upstream::failure::reset_mid_body);
-    const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream without [DONE].",
+    const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream before its end event.",
                                       "upstream_reset");
-    co_return co_await fail_stream(out, e, rec);
+    co_return co_await fail_stream(out, e, rec, spec.dialect);
   }
   // The answer goes to the cache (and is settled) before the client gets its last events and the
   // end of the stream, so that once it has [DONE] an identical request finds it stored and the
@@ -250,7 +262,7 @@ boost::asio::awaitable<void> relay_stream(request_context& ctx, forwarded& f, ca
     settle_now();
   };
   auto& ex = *f.ex;
-  co_await pump_stream(ex, ctx.out, backend, usage, cached, ctx.rec, ctx.services.metrics.get(), f.sent_at);
+  co_await pump_stream(ex, ctx.out, ctx.route_of, backend, usage, cached, ctx.rec, ctx.services.metrics.get(), f.sent_at);
   settle_now();  // the client left, or the stream failed (a no-op after a complete stream)
 }
 
@@ -266,11 +278,12 @@ boost::asio::awaitable<void> relay_json(request_context& ctx, forwarded& f, cach
   if (read != upstream::failure::none) {
     rec.upstream_error = upstream::to_string(read);
     const auto e = error_from_failure(read, backend.name);
-    co_return co_await fail(ctx.out, e, rec);
+    co_return co_await fail(ctx.out, e, rec, ctx.route_of.dialect);
   }
   body.erase(0, body.size() - trim_leading_whitespace(body).size());  // DeepSeek's queue blank lines
   redact(body, backend.api_key);
   if (auto u = limits::find_usage(body)) settle.used(*u, f.target->upstream_model);
+  else if (ctx.route_of.kind == request_kind::count_tokens) settle.refund();  // counting generates nothing
   // Into the cache before the answer goes out, so that once the client has it every identical
   // request finds it stored (not still in flight); it costs microseconds against the model's time.
   if (cached.wants_answer()) {

@@ -28,7 +28,7 @@ std::optional<http::api_error> request_context::route() {
   if (!model || (caller.who.key && !auth::model_allowed(*caller.who.key, chat->model()))) {
     rec.model = observability::request_record::other_model;
     return http::not_found("The model '" + chat->model() + "' does not exist or you do not have access to it.",
-                           "model_not_found");
+                           "model_not_found");  // before any backend's own name mapping could widen it
   }
   // Only backends that serve this route: a model none of whose backends does is refused here,
   // never forwarded for the backend to 404.
@@ -58,7 +58,7 @@ std::optional<http::api_error> request_context::route() {
   }
   // Usage feeds the token limits, the metrics and the access log: streams always ask for it, and
   // the usage chunk the client did not ask for is removed before it sees it.
-  if (chat->stream() && !chat->include_usage()) {
+  if (chat->stream() && !chat->include_usage() && chat->takes_stream_options()) {
     chat->request_usage();
     strip_usage = true;
   }

@@ -12,16 +12,19 @@ namespace {
 
 using observability::request_record;
 
-// An error answer, its code noted for the record.
-http::response error_answer(request_record& rec, const http::api_error& e) {
+// An error answer, its code noted for the record, in the dialect of the path's clients.
+http::response error_answer(request_record& rec, const http::api_error& e,
+                            http::error_dialect dialect = http::error_dialect::openai) {
   rec.error_code = e.code;
-  return http::error_response(e);
+  return http::error_response(e, dialect);
 }
 
-http::response method_not_allowed(request_record& rec, const http::request& req, std::string_view allow) {
+http::response method_not_allowed(request_record& rec, const http::request& req, std::string_view allow,
+                                  http::error_dialect dialect = http::error_dialect::openai) {
   auto r = error_answer(rec, http::invalid_request("Method " + req.method + " is not allowed on " + req.path +
                                                        ". Use " + std::string(allow) + ".",
-                                                   {}, "method_not_allowed", 405));
+                                                   {}, "method_not_allowed", 405),
+                        dialect);
   r.headers.push_back({"allow", std::string(allow)});
   return r;
 }
@@ -98,20 +101,13 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
   const auto& p = req.path;
   const bool get = req.method == "GET" || req.method == "HEAD";
   http::response res;
-  if (p == "/v1/chat/completions" || p == "/chat/completions") {
-    rec.path = observability::route::chat_completions;
+  if (const auto* spec = route_for_path(p)) {  // the model routes: chat, embeddings, completions, ...
+    rec.path = spec->label;
     if (req.method == "POST") {
-      co_await chat_completions(req, out, svc, rec);
+      co_await model_request(req, out, svc, rec, *spec);
       co_return;
     }
-    res = method_not_allowed(rec, req, "POST");
-  } else if (p == "/v1/embeddings" || p == "/embeddings") {
-    rec.path = observability::route::embeddings;
-    if (req.method == "POST") {
-      co_await model_request(req, out, svc, rec, embeddings_route);
-      co_return;
-    }
-    res = method_not_allowed(rec, req, "POST");
+    res = method_not_allowed(rec, req, "POST", spec->dialect);
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
     rec.path = observability::route::models;
     auto who = svc.auth->authenticate(req.headers, core::unix_seconds());
@@ -131,9 +127,10 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
     bool ready = svc.ready.load(std::memory_order_relaxed);
     res = get ? status_body(ready ? 200 : 503, ready ? "ready" : "draining") : method_not_allowed(rec, req, "GET");
   } else {
-    res = error_answer(rec, http::not_found("Unknown request URL: " + req.method + " " + p +
-                                                ". Please check the URL for typos.",
-                                            "unknown_url"));
+    res = error_answer(rec,
+                       http::not_found("Unknown request URL: " + req.method + " " + p + ". Please check the URL for typos.",
+                                       "unknown_url"),
+                       http::error_dialect_for_path(p));
   }
   co_await out.send(std::move(res));
 }
@@ -151,9 +148,8 @@ http::head_check make_head_check(gateway_services& services) {
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();
     rec.request_id = new_request_id();
-    rec.path = req.path.ends_with("/chat/completions") ? observability::route::chat_completions
-               : req.path.ends_with("/embeddings")     ? observability::route::embeddings
-                                                       : observability::route::other;
+    const auto* spec = route_for_path(req.path);
+    rec.path = spec ? spec->label : observability::route::other;
     if (who.who.key) rec.key_id = who.who.key->id;
     rec.owner = who.who.owner;
     rec.status = who.error->status;

@@ -36,7 +36,14 @@ backends:
     api_key: ${DEEPSEEK_API_KEY:-}
     ca_file: ${DEEPGATE_UPSTREAM_CA_FILE:-}
     balance_check_interval: ${DEEPGATE_BALANCE_CHECK_INTERVAL:-5m}
-    routes: [chat]
+    # What DeepSeek serves and where (api-docs.deepseek.com: FIM and chat prefix completion under
+    # /beta, the Anthropic API under /anthropic, the Responses API; no embeddings).
+    routes:
+      chat: /chat/completions
+      chat_beta: /beta/chat/completions
+      completions: /beta/completions
+      responses: /responses
+      messages: /anthropic/v1/messages
 # DeepSeek's models as its Models & Pricing page lists them (api-docs.deepseek.com/quick_start/
 # pricing, read 2026-12-04): deepseek-flash (V4.1 Flash; the retired deepseek-v4-flash name is
 # still accepted and served by it) and deepseek-v4-pro, thinking mode on by default. The
@@ -163,13 +170,30 @@ bool read_backend(reader& r, const YAML::Node& n, const std::string& p, backend_
     return false;
   if (thinking != "auto" && thinking != "on" && thinking != "off") return r.fail(sec.at("thinking_default"), "must be auto, on or off");
   if (auto routes = sec.child("routes"); routes && !routes.IsNull()) {
-    static constexpr std::array<std::string_view, 2> known{"chat", "embeddings"};
-    if (!routes.IsSequence() || routes.size() == 0) return r.fail(sec.at("routes"), "must list routes such as [chat, embeddings]");
-    for (std::size_t i = 0; i < routes.size(); ++i) {
-      const auto name = routes[i].IsScalar() ? routes[i].Scalar() : std::string();
-      if (std::find(known.begin(), known.end(), name) == known.end())
-        return r.fail(sec.at("routes") + "[" + std::to_string(i) + "]", "must be one of chat, embeddings");
-      b.routes.push_back(name);
+    static constexpr std::array<std::string_view, 6> known{"chat", "chat_beta", "embeddings", "completions", "responses",
+                                                           "messages"};
+    constexpr std::string_view names = "chat, chat_beta, embeddings, completions, responses or messages";
+    const auto where = sec.at("routes");
+    auto add = [&](const std::string& name, const std::string& path, const std::string& at) {
+      if (std::find(known.begin(), known.end(), name) == known.end()) return r.fail(at, "must be one of " + std::string(names));
+      if (!path.empty() && (path.front() != '/' || path.find_first_of("?# \t") != std::string::npos))
+        return r.fail(at, "must be a path starting with '/', like /beta/completions");
+      if (b.declared(name)) return r.fail(at, "names " + name + " twice");
+      b.routes.push_back({name, path});
+      return true;
+    };
+    if (routes.IsSequence() && routes.size() > 0) {
+      for (std::size_t i = 0; i < routes.size(); ++i)
+        if (!add(routes[i].IsScalar() ? routes[i].Scalar() : std::string(), {}, where + "[" + std::to_string(i) + "]"))
+          return false;
+    } else if (routes.IsMap() && routes.size() > 0) {
+      for (const auto& kv : routes) {
+        const auto name = kv.first.Scalar();
+        if (!kv.second.IsScalar() && !kv.second.IsNull()) return r.fail(where + "." + name, "must be a path");
+        if (!add(name, kv.second.IsNull() ? std::string() : kv.second.Scalar(), where + "." + name)) return false;
+      }
+    } else {
+      return r.fail(where, "must list routes, like [chat, embeddings], or map them to paths, like {completions: /beta/completions}");
     }
   }
   if (user_id != "client" && user_id != "owner") return r.fail(sec.at("user_id"), "must be client or owner");

@@ -212,9 +212,9 @@ class session_writer final : public response_writer {
 // lingers (reads and discards briefly) so the client gets the answer instead of a reset
 // caused by the body it is still sending.
 asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::server_config& options,
-                                       const api_error& e) {
+                                       const api_error& e, error_dialect dialect = error_dialect::openai) {
   session_writer w(stream, options, 11, false);
-  auto res = error_response(e);
+  auto res = error_response(e, dialect);
   if (co_await w.send(std::move(res))) {
     error_code ec;
     stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
@@ -480,7 +480,8 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     }
     deadline.cancel();
     if (refusal) {
-      co_await refuse_and_close(stream, options, *refusal);
+      const auto dialect = req ? error_dialect_for_path(req->path) : error_dialect::openai;
+      co_await refuse_and_close(stream, options, *refusal, dialect);
       co_return;
     }
 

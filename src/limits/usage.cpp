@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -54,6 +55,24 @@ std::optional<std::int64_t> scan_int(std::string_view obj, std::string_view name
 
 usage from_text(std::string_view obj) {
   usage r;
+  if (!scan_int(obj, "prompt_tokens") && !scan_int(obj, "completion_tokens")) {
+    // The Responses API (input_tokens with input_tokens_details.cached_tokens; output_tokens with
+    // output_tokens_details.reasoning_tokens) and Anthropic's Messages API (input_tokens not
+    // counting cache_read_input_tokens and cache_creation_input_tokens, which are input too).
+    const auto in = scan_int(obj, "input_tokens").value_or(0);
+    const auto read = scan_int(obj, "cache_read_input_tokens"), created = scan_int(obj, "cache_creation_input_tokens");
+    r.completion = scan_int(obj, "output_tokens").value_or(0);
+    r.reasoning = scan_int(obj, "reasoning_tokens").value_or(0);
+    if (read || created) {
+      r.prompt = in + read.value_or(0) + created.value_or(0);
+      r.cache_hit = read.value_or(0);
+    } else {
+      r.prompt = in;
+      r.cache_hit = scan_int(obj, "cached_tokens").value_or(0);
+    }
+    r.cache_miss = std::max<std::int64_t>(0, r.prompt - r.cache_hit);
+    return r;
+  }
   r.prompt = scan_int(obj, "prompt_tokens").value_or(0);
   r.completion = scan_int(obj, "completion_tokens").value_or(0);
   r.reasoning = scan_int(obj, "reasoning_tokens").value_or(0);

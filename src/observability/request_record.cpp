@@ -8,6 +8,10 @@ std::string_view to_string(route r) {
     case route::models: return "models";
     case route::health: return "health";
     case route::embeddings: return "embeddings";
+    case route::completions: return "completions";
+    case route::responses: return "responses";
+    case route::messages: return "messages";
+    case route::count_tokens: return "count_tokens";
     case route::other: break;
   }
   return "other";

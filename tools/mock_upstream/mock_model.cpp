@@ -396,3 +396,322 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
 }
 
 }  // namespace deepgate::mock
+
+namespace deepgate::mock {
+
+namespace {
+
+std::string sse(std::string_view name, json data) {
+  data["type"] = name;
+  return "event: " + std::string(name) + "\ndata: " + data.dump() + "\n\n";
+}
+
+// The parts of a generated answer the routes share: the same text for the same request.
+struct generated {
+  knobs k;
+  std::string id;  // 16 hex digits
+  std::vector<std::string> pieces;
+  int prompt_tokens = 0, hit = 0, completion_tokens = 0;
+  bool truncated = false;  // max tokens cut the answer short
+};
+
+generated generate(const json& req, std::string_view directive_text, std::string_view all_text, const options& opts,
+                   std::initializer_list<const char*> max_fields) {
+  generated g;
+  g.k = parse_directives(directive_text, opts.defaults);
+  json seed_fields = req;
+  for (auto f : {"stream", "stream_options", "user"}) seed_fields.erase(f);
+  const auto seed = fnv1a(seed_fields.dump());
+  char idbuf[20];
+  std::snprintf(idbuf, sizeof idbuf, "%016llx", static_cast<unsigned long long>(seed));
+  g.id = idbuf;
+  g.completion_tokens = g.k.tokens;
+  for (auto f : max_fields)
+    if (auto mt = req.find(f); mt != req.end() && mt->is_number_integer()) g.completion_tokens = std::min(g.completion_tokens, mt->get<int>());
+  g.truncated = g.completion_tokens < g.k.tokens;
+  g.pieces = make_pieces(seed, g.completion_tokens);
+  g.prompt_tokens = 8 + static_cast<int>(all_text.size() / 4);
+  g.hit = (g.prompt_tokens / 2) / 64 * 64;
+  return g;
+}
+
+std::string joined(const std::vector<std::string>& pieces) {
+  std::string s;
+  for (auto& p : pieces) s += p;
+  return s;
+}
+
+}  // namespace
+
+std::optional<reply> beta_only(std::string_view request_body) {
+  if (request_body.find("prefix") == std::string_view::npos && request_body.find("strict") == std::string_view::npos)
+    return std::nullopt;
+  auto req = json::parse(request_body, nullptr, false);
+  if (!req.is_object() || !req.contains("messages") || !req["messages"].is_array() || req["messages"].empty()) return std::nullopt;
+  const auto& last = req["messages"].back();
+  bool beta = last.is_object() && last.value("role", "") == "assistant" && last.value("prefix", false) == true;
+  if (auto tools = req.find("tools"); tools != req.end() && tools->is_array())
+    for (const auto& t : *tools)
+      if (t.is_object() && t.contains("function") && t["function"].is_object() && t["function"].value("strict", false) == true)
+        beta = true;
+  if (!beta) return std::nullopt;
+  return error_reply(400, "This feature (prefix completion or strict function calling) is only available with "
+                          "base_url=\"https://api.deepseek.com/beta\".");
+}
+
+reply plan_completion(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model;
+  if (auto refused = first_checks(request_body, authorization, opts, req, model)) return *refused;
+  auto prompt = req.find("prompt");
+  if (prompt == req.end() || (!prompt->is_string() && !prompt->is_array()))
+    return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `prompt`");
+  if (auto mt = req.find("max_tokens"); mt != req.end() && mt->is_number_integer() && mt->get<int>() > 4096)
+    return error_reply(422, "Invalid max_tokens value, the valid range of max_tokens is [1, 4096]");
+  const std::string text = prompt->is_string() ? prompt->get<std::string>() : prompt->dump();
+  const std::string suffix = req.value("suffix", json()).is_string() ? req["suffix"].get<std::string>() : std::string();
+  auto g = generate(req, text, text + suffix, opts, {"max_tokens"});
+  if (g.k.status >= 400) {
+    auto e = error_reply(static_cast<unsigned>(g.k.status));
+    e.k = g.k;
+    return e;
+  }
+  reply r;
+  r.k = g.k;
+  r.stream = req.value("stream", json(false)) == json(true);
+  const auto usage = usage_json(g.prompt_tokens, g.completion_tokens, 0, false);
+  const std::string id = "cmpl-" + g.id, finish = g.truncated ? "length" : "stop";
+  auto object = [&](json choices) {
+    return json{{"id", id}, {"object", "text_completion"}, {"created", fixed_created}, {"model", model},
+                {"system_fingerprint", "fp_mock_0001"}, {"choices", std::move(choices)}};
+  };
+  if (!r.stream) {
+    auto o = object(json::array({{{"text", joined(g.pieces)}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}}));
+    o["usage"] = usage;
+    r.body = o.dump();
+    return r;
+  }
+  for (std::size_t i = 0; i < g.pieces.size(); ++i)
+    r.events.push_back(event(object(json::array({{{"text", g.pieces[i]}, {"index", 0}, {"logprobs", nullptr},
+                                                   {"finish_reason", i + 1 == g.pieces.size() ? json(finish) : json(nullptr)}}}))));
+  if (g.pieces.empty())
+    r.events.push_back(event(object(json::array({{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}}}))));
+  auto so = req.value("stream_options", json::object());
+  if (so.is_object() && so.value("include_usage", false)) {
+    auto u = object(json::array());
+    u["usage"] = usage;
+    r.events.push_back(event(u));
+  }
+  if (!r.k.no_done) r.events.push_back("data: [DONE]\n\n");
+  return r;
+}
+
+reply plan_response(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model;
+  if (auto refused = first_checks(request_body, authorization, opts, req, model)) return *refused;
+  if (req.contains("previous_response_id") && !req["previous_response_id"].is_null())
+    return error_reply(400, "previous_response_id is not supported: this API is stateless.");
+  auto input = req.find("input");
+  if (input == req.end() || (!input->is_string() && !input->is_array()))
+    return error_reply(422, "Failed to deserialize the JSON body into the target type: missing field `input`");
+  std::string last_user, all_text = req.value("instructions", json()).is_string() ? req["instructions"].get<std::string>() : "";
+  if (input->is_string()) {
+    last_user = input->get<std::string>();
+  } else {
+    for (const auto& item : *input) {
+      if (!item.is_object()) continue;
+      auto t = item.contains("content") ? text_of(item["content"]) : std::string();
+      if (item.contains("content") && item["content"].is_array())  // input_text parts
+        for (const auto& part : item["content"])
+          if (part.is_object() && part.value("type", "") == "input_text" && part.contains("text") && part["text"].is_string())
+            t += part["text"].get<std::string>();
+      if (item.value("role", "") == "user") last_user = t;
+      all_text += t;
+    }
+  }
+  auto g = generate(req, last_user, input->is_string() ? all_text + last_user : all_text, opts, {"max_output_tokens"});
+  if (g.k.status >= 400) {
+    auto e = error_reply(static_cast<unsigned>(g.k.status));
+    e.k = g.k;
+    return e;
+  }
+  reply r;
+  r.k = g.k;
+  r.stream = req.value("stream", json(false)) == json(true);
+  const std::string id = "resp_" + g.id, item_id = "msg_" + g.id, text = joined(g.pieces);
+  const json part = {{"type", "output_text"}, {"text", text}, {"annotations", json::array()}};
+  const json item = {{"type", "message"}, {"id", item_id}, {"status", "completed"}, {"role", "assistant"},
+                     {"content", json::array({part})}};
+  const json usage = {{"input_tokens", g.prompt_tokens},
+                      {"input_tokens_details", {{"cached_tokens", g.hit}}},
+                      {"output_tokens", g.completion_tokens},
+                      {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                      {"total_tokens", g.prompt_tokens + g.completion_tokens}};
+  auto response = [&](std::string_view status, json output, json u) {
+    return json{{"id", id},
+                {"object", "response"},
+                {"created_at", fixed_created},
+                {"status", status},
+                {"model", model},
+                {"output", std::move(output)},
+                {"usage", std::move(u)},
+                {"error", nullptr},
+                {"incomplete_details", g.truncated ? json{{"reason", "max_output_tokens"}} : json(nullptr)},
+                {"instructions", req.value("instructions", json())},
+                {"max_output_tokens", req.value("max_output_tokens", json())},
+                {"parallel_tool_calls", true},
+                {"tool_choice", "auto"},
+                {"tools", json::array()},
+                {"temperature", req.value("temperature", json(1))},
+                {"top_p", req.value("top_p", json(1))},
+                {"text", {{"format", {{"type", "text"}}}}}};
+  };
+  const std::string final_status = g.truncated ? "incomplete" : "completed";
+  if (!r.stream) {
+    r.body = response(final_status, json::array({item}), usage).dump();
+    return r;
+  }
+  int seq = 0;
+  auto add = [&](std::string_view name, json data) {
+    data["sequence_number"] = seq++;
+    r.events.push_back(sse(name, std::move(data)));
+  };
+  add("response.created", {{"response", response("in_progress", json::array(), nullptr)}});
+  add("response.in_progress", {{"response", response("in_progress", json::array(), nullptr)}});
+  json open_item = item;
+  open_item["status"] = "in_progress";
+  open_item["content"] = json::array();
+  add("response.output_item.added", {{"output_index", 0}, {"item", open_item}});
+  add("response.content_part.added", {{"item_id", item_id}, {"output_index", 0}, {"content_index", 0},
+                                      {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}}});
+  for (auto& p : g.pieces)
+    add("response.output_text.delta", {{"item_id", item_id}, {"output_index", 0}, {"content_index", 0}, {"delta", p}});
+  add("response.output_text.done", {{"item_id", item_id}, {"output_index", 0}, {"content_index", 0}, {"text", text}});
+  add("response.content_part.done", {{"item_id", item_id}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
+  add("response.output_item.done", {{"output_index", 0}, {"item", item}});
+  if (!r.k.no_done)
+    add(g.truncated ? "response.incomplete" : "response.completed", {{"response", response(final_status, json::array({item}), usage)}});
+  return r;
+}
+
+std::string anthropic_error_body(unsigned status, std::string message) {
+  std::string type = "api_error";
+  switch (status) {
+    case 400:
+    case 422: type = "invalid_request_error"; break;
+    case 401: type = "authentication_error"; break;
+    case 402: type = "billing_error"; break;
+    case 403: type = "permission_error"; break;
+    case 404: type = "not_found_error"; break;
+    case 429: type = "rate_limit_error"; break;
+    case 503:
+    case 529: type = "overloaded_error"; break;
+    default: break;
+  }
+  if (message.empty()) {
+    switch (status) {
+      case 401: message = "invalid x-api-key"; break;
+      case 429: message = "Rate Limit Reached"; break;
+      case 503:
+      case 529: message = "Overloaded"; break;
+      default: message = status >= 500 ? "Internal server error" : "Invalid request"; break;
+    }
+  }
+  return json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}.dump();
+}
+
+namespace {
+
+reply anthropic_error(unsigned status, std::string message = {}) {
+  reply r;
+  r.status = status;
+  r.body = anthropic_error_body(status, std::move(message));
+  return r;
+}
+
+// What Anthropic's routes check first: the key (x-api-key, or Bearer), a JSON object, a model
+// DeepSeek serves or a claude-* name it maps, and the conversation.
+std::optional<reply> anthropic_checks(std::string_view body, std::string_view authorization, const options& opts, json& req,
+                                      std::string& model, std::string& last_user, std::string& all_text) {
+  if (!opts.api_key.empty() && authorization != "Bearer " + opts.api_key) return anthropic_error(401);
+  req = json::parse(body, nullptr, false);
+  if (!req.is_object()) return anthropic_error(400, "Invalid JSON in the request body");
+  model = req.value("model", json()).is_string() ? req["model"].get<std::string>() : std::string();
+  if (std::find(opts.models.begin(), opts.models.end(), model) == opts.models.end()) {
+    if (!model.starts_with("claude")) return anthropic_error(400, "Model Not Exist");
+    model = model.starts_with("claude-opus") ? "deepseek-v4-pro" : "deepseek-flash";
+  }
+  auto messages = req.find("messages");
+  if (messages == req.end() || !messages->is_array() || messages->empty())
+    return anthropic_error(400, "messages: Field required");
+  if (req.contains("system")) all_text += text_of(req["system"]);
+  for (const auto& m : *messages) {
+    if (!m.is_object()) continue;
+    auto t = m.contains("content") ? text_of(m["content"]) : std::string();
+    if (m.value("role", "") == "user") last_user = t;
+    all_text += t;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+reply plan_message(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model, last_user, all_text;
+  if (auto refused = anthropic_checks(request_body, authorization, opts, req, model, last_user, all_text)) return *refused;
+  if (!req.contains("max_tokens") || !req["max_tokens"].is_number_integer())
+    return anthropic_error(400, "max_tokens: Field required");
+  auto g = generate(req, last_user, all_text, opts, {"max_tokens"});
+  if (g.k.status >= 400) {
+    auto e = anthropic_error(static_cast<unsigned>(g.k.status));
+    e.k = g.k;
+    return e;
+  }
+  reply r;
+  r.k = g.k;
+  r.stream = req.value("stream", json(false)) == json(true);
+  const std::string id = "msg_" + g.id, stop = g.truncated ? "max_tokens" : "end_turn";
+  const json usage = {{"input_tokens", g.prompt_tokens - g.hit},
+                      {"output_tokens", g.completion_tokens},
+                      {"cache_read_input_tokens", g.hit},
+                      {"cache_creation_input_tokens", 0}};
+  auto message = [&](json content, json stop_reason, json u) {
+    return json{{"id", id}, {"type", "message"}, {"role", "assistant"}, {"model", model}, {"content", std::move(content)},
+                {"stop_reason", std::move(stop_reason)}, {"stop_sequence", nullptr}, {"usage", std::move(u)}};
+  };
+  if (!r.stream) {
+    r.body = message(json::array({{{"type", "text"}, {"text", joined(g.pieces)}}}), stop, usage).dump();
+    return r;
+  }
+  json start_usage = usage;
+  start_usage["output_tokens"] = 1;
+  r.events.push_back(sse("message_start", {{"message", message(json::array(), nullptr, start_usage)}}));
+  r.events.push_back(sse("content_block_start", {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
+  r.events.push_back(sse("ping", json::object()));
+  for (auto& p : g.pieces)
+    r.events.push_back(sse("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", p}}}}));
+  r.events.push_back(sse("content_block_stop", {{"index", 0}}));
+  r.events.push_back(sse("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
+                                           {"usage", {{"output_tokens", g.completion_tokens}}}}));
+  if (!r.k.no_done) r.events.push_back(sse("message_stop", json::object()));
+  return r;
+}
+
+reply plan_count_tokens(std::string_view request_body, std::string_view authorization, const options& opts) {
+  json req;
+  std::string model, last_user, all_text;
+  if (auto refused = anthropic_checks(request_body, authorization, opts, req, model, last_user, all_text)) return *refused;
+  reply r;
+  r.k = parse_directives(last_user, opts.defaults);
+  if (r.k.status >= 400) {
+    auto e = anthropic_error(static_cast<unsigned>(r.k.status));
+    e.k = r.k;
+    return e;
+  }
+  r.body = json{{"input_tokens", 8 + static_cast<int>(all_text.size() / 4)}}.dump();
+  return r;
+}
+
+}  // namespace deepgate::mock

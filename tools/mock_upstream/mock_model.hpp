@@ -15,6 +15,7 @@
 //   malformed_after=N stream: a malformed event after N events
 //   no_done=1         stream: end without data: [DONE]
 //   stall_after=N     stream: after N events, only keep-alive comments (every keepalive_ms) until the client leaves
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,7 +68,32 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
 // first string input ("hello [mock status=503]").
 reply plan_embeddings(std::string_view request_body, std::string_view authorization, const options& opts);
 
+// POST /beta/completions (DeepSeek's FIM; vLLM and llama.cpp serve it as /v1/completions): the
+// text between `prompt` and `suffix`, text_completion objects or chunks, usage as chat's.
+// DeepSeek caps FIM at 4K tokens: a larger max_tokens is refused with 422. Directives come from
+// the prompt.
+reply plan_completion(std::string_view request_body, std::string_view authorization, const options& opts);
+// POST /responses as OpenAI's API reference and DeepSeek's Responses guide have it (stateless:
+// previous_response_id is refused): a response object with one message item, or the stream of
+// response.* events (created, in_progress, output_item.added, content_part.added,
+// output_text.delta..., output_text.done, content_part.done, output_item.done, completed) with
+// usage in response.completed and no [DONE]. no_done=1 leaves out response.completed.
+reply plan_response(std::string_view request_body, std::string_view authorization, const options& opts);
+// POST /anthropic/v1/messages (DeepSeek's Anthropic API; vLLM, llama.cpp and Ollama serve
+// /v1/messages): a message object, or Anthropic's events (message_start with the input usage,
+// content_block_start, ping, content_block_delta..., content_block_stop, message_delta with the
+// output usage, message_stop). Errors in Anthropic's shape. `claude-*` names map to DeepSeek's
+// models as DeepSeek's Anthropic guide says (opus: deepseek-v4-pro, others: deepseek-flash).
+// The key may come as x-api-key or Bearer. no_done=1 leaves out message_stop.
+reply plan_message(std::string_view request_body, std::string_view authorization, const options& opts);
+// POST .../messages/count_tokens: {"input_tokens": N}, N as plan_message counts the prompt.
+reply plan_count_tokens(std::string_view request_body, std::string_view authorization, const options& opts);
+// A chat request only DeepSeek's beta endpoint serves (the last message an assistant's with
+// prefix: true, or a strict tool) sent to the plain one: the 400 DeepSeek answers.
+std::optional<reply> beta_only(std::string_view request_body);
+
 std::string deepseek_error_body(unsigned status);
+std::string anthropic_error_body(unsigned status, std::string message = {});
 
 // GET /models in DeepSeek's shape; `meta` (a JSON object, may be empty) is added to every model,
 // for the metadata other servers list (vLLM's max_model_len, say).

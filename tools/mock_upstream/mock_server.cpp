@@ -7,6 +7,7 @@
 #include "deepgate/core/strings.hpp"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -19,7 +20,8 @@ struct mock_state {
   std::atomic<std::uint64_t> requests{0}, chat_requests{0}, embeddings_requests{0}, stream_requests{0}, active{0}, max_active{0},
       balance_requests{0};
   std::mutex last_mutex;
-  std::string last_headers_json = "{}", last_body = "null";
+  std::string last_headers_json = "{}", last_body = "null", last_path;
+  std::map<std::string, std::uint64_t> paths;  // model requests by path (under last_mutex)
   // POST /mock/models replaces what GET /models lists (and what chat accepts), or makes it fail.
   std::mutex list_mutex;
   std::optional<std::vector<std::string>> listed;
@@ -62,8 +64,24 @@ struct active_guard {
   std::atomic<std::uint64_t>& a_;
 };
 
-asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out, bool embeddings = false) {
-  (embeddings ? s.embeddings_requests : s.chat_requests).fetch_add(1, std::memory_order_relaxed);
+// The model APIs the mock answers, by path.
+enum class api { chat, chat_beta, embeddings, completions, responses, messages, count_tokens };
+
+std::optional<api> api_for(std::string_view p) {
+  if (p.starts_with("/v1/") && p != "/v1/messages" && p != "/v1/messages/count_tokens") p.remove_prefix(3);
+  if (p.starts_with("/anthropic/")) p.remove_prefix(10);
+  if (p == "/chat/completions") return api::chat;
+  if (p == "/beta/chat/completions") return api::chat_beta;
+  if (p == "/embeddings") return api::embeddings;
+  if (p == "/completions" || p == "/beta/completions") return api::completions;
+  if (p == "/responses") return api::responses;
+  if (p == "/v1/messages" || p == "/messages") return api::messages;
+  if (p == "/v1/messages/count_tokens" || p == "/messages/count_tokens") return api::count_tokens;
+  return std::nullopt;
+}
+
+asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out, api which = api::chat) {
+  (which == api::embeddings ? s.embeddings_requests : s.chat_requests).fetch_add(1, std::memory_order_relaxed);
   active_guard guard(s.active, s.max_active);
   {
     std::string headers = "{";
@@ -75,6 +93,8 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
     std::lock_guard lock(s.last_mutex);
     s.last_headers_json = std::move(headers);
     s.last_body = req.body.empty() ? "null" : req.body;
+    s.last_path = req.path;
+    ++s.paths[req.path];
   }
   std::optional<options> relisted;  // only after POST /mock/models: the options with that list
   {
@@ -85,7 +105,24 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
     }
   }
   const auto& o = relisted ? *relisted : s.opts;
-  auto r = embeddings ? plan_embeddings(req.body, req.header("authorization"), o) : plan_reply(req.body, req.header("authorization"), o);
+  // Anthropic's routes take the key as x-api-key too.
+  std::string authorization(req.header("authorization"));
+  if (authorization.empty() && !req.header("x-api-key").empty()) authorization = "Bearer " + std::string(req.header("x-api-key"));
+  reply r;
+  switch (which) {
+    case api::embeddings: r = plan_embeddings(req.body, authorization, o); break;
+    case api::completions: r = plan_completion(req.body, authorization, o); break;
+    case api::responses: r = plan_response(req.body, authorization, o); break;
+    case api::messages: r = plan_message(req.body, authorization, o); break;
+    case api::count_tokens: r = plan_count_tokens(req.body, authorization, o); break;
+    case api::chat:
+      if (auto refused = beta_only(req.body)) {
+        r = *refused;
+        break;
+      }
+      [[fallthrough]];
+    case api::chat_beta: r = plan_reply(req.body, authorization, o); break;
+  }
   co_await sleep_ms(r.k.latency_ms);
   if (r.status != 200) {
     auto res = json_response(r.status, r.body);
@@ -140,17 +177,24 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
   co_await out.end_stream();
 }
 
+std::string paths_json(mock_state& s) {
+  std::lock_guard lock(s.last_mutex);
+  std::string out = "{";
+  for (const auto& [path, n] : s.paths) {
+    if (out.size() > 1) out += ',';
+    out += "\"" + json_escape(path) + "\":" + std::to_string(n);
+  }
+  return out + "}";
+}
+
 asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req, http::response_writer& out) {
   auto& s = *sp;
   s.requests.fetch_add(1, std::memory_order_relaxed);
   // GCC 12 destroys temporaries inside co_await expressions twice: build, then await.
   const auto& p = req.path;
   http::response res;
-  if ((p == "/chat/completions" || p == "/v1/chat/completions") && req.method == "POST") {
-    co_await chat(s, req, out);
-    co_return;
-  } else if ((p == "/embeddings" || p == "/v1/embeddings") && req.method == "POST") {
-    co_await chat(s, req, out, true);
+  if (auto which = api_for(p); which && req.method == "POST") {
+    co_await chat(s, req, out, *which);
     co_return;
   } else if ((p == "/user/balance" || p == "/v1/user/balance") && req.method == "GET") {
     s.balance_requests.fetch_add(1, std::memory_order_relaxed);
@@ -174,13 +218,17 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
                                  std::to_string(s.active.load()) + ",\"max_active\":" +
                                  std::to_string(s.max_active.load()) + ",\"balance_requests\":" +
                                  std::to_string(s.balance_requests.load()) + ",\"embeddings_requests\":" +
-                                 std::to_string(s.embeddings_requests.load()) + "}");
+                                 std::to_string(s.embeddings_requests.load()) + ",\"paths\":" + paths_json(s) + "}");
   } else if (p == "/mock/reset" && req.method == "POST") {
     s.requests = 0;
     s.chat_requests = 0;
     s.embeddings_requests = 0;
     s.stream_requests = 0;
     s.max_active = s.active.load();
+    {
+      std::lock_guard lock(s.last_mutex);
+      s.paths.clear();
+    }
     res = json_response(200, "{\"ok\":true}");
   } else if (p == "/mock/last_request") {
     std::lock_guard lock(s.last_mutex);

@@ -1,6 +1,6 @@
 #pragma once
-// POST /v1/chat/completions and /v1/embeddings (each also without /v1, as DeepSeek accepts): one
-// function that calls each stage in order for any route_spec: authenticate, parse + validate,
+// The model routes (route_spec.hpp: chat, embeddings, completions, responses, messages and
+// count_tokens): one function that calls each stage in order for any route_spec: authenticate, parse + validate,
 // route, cache, admit, forward, relay, settle. What the request did goes into `rec` (the router
 // writes the metrics and access log from it).
 #include "deepgate/api/route_spec.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// A validated request for a model: /chat/completions or /embeddings (request_kind). The client's
+// A validated request for a model on one of the model routes (request_kind). The client's
 // JSON is parsed (depth-checked first), checked against the OpenAI/DeepSeek schema of its route
 // for the fields the gateway understands, and re-serialised for the backend; it is never
 // forwarded as raw bytes. Unknown fields pass
@@ -18,8 +18,10 @@
 
 namespace deepgate::api {
 
-// Which API a request body speaks: what is validated, estimated and cached.
-enum class request_kind : std::uint8_t { chat, embeddings };
+// Which API a request body speaks: what is validated, estimated and cached. chat: OpenAI's Chat
+// Completions; embeddings; completions: legacy completions and FIM (prompt + suffix); responses:
+// OpenAI's Responses API; messages and count_tokens: Anthropic's Messages API.
+enum class request_kind : std::uint8_t { chat, embeddings, completions, responses, messages, count_tokens };
 
 // DeepSeek's `user_id` for a key owner (backend option user_id: owner): "dg-" and 32 hex digits
 // of SHA-256(owner). Stable across replicas and restarts, within DeepSeek's [a-zA-Z0-9_-]{1,512},
@@ -79,6 +81,12 @@ class chat_request {
   bool logprobs() const;
   // Tools are offered: the answer may make tool calls.
   bool has_tools() const;
+  // A chat request only DeepSeek's beta endpoint serves: the last message an assistant's with
+  // `prefix: true` (Chat Prefix Completion), or a tool with `strict: true` (strict mode).
+  bool needs_beta() const;
+  // The route streams with OpenAI's stream_options (chat and completions), so the gateway can ask
+  // for the usage chunk.
+  bool takes_stream_options() const;
   // The reasoning repair: every assistant turn with tool calls but no reasoning_content gets the
   // reasoning `recall` finds for its first tool call's id. Returns how many turns were repaired.
   int restore_reasoning(const std::function<std::optional<std::string>(std::string_view tool_call_id)>& recall);

@@ -19,11 +19,14 @@ struct forwarded;
 struct request_context;
 
 // An error answer. Before any byte went out: a plain JSON error with its status.
-boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, observability::request_record& rec);
+// In the route's error dialect.
+boost::asio::awaitable<void> fail(http::response_writer& out, const http::api_error& e, observability::request_record& rec,
+                                  http::error_dialect dialect = http::error_dialect::openai);
 // The same, but after HTTP 200 went out: one error event, then the connection closes without
-// [DONE], so SDKs raise instead of returning half an answer.
+// the stream's end ([DONE], message_stop...), so SDKs raise instead of returning half an answer.
 boost::asio::awaitable<void> fail_stream(http::response_writer& out, const http::api_error& e,
-                                         observability::request_record& rec);
+                                         observability::request_record& rec,
+                                         http::error_dialect dialect = http::error_dialect::openai);
 
 // `f` holds a 200 head whose body is an event stream (relay_stream) or JSON (relay_json).
 boost::asio::awaitable<void> relay_stream(request_context& ctx, forwarded& f, cache_stage& cached, settlement& settle);

@@ -102,11 +102,26 @@ struct backend_config {
   // A failed read keeps the last list. 0: never read.
   milliseconds models_refresh_interval{600'000};
   breaker_settings breaker;
-  // The API routes this backend serves (chat, embeddings); empty: all of them. A request on a
-  // route is never sent to a backend that does not serve it (DeepSeek has no embeddings).
-  std::vector<std::string> routes;
-  bool serves(std::string_view route) const {
-    return routes.empty() || std::find(routes.begin(), routes.end(), route) != routes.end();
+  // The API routes this backend serves (chat, embeddings, completions, responses, messages) and,
+  // where it says, under which path of its URL; empty: all of them at their usual paths. A
+  // request on a route is never sent to a backend that does not serve it (DeepSeek has no
+  // embeddings). `chat_beta` is not a route but where chat requests that need a beta endpoint go
+  // (DeepSeek's /beta/chat/completions for prefix completion and strict tools).
+  struct route_path {
+    std::string name;
+    std::string path;  // empty: the route's usual one
+    bool operator==(const route_path&) const = default;
+  };
+  std::vector<route_path> routes;
+  bool serves(std::string_view route) const { return routes.empty() || declared(route); }
+  bool declared(std::string_view route) const {
+    return std::any_of(routes.begin(), routes.end(), [&](const route_path& r) { return r.name == route; });
+  }
+  // The path declared for `route`; empty when none is (use the route's usual one).
+  std::string_view path_for(std::string_view route) const {
+    for (const auto& r : routes)
+      if (r.name == route) return r.path;
+    return {};
   }
 
   bool operator==(const backend_config&) const = default;

@@ -78,5 +78,5 @@ class response_writer {
 
 namespace deepgate::http {
 // An error as a whole JSON response (with Retry-After when the error carries one).
-response error_response(const api_error& e);
+response error_response(const api_error& e, error_dialect d = error_dialect::openai);
 }  // namespace deepgate::http

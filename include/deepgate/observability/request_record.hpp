@@ -14,8 +14,10 @@
 
 namespace deepgate::observability {
 
-enum class route : std::uint8_t { chat_completions, models, health, other, embeddings };
-constexpr std::size_t route_count = 5;
+enum class route : std::uint8_t {
+  chat_completions, models, health, other, embeddings, completions, responses, messages, count_tokens
+};
+constexpr std::size_t route_count = 9;
 std::string_view to_string(route r);
 
 // The prompt cache's verdict; `none` when the cache was not consulted (no cache on the route, or
