@@ -282,3 +282,152 @@ TEST(embeddings_request, input_forms_estimates_and_what_goes_upstream) {
   // The same body is not a chat request.
   EXPECT_FALSE(chat_request::parse(R"({"model":"m","input":"hi"})", 64));
 }
+
+namespace {
+using deepgate::api::request_kind;
+chat_request::result parse_as(request_kind k, const std::string& body) { return chat_request::parse(body, 64, 200'000, k); }
+
+// Each bad body is refused naming its param; each good one parses.
+void refuses(request_kind k, const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [body, param] : cases) {
+    auto r = parse_as(k, body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().param, param) << body << ": " << r.error().message;
+  }
+}
+}  // namespace
+
+TEST(completions_request, prompt_forms_suffix_stream_options_and_estimates) {
+  for (const char* ok : {R"({"model":"m","prompt":"def f(","suffix":"return 1"})", R"({"model":"m","prompt":["a","b"]})",
+                         R"({"model":"m","prompt":[1,2,3]})", R"({"model":"m","prompt":[[1,2],[3]]})",
+                         R"({"model":"m","prompt":"","echo":false,"logprobs":3,"max_tokens":64,"stream":true,"stream_options":{"include_usage":true}})"}) {
+    auto r = parse_as(request_kind::completions, ok);
+    ASSERT_TRUE(r) << ok << ": " << (r ? "" : r.error().message);
+    EXPECT_TRUE(r->takes_stream_options());
+    EXPECT_FALSE(r->has_tools());
+    EXPECT_FALSE(r->needs_beta());
+  }
+  refuses(request_kind::completions, {{R"({"model":"m"})", "prompt"},
+                                      {R"({"model":"m","prompt":{"a":1}})", "prompt"},
+                                      {R"({"model":"m","prompt":[]})", "prompt"},
+                                      {R"({"model":"m","prompt":["a",{}]})", "prompt[1]"},
+                                      {R"({"model":"m","prompt":"x","suffix":3})", "suffix"},
+                                      {R"({"model":"m","prompt":"x","logprobs":21})", "logprobs"},
+                                      {R"({"model":"m","prompt":"x","temperature":3})", "temperature"},
+                                      {R"({"model":"m","prompt":"x","stream_options":{}})", "stream_options"},
+                                      {R"({"model":"m","prompt":"x","echo":"yes"})", "echo"}});
+  auto r = parse_as(request_kind::completions, R"({"model":"m","prompt":")" + std::string(1000, 'a') +
+                                                   R"(","suffix":")" + std::string(1000, 'b') + R"(","max_tokens":50,"n":2})");
+  EXPECT_GT(r->prompt_token_estimate(), 550);  // prompt and suffix both count
+  EXPECT_EQ(r->completion_reserve(4096), 100);
+  // The usage chunk is asked for on a stream, and logprobs (a count here) keep it out of the cache.
+  auto s = parse_as(request_kind::completions, R"({"model":"m","prompt":"x","stream":true,"logprobs":2})");
+  EXPECT_TRUE(s->logprobs());
+  s->request_usage();
+  EXPECT_EQ(nlohmann::json::parse(s->upstream_body("deepseek-flash"))["stream_options"]["include_usage"], true);
+}
+
+TEST(responses_request, input_forms_stateless_fields_and_estimates) {
+  for (const char* ok : {R"({"model":"m","input":"hi"})",
+                         R"({"model":"m","input":[{"role":"user","content":"hi"}],"instructions":"brief","stream":true})",
+                         R"({"model":"m","input":"x","max_output_tokens":100,"store":false})"}) {
+    auto r = parse_as(request_kind::responses, ok);
+    ASSERT_TRUE(r) << ok << ": " << (r ? "" : r.error().message);
+    EXPECT_FALSE(r->takes_stream_options());
+    EXPECT_FALSE(r->deterministic());
+  }
+  refuses(request_kind::responses, {{R"({"model":"m"})", "input"},
+                                    {R"({"model":"m","input":[]})", "input"},
+                                    {R"({"model":"m","input":[3]})", "input[0]"},
+                                    {R"({"model":"m","input":"x","previous_response_id":"resp_1"})", "previous_response_id"},
+                                    {R"({"model":"m","input":"x","conversation":"conv_1"})", "conversation"},
+                                    {R"({"model":"m","input":"x","background":true})", "background"},
+                                    {R"({"model":"m","input":"x","max_output_tokens":0})", "max_output_tokens"},
+                                    {R"({"model":"m","input":"x","stream":"yes"})", "stream"}});
+  auto r = parse_as(request_kind::responses, R"({"model":"m","input":"hi","max_output_tokens":300})");
+  EXPECT_EQ(r->completion_reserve(4096), 300);
+  // The request's own schemas (a function's parameters, text.format.schema) hold property names,
+  // not routing; the same name anywhere else is refused.
+  EXPECT_TRUE(parse_as(request_kind::responses,
+                       R"({"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":{"properties":{"api_host":{}}}}],)"
+                       R"("text":{"format":{"type":"json_schema","schema":{"properties":{"base_url":{}}}}}})"));
+  refuses(request_kind::responses, {{R"({"model":"m","input":"x","text":{"base_url":"http://x"}})", "text.base_url"}});
+}
+
+TEST(messages_request, anthropic_schema_estimates_and_metadata_user_id) {
+  const std::string good_message = R"({"model":"m","max_tokens":100,"messages":[{"role":"user","content":"hi"}]})";
+  for (const std::string ok :
+       {good_message,
+        std::string(R"({"model":"m","max_tokens":5,"system":"brief","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":"ok"}]})"),
+        std::string(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"t","input_schema":{"properties":{"api_key":{}}}}]})")}) {
+    auto r = parse_as(request_kind::messages, ok);
+    ASSERT_TRUE(r) << ok << ": " << (r ? "" : r.error().message);
+    EXPECT_FALSE(r->has_tools());  // the reasoning repair is chat's
+  }
+  refuses(request_kind::messages, {{R"({"max_tokens":5,"messages":[{"role":"user","content":"x"}]})", "model"},
+                                   {R"({"model":"m","messages":[{"role":"user","content":"x"}]})", "max_tokens"},
+                                   {R"({"model":"m","max_tokens":5})", "messages"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[]})", "messages"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]})", "messages.0.role"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"user"}]})", "messages.0.content"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"text":"x"}]}]})", "messages.0.content.0.type"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"temperature":1.5})", "temperature"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"stop_sequences":[1]})", "stop_sequences"},
+                                   {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"metadata":{"base_url":"x"}})", "metadata.base_url"}});
+  // The error text is Anthropic's wording.
+  EXPECT_EQ(parse_as(request_kind::messages, R"({"model":"m","messages":[{"role":"user","content":"x"}]})").error().message,
+            "max_tokens: Field required");
+  auto r = parse_as(request_kind::messages, good_message);
+  EXPECT_EQ(r->completion_reserve(4096), 100);
+  EXPECT_GT(r->prompt_token_estimate(), 0);
+  // DeepSeek reads metadata.user_id; each attempt sets it afresh and keeps the client's other fields.
+  auto m = parse_as(request_kind::messages, R"({"model":"m","max_tokens":5,"metadata":{"x":1},"messages":[{"role":"user","content":"x"}]})");
+  auto a = nlohmann::json::parse(m->upstream_body("deepseek-flash", true, "dg-abc"));
+  EXPECT_EQ(a["metadata"]["user_id"], "dg-abc");
+  EXPECT_EQ(a["metadata"]["x"], 1);
+  auto b = nlohmann::json::parse(m->upstream_body("deepseek-flash", true, ""));
+  EXPECT_FALSE(b["metadata"].contains("user_id"));
+  EXPECT_FALSE(b.contains("user_id"));
+  // count_tokens: no max_tokens, no stream, nothing reserved for output.
+  auto c = parse_as(request_kind::count_tokens, R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->completion_reserve(4096), 0);
+  refuses(request_kind::count_tokens, {{R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})", "stream"}});
+}
+
+TEST(chat_request, needs_beta_for_prefix_completion_and_strict_tools) {
+  EXPECT_FALSE(parse_ok(good).needs_beta());
+  EXPECT_TRUE(parse_ok(R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"```","prefix":true}]})")
+                  .needs_beta());
+  // prefix only counts on the last message, and only when true
+  EXPECT_FALSE(parse_ok(R"({"model":"m","messages":[{"role":"assistant","content":"a","prefix":true},{"role":"user","content":"x"}]})")
+                   .needs_beta());
+  EXPECT_FALSE(parse_ok(R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","prefix":false}]})")
+                   .needs_beta());
+  EXPECT_TRUE(parse_ok(with(R"("tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{}}}])")).needs_beta());
+  EXPECT_FALSE(parse_ok(with(R"("tools":[{"type":"function","function":{"name":"f","parameters":{}}}])")).needs_beta());
+}
+
+#include "deepgate/api/route_spec.hpp"
+
+TEST(route_spec, paths_and_stream_ends) {
+  using namespace deepgate::api;
+  EXPECT_EQ(route_for_path("/v1/chat/completions"), &chat_route);
+  EXPECT_EQ(route_for_path("/completions"), &completions_route);
+  EXPECT_EQ(route_for_path("/responses"), &responses_route);
+  EXPECT_EQ(route_for_path("/v1/messages/count_tokens"), &count_tokens_route);
+  EXPECT_EQ(route_for_path("/messages"), nullptr);  // Anthropic's clients always say /v1
+  EXPECT_EQ(route_for_path("/v1/chat/completions/"), nullptr);
+  deepgate::http::sse_event done{deepgate::http::sse_event::kind::data, "", "[DONE]", ""};
+  deepgate::http::sse_event completed{deepgate::http::sse_event::kind::data, "response.completed", "{}", ""};
+  deepgate::http::sse_event unnamed_stop{deepgate::http::sse_event::kind::data, "", R"({"type": "message_stop"})", ""};
+  deepgate::http::sse_event delta{deepgate::http::sse_event::kind::data, "content_block_delta", R"({"type":"content_block_delta"})", ""};
+  deepgate::http::sse_event comment{deepgate::http::sse_event::kind::comment, "", "message_stop", ""};
+  EXPECT_TRUE(ends_stream(stream_end::done_marker, done));
+  EXPECT_FALSE(ends_stream(stream_end::done_marker, completed));
+  EXPECT_TRUE(ends_stream(stream_end::responses_terminal, completed));
+  EXPECT_FALSE(ends_stream(stream_end::responses_terminal, done));
+  EXPECT_TRUE(ends_stream(stream_end::message_stop, unnamed_stop));
+  EXPECT_FALSE(ends_stream(stream_end::message_stop, delta));
+  EXPECT_FALSE(ends_stream(stream_end::message_stop, comment));
+}

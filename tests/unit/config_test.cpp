@@ -220,10 +220,35 @@ TEST(config, backends_name_the_routes_they_serve) {
     EXPECT_FALSE(e.config) << bad;
     EXPECT_NE(e.error.find("backends[0].routes"), std::string::npos) << e.error;
   }
-  // DeepSeek has no embeddings API: the embedded defaults say so.
+  // Or mapped to the paths the backend serves them at.
+  auto m = load_string("backends: [{name: a, url: 'http://x/api', routes: {chat: /chat/completions, completions: /beta/completions, "
+                       "messages: /anthropic/v1/messages, responses: }}]\nmodels: [{name: m, backend: a}]\n",
+                       env_of({}), "t");
+  ASSERT_TRUE(m.config) << m.error;
+  const auto& b = m.config->backends[0];
+  EXPECT_TRUE(b.serves("completions"));
+  EXPECT_TRUE(b.serves("responses"));
+  EXPECT_FALSE(b.serves("embeddings"));
+  EXPECT_EQ(b.path_for("completions"), "/beta/completions");
+  EXPECT_EQ(b.path_for("responses"), "");  // declared without a path: the usual one
+  EXPECT_FALSE(b.declared("chat_beta"));
+  for (auto bad : {"routes: {chat: beta/completions}", "routes: {images: /images}", "routes: {chat: [a]}", "routes: {}",
+                   "routes: [chat, chat]", "routes: {chat: '/a?b'}"}) {
+    auto e = load_string(std::string("backends: [{name: a, url: 'http://x', ") + bad + "}]\nmodels: [{name: m, backend: a}]\n",
+                         env_of({}), "t");
+    EXPECT_FALSE(e.config) << bad;
+    EXPECT_NE(e.error.find("backends[0].routes"), std::string::npos) << e.error;
+  }
+  // DeepSeek has no embeddings API, and serves FIM and prefix completion under /beta and the
+  // Anthropic API under /anthropic: the embedded defaults say so.
   auto d = load_defaults(env_of({}));
   ASSERT_TRUE(d.config) << d.error;
-  EXPECT_FALSE(d.config->backends[0].serves("embeddings"));
+  const auto& ds = d.config->backends[0];
+  EXPECT_FALSE(ds.serves("embeddings"));
+  EXPECT_EQ(ds.path_for("completions"), "/beta/completions");
+  EXPECT_EQ(ds.path_for("chat_beta"), "/beta/chat/completions");
+  EXPECT_EQ(ds.path_for("messages"), "/anthropic/v1/messages");
+  EXPECT_TRUE(ds.serves("responses"));
 }
 
 TEST(config, values_are_validated) {

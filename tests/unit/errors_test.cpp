@@ -74,3 +74,34 @@ TEST(upstream_errors, bodies) {
   EXPECT_TRUE(api::is_json_object("{\"a\":1}\n"));
   EXPECT_EQ(api::trim_leading_whitespace("\n \r\n{}"), "{}");
 }
+
+TEST(api_error, dialects_render_anthropic_and_responses_shapes) {
+  auto e = http::invalid_request("max_tokens: Field required", "max_tokens", "missing_required_parameter");
+  auto a = nlohmann::json::parse(http::render_error_body(e, http::error_dialect::anthropic));
+  EXPECT_EQ(a["type"], "error");
+  EXPECT_EQ(a["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(a["error"]["message"], "max_tokens: Field required");
+  EXPECT_FALSE(a["error"].contains("param"));
+  // The type follows the status, as Anthropic's errors page lists them.
+  for (auto [status, type] : std::vector<std::pair<unsigned, const char*>>{
+           {401, "authentication_error"}, {402, "billing_error"}, {403, "permission_error"}, {404, "not_found_error"},
+           {413, "request_too_large"}, {422, "invalid_request_error"}, {429, "rate_limit_error"}, {500, "api_error"},
+           {502, "api_error"}, {503, "overloaded_error"}, {504, "timeout_error"}, {529, "overloaded_error"}})
+    EXPECT_EQ(http::anthropic_error_type(status), type) << status;
+  auto ev = http::render_error_event(http::server_error(502, "cut", "upstream_reset"), http::error_dialect::anthropic);
+  EXPECT_TRUE(ev.starts_with("event: error\ndata: {")) << ev;
+  EXPECT_TRUE(ev.ends_with("}\n\n"));
+  auto r = http::render_error_event(http::server_error(502, "cut", "upstream_reset"), http::error_dialect::openai_responses);
+  ASSERT_TRUE(r.starts_with("event: error\ndata: ")) << r;
+  auto j = nlohmann::json::parse(r.substr(19));
+  EXPECT_EQ(j["type"], "error");
+  EXPECT_EQ(j["code"], "upstream_reset");
+  EXPECT_EQ(j["message"], "cut");
+  EXPECT_EQ(j["error"]["message"], "cut");  // what the openai SDKs raise from
+  // The Responses API's JSON errors are OpenAI's.
+  EXPECT_EQ(http::render_error_body(e, http::error_dialect::openai_responses), http::render_error_body(e));
+  EXPECT_EQ(http::error_dialect_for_path("/v1/messages"), http::error_dialect::anthropic);
+  EXPECT_EQ(http::error_dialect_for_path("/v1/messages/count_tokens"), http::error_dialect::anthropic);
+  EXPECT_EQ(http::error_dialect_for_path("/v1/messagesx"), http::error_dialect::openai);
+  EXPECT_EQ(http::error_dialect_for_path("/v1/chat/completions"), http::error_dialect::openai);
+}

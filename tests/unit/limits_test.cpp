@@ -310,3 +310,29 @@ TEST(refusal_error, rate_limit_headers_name_only_the_limits_checked) {
   EXPECT_TRUE(rate_limit_headers(d, resolve({}, {}), {}).empty());
   EXPECT_EQ(reset_text(6 * 60'000'000), "6m0s");
 }
+
+TEST(usage, responses_and_anthropic_shapes) {
+  // The Responses API: input_tokens include the cached ones; reasoning inside output_tokens.
+  auto r = find_usage(R"({"type":"response.completed","response":{"id":"resp_1","output":[],"usage":{"input_tokens":300,
+    "input_tokens_details":{"cached_tokens":128},"output_tokens":40,"output_tokens_details":{"reasoning_tokens":10},
+    "total_tokens":340}},"sequence_number":9})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->prompt, 300);
+  EXPECT_EQ(r->cache_hit, 128);
+  EXPECT_EQ(r->cache_miss, 172);
+  EXPECT_EQ(r->completion, 40);
+  EXPECT_EQ(r->reasoning, 10);
+  // Anthropic: input_tokens leave out cache reads and writes, which are input too.
+  auto a = find_usage(R"({"id":"msg_1","type":"message","usage":{"input_tokens":50,"output_tokens":20,
+    "cache_read_input_tokens":192,"cache_creation_input_tokens":8}})");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->prompt, 250);
+  EXPECT_EQ(a->cache_hit, 192);
+  EXPECT_EQ(a->cache_miss, 58);
+  EXPECT_EQ(a->completion, 20);
+  // message_delta reports the output only.
+  auto d = find_usage(R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->prompt, 0);
+  EXPECT_EQ(d->completion, 15);
+}

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 using namespace deepgate::mock;
+using json = nlohmann::json;
 
 TEST(mock_model, directives_override_defaults) {
   auto k = parse_directives("hello [mock status=503 tokens=3 tps=50 reset_after=2] there", knobs{});
@@ -121,4 +122,39 @@ TEST(mock_model, embeddings_as_openai_and_vllm_answer_them) {
   EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3"})", "", o).status, 422u);
   EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3","input":"x [mock status=503]"})", "", o).status, 503u);
   EXPECT_EQ(plan_embeddings(R"({"model":"bge-m3","input":[[1,2,3]]})", "", o).status, 200u);
+}
+
+TEST(mock_model, completions_responses_and_messages_in_their_upstream_shapes) {
+  options o;
+  auto c = plan_completion(R"({"model":"deepseek-flash","prompt":"def f(","suffix":"x","max_tokens":3})", "", o);
+  ASSERT_EQ(c.status, 200u) << c.body;
+  auto cj = json::parse(c.body);
+  EXPECT_EQ(cj["object"], "text_completion");
+  EXPECT_EQ(cj["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(cj["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(plan_completion(R"({"model":"deepseek-flash","prompt":"x","max_tokens":5000})", "", o).status, 422u);
+
+  auto r = plan_response(R"({"model":"deepseek-flash","input":"hi [mock tokens=2]","stream":true})", "", o);
+  ASSERT_TRUE(r.stream);
+  EXPECT_TRUE(r.events.front().starts_with("event: response.created\n"));
+  EXPECT_TRUE(r.events.back().starts_with("event: response.completed\n"));
+  for (auto& e : r.events) EXPECT_EQ(e.find("[DONE]"), std::string::npos);
+  EXPECT_EQ(plan_response(R"({"model":"deepseek-flash","input":"x","previous_response_id":"r"})", "", o).status, 400u);
+
+  auto m = plan_message(R"({"model":"claude-opus-4","max_tokens":5,"messages":[{"role":"user","content":"hi [mock tokens=2]"}],"stream":true})",
+                        "", o);
+  ASSERT_TRUE(m.stream);
+  EXPECT_TRUE(m.events.front().starts_with("event: message_start\n"));
+  EXPECT_NE(m.events.front().find("deepseek-v4-pro"), std::string::npos);  // claude-opus* maps to V4 Pro, as DeepSeek does
+  EXPECT_TRUE(m.events.back().starts_with("event: message_stop\n"));
+  auto bad = plan_message(R"({"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"x"}]})", "", o);
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(json::parse(bad.body)["type"], "error");
+  EXPECT_EQ(json::parse(plan_message(R"({"model":"deepseek-flash","messages":[{"role":"user","content":"x"}]})", "", o).body)["error"]["type"],
+            "invalid_request_error");
+  EXPECT_GT(json::parse(plan_count_tokens(R"({"model":"deepseek-flash","messages":[{"role":"user","content":"x"}]})", "", o).body)
+                ["input_tokens"].get<int>(), 0);
+  // Prefix completion and strict tools only at the beta endpoint.
+  EXPECT_TRUE(beta_only(R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","prefix":true}]})"));
+  EXPECT_FALSE(beta_only(R"({"model":"m","messages":[{"role":"user","content":"x"}]})"));
 }
