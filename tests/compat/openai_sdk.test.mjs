@@ -1,39 +1,13 @@
 // The official openai npm SDK, pointed at deepgate by changing only baseURL and apiKey.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { startGateway, stopAll } from './harness.mjs';
 
 const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), 'package.json'));
 const OpenAI = require('openai').default ?? require('openai');
-
-const GATEWAY = process.env.DEEPGATE_BIN;
-const MOCK = process.env.DEEPGATE_MOCK_BIN;
-const children = [];
-
-function start(bin, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${out}`)), 10000);
-    const onData = (d) => {
-      out += d;
-      const m = out.match(/listening on [^\s]*:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${out}`)));
-  });
-}
 
 // What a stream said: its content and reasoning, the usage chunk, the last finish reason.
 async function collect(stream) {
@@ -56,10 +30,7 @@ const KEY = 'dg-compat-test-key-0000000000001';
 let client;
 let badClient;
 before(async () => {
-  assert.ok(GATEWAY && MOCK, 'DEEPGATE_BIN and DEEPGATE_MOCK_BIN must be set (ctest sets them)');
-  const mockPort = await start(MOCK, ['--port', '0', '--models', 'deepseek-flash,deepseek-v4-pro,bge-m3']);
-  const dir = mkdtempSync(join(tmpdir(), 'deepgate-compat-'));
-  writeFileSync(join(dir, 'deepgate.yaml'), `
+  const port = await startGateway(['--models', 'deepseek-flash,deepseek-v4-pro,bge-m3'], (mockPort) => `
 server: {host: 127.0.0.1, port: 0, workers: 2}
 backends: [{name: mock, url: "http://127.0.0.1:${mockPort}"}]
 models:
@@ -74,14 +45,11 @@ auth:
   keys: [{id: compat, owner: compat, key: ${KEY}}]
 admin: {port: 0}
 `);
-  const port = await start(GATEWAY, ['--config', join(dir, 'deepgate.yaml')]);
   client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: KEY, maxRetries: 0 });
   badClient = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'dg-not-a-real-key-000000', maxRetries: 0 });
 });
 
-after(() => {
-  for (const c of children) c.kill('SIGTERM');
-});
+after(stopAll);
 
 // The SDK asks for base64 unless told otherwise, and decodes it to numbers: both forms, one answer.
 test('embeddings, as base64 (the SDK default) and as floats', async () => {
@@ -200,4 +168,52 @@ test('a cache hit replayed as a stream reads like a live one (content, reasoning
   assert.equal(final.choices[0].finish_reason, 'tool_calls');
   assert.deepEqual(final.choices[0].message.tool_calls.map((t) => [t.id, t.function.name, t.function.arguments]),
     first.choices[0].message.tool_calls.map((t) => [t.id, t.function.name, t.function.arguments]));
+});
+
+test('completions with a suffix (FIM), whole and streamed', async () => {
+  const whole = await client.completions.create({ model: 'deepseek-flash', prompt: 'def fib(a):', suffix: '    return fib(a-1) + fib(a-2)', max_tokens: 16 });
+  assert.equal(whole.object, 'text_completion');
+  assert.ok(whole.choices[0].text.length > 0);
+  assert.equal(whole.usage.total_tokens, whole.usage.prompt_tokens + whole.usage.completion_tokens);
+  const stream = await client.completions.create({ model: 'deepseek-flash', prompt: 'def fib(a):', suffix: '    return fib(a-1) + fib(a-2)', max_tokens: 16, stream: true });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, whole.choices[0].text);
+  await assert.rejects(client.completions.create({ model: 'deepseek-flash', prompt: 'x', logprobs: 50 }),
+    (e) => e instanceof OpenAI.UnprocessableEntityError && e.param === 'logprobs');
+});
+
+test('responses, whole, streamed and with the stream helper', async () => {
+  const whole = await client.responses.create({ model: 'deepseek-flash', input: 'Say hello [mock tokens=5]', instructions: 'Be brief.' });
+  assert.equal(whole.object, 'response');
+  assert.equal(whole.status, 'completed');
+  assert.ok(whole.output_text.length > 0);
+  assert.equal(whole.usage.output_tokens, 5);
+  const stream = await client.responses.create({ model: 'deepseek-flash', input: 'Say hello [mock tokens=5]', instructions: 'Be brief.', stream: true });
+  const types = [];
+  let text = '';
+  let completed = null;
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === 'response.output_text.delta') text += event.delta;
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  assert.equal(types[0], 'response.created');
+  assert.equal(types.at(-1), 'response.completed');
+  assert.equal(text, whole.output_text);
+  assert.equal(completed.usage.total_tokens, whole.usage.total_tokens);
+  const final = await client.responses.stream({ model: 'deepseek-flash', input: 'Say hello [mock tokens=5]', instructions: 'Be brief.' }).finalResponse();
+  assert.equal(final.output_text, whole.output_text);
+  await assert.rejects(client.responses.create({ model: 'deepseek-flash', input: 'more', previous_response_id: whole.id }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id');
+});
+
+test('a Responses stream cut by the backend raises', async () => {
+  const stream = await client.responses.create({ model: 'deepseek-flash', input: 'cut [mock no_done=1]', stream: true });
+  await assert.rejects(
+    (async () => {
+      for await (const _ of stream);
+    })(),
+    (e) => e instanceof OpenAI.APIError,
+  );
 });
