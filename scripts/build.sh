@@ -2,7 +2,8 @@
 # Configures and builds deepgate with CMake. Used by test.sh, run.sh and docker/Dockerfile, so
 # the image is built the way CI builds.
 #   BUILD_DIR   (default: build)            BUILD_TYPE  (default: RelWithDebInfo)
-#   SANITIZE    (address | thread | empty)  BUILD_TESTS (ON | OFF, default ON)
+#   SANITIZE    (address | thread | fuzzer | empty)  BUILD_TESTS (ON | OFF, default ON)
+#   CXX         the compiler, for a new build directory (the fuzz build: clang++)
 #   BUILD_TARGETS  (default: all) e.g. "deepgate deepgate-mock unit_tests"
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libhiredis-dev libyaml-cpp-dev
   libgtest-dev googletest
+  clang libclang-rt-14-dev  # the libFuzzer targets (scripts/fuzz.sh)
   redis-server prometheus nginx haproxy wrk openssl ca-certificates tzdata curl python3 python3-yaml
   nodejs npm
 )

@@ -3,7 +3,9 @@
 # and deepgate-mock processes on loopback, nginx from deploy/nginx in front of two replicas), the
 # openai npm SDK compatibility test, and a check of the deployment files (scripts/check-deploy.py).
 # Then the same suite again under AddressSanitizer + UBSan, and under ThreadSanitizer (skip the
-# sanitizer passes with SANITIZE_PASS=0): see sanitizer_pass below.
+# sanitizer passes with SANITIZE_PASS=0): see sanitizer_pass below. Last, every fuzz target runs
+# for a bounded time under libFuzzer (scripts/fuzz.sh; FUZZ_SECONDS, default 60; skip with
+# FUZZ_PASS=0); their seed corpora already ran as tests in every build above.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ ctest --test-dir build --output-on-failure --parallel 2 --timeout 300
 # DEEPGATE_MOCK_BIN: the clients need no instrumentation, and not building them twice more saves
 # a third of the whole run. Every spawned process must exit 0, so a sanitizer report fails its test.
 in_process="deepgate deepgate-mock unit_tests stage_test single_flight_test background_jobs_test redis_client_test cache_redis_test"
+in_process+=" fuzz_replay_http_request fuzz_replay_chat_request fuzz_replay_sse_stream fuzz_replay_config_load fuzz_replay_resp_reply"
 sanitizer_pass() {  # $1 build dir, $2 name; the sanitizer's options in the environment
   echo "== tests ($2): in-process"
   ctest --test-dir "$1" --output-on-failure --parallel 2 --timeout 300 -L in_process
@@ -44,4 +47,8 @@ if [[ "${SANITIZE_PASS:-1}" == 1 ]]; then
   echo "== build (TSan)"
   BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo SANITIZE=thread BUILD_TARGETS="$in_process" ./scripts/build.sh
   TSAN_OPTIONS=halt_on_error=0 sanitizer_pass build-tsan TSan
+fi
+
+if [[ "${FUZZ_PASS:-1}" == 1 ]]; then
+  ./scripts/fuzz.sh
 fi

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace deepgate::cache {
@@ -12,6 +14,21 @@ using json = nlohmann::json;
 namespace {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A member of a backend's answer, read without trusting its type: nlohmann's value() throws when
+// the member is there with another type, and a backend's odd answer must not end the request.
+std::optional<std::int64_t> integer_member(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<std::int64_t>();
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() <= std::uint64_t{1} << 62)
+    return static_cast<std::int64_t>(it->get<std::uint64_t>());
+  return std::nullopt;
+}
+json member(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? json() : *it;
+}
 
 // Appends in place: copying the text so far for every delta made assembly quadratic.
 std::size_t append_string(json& target, const json& piece) {
@@ -30,8 +47,10 @@ bool interrupted(const json& finish_reason) {
 
 json marked_cached(json usage) {
   if (!usage.is_object()) return usage;
-  auto prompt = usage.value("prompt_tokens", 0);
-  usage["prompt_tokens_details"]["cached_tokens"] = prompt;
+  auto prompt = integer_member(usage, "prompt_tokens").value_or(0);
+  auto& details = usage["prompt_tokens_details"];
+  if (!details.is_object()) details = json::object();
+  details["cached_tokens"] = prompt;
   if (usage.contains("prompt_cache_hit_tokens") || usage.contains("prompt_cache_miss_tokens")) {
     usage["prompt_cache_hit_tokens"] = prompt;
     usage["prompt_cache_miss_tokens"] = 0;
@@ -81,7 +100,12 @@ void stream_assembler::add(std::string_view chunk_json) {
       s.broken = true;
       return;
     }
-    auto& out = s.choices[ch.value("index", std::int64_t{0})];
+    const auto choice_index = ch.contains("index") ? integer_member(ch, "index") : std::int64_t{0};
+    if (!choice_index) {  // not a chat chunk this gateway understands: not cacheable
+      s.broken = true;
+      return;
+    }
+    auto& out = s.choices[*choice_index];
     if (auto fr = ch.find("finish_reason"); fr != ch.end() && !fr->is_null()) out.finish_reason = *fr;
     auto d = ch.find("delta");
     if (d == ch.end() || !d->is_object()) continue;
@@ -92,7 +116,7 @@ void stream_assembler::add(std::string_view chunk_json) {
     if (auto tcs = d->find("tool_calls"); tcs != d->end() && tcs->is_array()) {
       for (auto& tc : *tcs) {
         if (!tc.is_object()) continue;
-        const auto index = tc.value("index", std::int64_t{0});
+        const auto index = integer_member(tc, "index").value_or(0);
         const auto id = tc.find("id");
         const bool named = id != tc.end() && id->is_string();
         auto at = out.latest.find(index);
@@ -163,8 +187,8 @@ replay replay_parts(std::string_view completion_json) {
   replay parts;
   std::string& out = parts.events;
   if (!j.is_object()) return parts;
-  std::string head = "{\"id\":" + dump(j.value("id", json())) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
-                     dump(j.value("created", json())) + ",\"model\":" + dump(j.value("model", json()));
+  std::string head = "{\"id\":" + dump(member(j, "id")) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
+                     dump(member(j, "created")) + ",\"model\":" + dump(member(j, "model"));
   if (auto fp = j.find("system_fingerprint"); fp != j.end()) head += ",\"system_fingerprint\":" + dump(*fp);
   head += ",\"choices\":[";
   out.reserve(completion_json.size() * 2 + 512);
@@ -179,10 +203,14 @@ replay replay_parts(std::string_view completion_json) {
     out += finish;
     out += "}]}\n\n";
   };
-  for (auto& c : j.value("choices", json::array())) {
-    auto index = c.value("index", std::int64_t{0});
-    const auto& m = c.value("message", json::object());
-    event(index, "\"role\":" + dump(m.value("role", std::string("assistant"))) + ",\"content\":\"\"", "null");
+  const auto choices = member(j, "choices");
+  for (const auto& c : choices.is_array() ? choices : json::array()) {
+    if (!c.is_object()) continue;
+    const auto index = integer_member(c, "index").value_or(0);
+    const auto message = member(c, "message");
+    const auto& m = message.is_object() ? message : json::object();
+    const auto role = member(m, "role");
+    event(index, "\"role\":" + dump(role.is_string() ? role : json("assistant")) + ",\"content\":\"\"", "null");
     if (auto r = m.find("reasoning_content"); r != m.end() && r->is_string())
       event(index, "\"content\":null,\"reasoning_content\":" + dump(*r), "null");
     if (auto t = m.find("content"); t != m.end() && t->is_string() && !t->get_ref<const std::string&>().empty())
@@ -191,12 +219,13 @@ replay replay_parts(std::string_view completion_json) {
       json calls = json::array();
       std::int64_t i = 0;
       for (auto tc : *tcs) {
+        if (!tc.is_object()) continue;
         tc["index"] = i++;
         calls.push_back(std::move(tc));
       }
       event(index, "\"tool_calls\":" + dump(calls), "null");
     }
-    event(index, "\"content\":\"\"", dump(c.value("finish_reason", json())));
+    event(index, "\"content\":\"\"", dump(member(c, "finish_reason")));
   }
   if (j.contains("usage") && j["usage"].is_object()) {
     parts.usage_event = "data: " + head + "],\"usage\":" + dump(marked_cached(j["usage"])) + "}\n\n";
@@ -227,7 +256,7 @@ std::string make_stored(std::string_view completion_json) {
 
 bool storable_embeddings(std::string_view list_json) {
   auto j = json::parse(list_json, nullptr, false);
-  return j.is_object() && j.value("object", std::string()) == "list" && j.contains("data") && j["data"].is_array() &&
+  return j.is_object() && member(j, "object") == "list" && j.contains("data") && j["data"].is_array() &&
          !j["data"].empty();
 }
 

@@ -261,7 +261,11 @@ bool read_model(reader& r, const YAML::Node& n, const std::string& p, model_conf
     if (!set.IsMap()) return r.fail(p + ".set", "must map request fields to the values they get");
     for (const char* fixed : {"model", "messages", "stream"})
       if (std::as_const(set)[fixed]) return r.fail(p + ".set." + fixed, "cannot be set (the model's name is upstream_model)");
-    m.set_fields = yaml_to_json(set).dump();
+    try {
+      m.set_fields = yaml_to_json(set).dump();
+    } catch (const nlohmann::json::exception&) {  // found by fuzz/config_load: bytes that are not UTF-8
+      return r.fail(p + ".set", "must be valid UTF-8 text");
+    }
   }
   std::string balance = "weighted";
   if (!(sec.string("name", m.name) && sec.string("backend", m.backend) && sec.string("upstream_model", m.upstream_model) &&

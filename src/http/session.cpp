@@ -1,4 +1,5 @@
 #include "server_internal.hpp"
+#include "request_checks.hpp"
 #include "deepgate/core/strings.hpp"
 
 #include "deepgate/http/head_writer.hpp"
@@ -230,50 +231,8 @@ asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::s
   stream.close();
 }
 
-// The request as handlers see it, from its head; the body is moved in once it has been read.
-request to_request(const bhttp::request<bhttp::string_body>& msg, const std::string& peer, unsigned worker) {
-  request r;
-  r.method = std::string(msg.method_string());
-  std::string_view target = msg.target();
-  auto q = target.find('?');
-  r.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
-  r.headers.reserve(16);
-  for (auto& f : msg) r.headers.push_back({core::to_lower(f.name_string()), std::string(f.value())});
-  r.peer = peer;
-  r.worker = worker;
-  return r;
-}
-
 std::string_view buffered(const beast::flat_buffer& b) {
   return {static_cast<const char*>(b.data().data()), b.size()};
-}
-
-// RFC 9112 5.2: obs-fold (a field line continued on the next one) is refused, not unfolded, so
-// no framing header can mean one thing here and another to a proxy in front of the gateway.
-bool has_obs_fold(std::string_view head) {
-  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
-}
-
-// RFC 9112 6.1 and 6.3: the only transfer coding a request may carry here is `chunked`, once,
-// and not with HTTP/1.0. Beast ignores a Transfer-Encoding whose last coding is not chunked and
-// reads the body as empty, so the body would run as the next request (TE.0 smuggling).
-std::optional<api_error> framing_error(const bhttp::request<bhttp::string_body>& msg) {
-  std::size_t count = 0;
-  std::string_view value;
-  for (auto& f : msg)
-    if (f.name() == bhttp::field::transfer_encoding) {
-      ++count;
-      value = f.value();
-    }
-  if (count == 0) return std::nullopt;
-  const auto bad = [](std::string why) { return invalid_request("Malformed HTTP request: " + why, {}, "bad_request"); };
-  if (msg.version() < 11) return bad("Transfer-Encoding is not allowed in an HTTP/1.0 request.");
-  if (count > 1) return bad("Transfer-Encoding appears more than once.");
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  if (!beast::iequals(value, "chunked")) return bad("the only Transfer-Encoding accepted is 'chunked'.");
-  return std::nullopt;
 }
 
 api_error busy(std::string message, std::string code) {

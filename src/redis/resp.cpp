@@ -40,8 +40,41 @@ reply convert(const redisReply* r) {
 }
 }  // namespace
 
+namespace {
+// hiredis 0.14 (Debian 12's) allocates an array reply's element table as soon as it reads
+// "*<n>", for any n up to INT_MAX: "*555555555" was 4.4 GB (found by fuzz/resp_reply). No reply
+// deepgate asks for comes near this bound; a larger one is a protocol error and the connection
+// is dropped.
+constexpr int max_array_elements = 1 << 20;
+
+void* create_array(const redisReadTask* task, int elements);
+
+struct guarded_functions {
+  redisReplyObjectFunctions fns{};
+  void* (*default_array)(const redisReadTask*, int) = nullptr;
+};
+
+guarded_functions& guarded() {
+  static guarded_functions g = [] {
+    guarded_functions x;
+    redisReader* probe = redisReaderCreate();  // hiredis's default reply objects, as before
+    x.fns = *probe->fn;
+    redisReaderFree(probe);
+    x.default_array = x.fns.createArray;
+    x.fns.createArray = &create_array;
+    return x;
+  }();
+  return g;
+}
+
+void* create_array(const redisReadTask* task, int elements) {
+  if (elements > max_array_elements) return nullptr;  // hiredis reports it as an error
+  return guarded().default_array(task, elements);
+}
+}  // namespace
+
 struct reply_reader::impl {
-  redisReader* reader = redisReaderCreate();
+  redisReader* reader = redisReaderCreateWithFunctions(&guarded().fns);
   ~impl() { redisReaderFree(reader); }
 };
 

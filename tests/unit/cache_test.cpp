@@ -299,3 +299,20 @@ TEST(cache_answer, tool_calls_at_one_index_with_their_own_ids_are_separate_calls
   }
   EXPECT_EQ(ids, (std::set<std::string>{"0call_1", "1call_2", "2call_3"}));
 }
+
+// Found by fuzz/sse_stream: a chunk whose fields have other types (an object for "index") threw
+// from the assembler and ended the client's stream. Such a stream is simply not cacheable.
+TEST(stream_assembler, chunks_of_unexpected_types_give_up_instead_of_throwing) {
+  cache::stream_assembler a;
+  a.add(R"({"id":"x","choices":[{"index":{"role":"assistant"},"delta":{"content":"a"}}]})");
+  EXPECT_TRUE(a.given_up());
+  EXPECT_FALSE(a.finish());
+  cache::stream_assembler b;
+  b.add(R"({"id":"x","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":"0","id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":"3","prompt_tokens_details":"x"}})");
+  auto done = b.finish();
+  ASSERT_TRUE(done);
+  // Stored and replayed without trusting the usage's types either.
+  auto stored = cache::make_stored(*done);
+  EXPECT_NE(stored.find("data: "), std::string::npos);
+  EXPECT_NO_THROW(cache::replay_stream(R"({"choices":[{"index":"0","message":{"role":5,"content":"a"},"finish_reason":"stop"},7]})", true));
+}

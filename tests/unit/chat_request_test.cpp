@@ -356,7 +356,7 @@ TEST(responses_request, input_forms_stateless_fields_and_estimates) {
 
 TEST(messages_request, anthropic_schema_estimates_and_metadata_user_id) {
   const std::string good_message = R"({"model":"m","max_tokens":100,"messages":[{"role":"user","content":"hi"}]})";
-  for (const std::string ok :
+  for (const std::string& ok :
        {good_message,
         std::string(R"({"model":"m","max_tokens":5,"system":"brief","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":"ok"}]})"),
         std::string(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"t","input_schema":{"properties":{"api_key":{}}}}]})")}) {

@@ -547,3 +547,12 @@ prices:
     EXPECT_NE(tier_error(bad).find(std::string("prices.m.tiers[0].") + where), std::string::npos) << bad;
   }
 }
+
+// Found by fuzz/config_load: a `set:` value that is not UTF-8 threw from the JSON serialiser and
+// took the process down at start (or at a reload). Now it is a config error naming the place.
+TEST(config, set_fields_that_are_not_utf8_are_an_error_not_a_crash) {
+  auto r = load_string("backends: [{name: a, url: 'http://x'}]\nmodels: [{name: m, backend: a, set: {x: \"\xff\xfe\"}}]\n",
+                       env_of({}), "t");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(r.error, "models[0].set: must be valid UTF-8 text");
+}

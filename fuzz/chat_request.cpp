@@ -1,0 +1,56 @@
+// A model request's body as the gateway handles it: parse → validate (each route's schema, the
+// first byte picks the route) → canonical cache key → forwarded body. Invariants: a refusal is a
+// 4xx with a message; an accepted body's forwarded form always parses, names the backend's
+// model and keeps the client's fields; canonicalising twice changes nothing; the owner is part of
+// the key; depth and size limits refuse before any recursion.
+#include "fuzz_check.hpp"
+
+#include "deepgate/api/chat_request.hpp"
+#include "deepgate/cache/policy.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+using deepgate::api::chat_request;
+using deepgate::api::request_kind;
+using json = nlohmann::json;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const auto kind = static_cast<request_kind>(data[0] % 6);
+  const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
+  auto parsed = chat_request::parse(body, 16, 5000, kind);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    FUZZ_CHECK(e.status >= 400 && e.status < 500);
+    FUZZ_CHECK(!e.message.empty());
+    return 0;
+  }
+  auto& r = *parsed;
+  FUZZ_CHECK(!r.model().empty());
+  FUZZ_CHECK(r.prompt_token_estimate() >= 0);
+  FUZZ_CHECK(r.completion_reserve(4096) >= 0);
+  (void)r.prompt_sha256();
+  (void)r.deterministic(true);
+  (void)r.needs_beta();
+
+  // The cache key's material is canonical: parsing it again as the same route gives itself back.
+  const auto material = r.cache_material("m");
+  FUZZ_CHECK(json::parse(material, nullptr, false).is_object());
+  auto again = chat_request::parse(material, 64, 1'000'000, kind);
+  if (again) FUZZ_CHECK(again->cache_material("m") == material);
+  FUZZ_CHECK(deepgate::cache::make_key("b", "owner-a", material) != deepgate::cache::make_key("b", "owner-b", material));
+
+  // The forwarded body parses, names the backend's model, and is the same on a second attempt.
+  r.request_usage();
+  const auto first = r.upstream_body("upstream-model", true, "dg-user");
+  const auto sent = json::parse(first, nullptr, false);
+  FUZZ_CHECK(sent.is_object());
+  FUZZ_CHECK(sent["model"] == "upstream-model");
+  const auto other = r.upstream_body("upstream-model", false, "");
+  FUZZ_CHECK(json::parse(other, nullptr, false).is_object());
+  FUZZ_CHECK(r.upstream_body("upstream-model", true, "dg-user") == first);
+  return 0;
+}
