@@ -55,6 +55,7 @@ bool application::build() {
     }
   }
   for (unsigned w = 0; w < server_->workers(); ++w) workers_.push_back(server_->worker_executor(w));
+  services_.load.resize(server_->workers());
   services_.snapshots.bind(workers_);
   auto first = api::build_snapshot(config_, nullptr, workers_, *services_.labels);
   if (!first.snap) {

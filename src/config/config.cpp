@@ -134,6 +134,7 @@ bool read_server(reader& r, const YAML::Node& n, server_config& s) {
                   sec.integer<std::size_t>("max_json_values", s.max_json_values, 16, std::size_t{1} << 28) &&
                   sec.integer<std::size_t>("max_connections", s.max_connections, 1, 1u << 22) &&
                   sec.integer<std::size_t>("max_body_bytes_in_flight", s.max_body_bytes_in_flight, 1024, std::size_t{1} << 40) &&
+                  sec.integer<std::size_t>("max_requests_in_flight", s.max_requests_in_flight, 1, 1u << 22) &&
                   sec.duration("request_timeout", s.request_timeout) && sec.duration("idle_timeout", s.idle_timeout) &&
                   sec.duration("write_timeout", s.write_timeout) && sec.duration("drain_timeout", s.drain_timeout) &&
                   sec.duration("drain_delay", s.drain_delay);

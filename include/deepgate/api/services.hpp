@@ -70,6 +70,12 @@ struct gateway_services {
   std::function<std::size_t()> open_connections;  // the public listener's, for /metrics
   std::function<std::size_t()> body_bytes_in_flight;  // the same
   std::atomic<bool> ready{false};
+  // Model requests each worker is handling (server.max_requests_in_flight), each counted on its
+  // own worker's thread only; its own cache line, so workers never share one.
+  struct alignas(64) worker_load {
+    std::size_t model_requests = 0;
+  };
+  std::vector<worker_load> load;  // one per worker (empty: not counted)
 };
 
 }  // namespace deepgate::api

@@ -44,6 +44,10 @@ struct server_config {
   std::size_t max_json_values = 200'000;
   std::size_t max_connections = 16'384;                  // per worker; beyond: 503 and close
   std::size_t max_body_bytes_in_flight = 256u << 20;     // request bodies held at once, all workers; beyond: 503
+  // Model requests (chat, embeddings, completions, responses, messages) one worker handles at
+  // once; beyond: 503 server_overloaded + Retry-After at once. Health checks, /v1/models and the
+  // admin listener are not counted, so they answer whatever the load.
+  std::size_t max_requests_in_flight = 4096;
   milliseconds request_timeout{30'000};  // reading one whole request
   milliseconds idle_timeout{75'000};     // keep-alive wait for the next request
   milliseconds write_timeout{60'000};    // one write to a slow client
