@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -111,4 +113,161 @@ TEST(overload, four_times_the_capacity_is_shed_at_once_and_the_rest_completes) {
   if (!instrumented()) EXPECT_LT(peak - baseline, 64 * 1024) << "KiB";  // docs/reliability.md states this bound
   // And it serves again once the load is gone.
   EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("after", false)).status, 200);
+}
+
+namespace {
+
+std::size_t open_fds(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+// The data events of a stream, in order.
+std::vector<std::string> stream_of(std::uint16_t port, const std::string& path, const std::string& body) {
+  http_connection c(port, std::chrono::seconds(60));
+  auto r = c.request("POST", path, body, {{"Content-Type", "application/json"}});
+  if (r.status != 200 || !r.complete) return {"status " + std::to_string(r.status)};
+  return sse_items(r.body);
+}
+
+}  // namespace
+
+// 500 streams at once through one gateway, each compared event by event with what the backend
+// sends for the same request asked directly: every one exact, one [DONE] each.
+TEST(streams, five_hundred_concurrent_streams_arrive_exact) {
+  constexpr int streams = 500;
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port));
+  auto body = [](int i) {
+    return json{{"model", "deepseek-flash"},
+                {"messages", {{{"role", "user"}, {"content", "stream " + std::to_string(i) + " [mock tokens=40 tps=20]"}}}},
+                {"thinking", {{"type", "disabled"}}},
+                {"stream", true},
+                {"stream_options", {{"include_usage", true}}}}
+        .dump();
+  };
+  auto run = [&](std::uint16_t port, const std::string& path) {
+    std::vector<std::future<std::vector<std::string>>> calls;
+    for (int i = 0; i < streams; ++i)
+      calls.push_back(std::async(std::launch::async, [&, i] { return stream_of(port, path, body(i)); }));
+    std::vector<std::vector<std::string>> out;
+    for (auto& c : calls) out.push_back(c.get());
+    return out;
+  };
+  const auto through = run(gw->port, "/v1/chat/completions");
+  const auto peak = mock->stats()["max_active"].get<int>();
+  const auto direct = run(mock->port, "/chat/completions");
+  int exact = 0, one_done = 0;
+  std::size_t events = 0;
+  for (int i = 0; i < streams; ++i) {
+    exact += through[static_cast<std::size_t>(i)] == direct[static_cast<std::size_t>(i)];
+    one_done += std::count(through[static_cast<std::size_t>(i)].begin(), through[static_cast<std::size_t>(i)].end(), "[DONE]") == 1 &&
+                through[static_cast<std::size_t>(i)].back() == "[DONE]";
+    events += through[static_cast<std::size_t>(i)].size();
+  }
+  std::printf("figure: streams: %d concurrent (backend peak %d at once): %d/%d exact event for event, %d/%d with one "
+              "[DONE] last, %zu events\n",
+              streams, peak, exact, streams, one_done, streams, events);
+  EXPECT_EQ(exact, streams);
+  EXPECT_EQ(one_done, streams);
+  EXPECT_GT(peak, streams / 2);  // they were concurrent, not one after another
+}
+
+// Slow clients cost a connection each until their timeout, never the service: 500 connections
+// sending their head a byte at a time, slow bodies and clients that stop reading a stream, while
+// a canary keeps asking. Every slow connection is closed at its timeout (408 for heads and bodies;
+// a stream cut without [DONE] for readers); the canary never fails; the gateway's file
+// descriptors come back to where they were.
+TEST(slow_clients, slowloris_slow_bodies_and_slow_readers_while_a_canary_is_served) {
+  constexpr int slow_heads = 500, slow_bodies = 50, slow_readers = 5;
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(
+      gateway_yaml(mock->port, "  workers: 2\n  request_timeout: 2s\n  write_timeout: 2s\n  idle_timeout: 2s\n"));
+  const auto pid = gw->process->pid();
+  ASSERT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("warm up", false)).status, 200);
+  ASSERT_TRUE(eventually([&] { return open_fds(pid) > 0; }));
+  const auto fds_before = open_fds(pid);
+
+  std::atomic<bool> attack{true};
+  std::vector<long> canary_us;
+  int canary_failed = 0;
+  std::thread canary([&] {
+    while (attack) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto r = post_json(gw->port, "/v1/chat/completions", chat_body("canary", false));
+      canary_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+      canary_failed += r.status != 200;
+    }
+  });
+
+  std::vector<std::unique_ptr<http_connection>> heads, bodies, readers;
+  for (int i = 0; i < slow_heads; ++i) {
+    heads.push_back(std::make_unique<http_connection>(gw->port, std::chrono::seconds(10)));
+    heads.back()->send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n");
+  }
+  const std::string body = chat_body("slow body", false);
+  for (int i = 0; i < slow_bodies; ++i) {
+    bodies.push_back(std::make_unique<http_connection>(gw->port, std::chrono::seconds(10)));
+    bodies.back()->send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+                            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                            body.substr(0, 10));
+  }
+  // About 11 MB of events: more than loopback's socket buffers hold, so the gateway's writes block.
+  const std::string big = chat_body("never read [mock tokens=50000]", true);
+  for (int i = 0; i < slow_readers; ++i) {
+    readers.push_back(std::make_unique<http_connection>(gw->port, std::chrono::seconds(10)));
+    readers.back()->send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+                             "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+  }
+  const auto fds_attack = open_fds(pid);
+  // Trickle: one more byte to every slow head and body every 200 ms, until the server ends each.
+  auto ended = [](http_connection& c) { return c.readable(std::chrono::milliseconds(0)); };  // an answer or a close
+  std::size_t heads_ended = 0, bodies_ended = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until && (heads_ended < heads.size() || bodies_ended < bodies.size())) {
+    heads_ended = bodies_ended = 0;
+    for (auto& c : heads) heads_ended += ended(*c) || !c->send_raw("X");
+    for (auto& c : bodies) bodies_ended += ended(*c) || !c->send_raw(" ");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  // The readers are read only once the gateway has given up on their streams (its FIN waits
+  // behind the bytes they never read): reading earlier would let a blocked write finish.
+  const bool readers_dropped = eventually([&] { return metric_value(gw->metrics(), "deepgate_active_streams") == 0; },
+                                          std::chrono::seconds(30));
+  EXPECT_TRUE(readers_dropped);
+  int heads_408 = 0, bodies_408 = 0, readers_cut = 0;
+  for (auto& c : heads) heads_408 += c->read_until_close().starts_with("HTTP/1.1 408");
+  for (auto& c : bodies) bodies_408 += c->read_until_close().starts_with("HTTP/1.1 408");
+  for (auto& c : readers) {  // the server stopped writing to them: what they hold ends without [DONE]
+    const auto got = c->read_until_close();
+    const bool cut = got.starts_with("HTTP/1.1 200") && got.find("[DONE]") == std::string::npos;
+    readers_cut += cut;
+    if (!cut) std::printf("slow reader not cut: %zu bytes, starts %s\n", got.size(), got.substr(0, 40).c_str());
+  }
+  attack = false;
+  canary.join();
+  heads.clear();
+  bodies.clear();
+  readers.clear();
+  std::sort(canary_us.begin(), canary_us.end());
+  const long p50 = canary_us.empty() ? 0 : canary_us[canary_us.size() / 2];
+  const long p99 = canary_us.empty() ? 0 : canary_us[canary_us.size() * 99 / 100];
+  // Back to where they were, give or take the idle backend connection each worker may now keep
+  // pooled (the canary may have been served by either worker).
+  const bool fds_back = eventually([&] { return open_fds(pid) <= fds_before + 2; }, std::chrono::seconds(15));
+  std::printf("figure: slow clients: %d slow heads (%d answered 408 and closed), %d slow bodies (%d 408), %d slow readers "
+              "(%d cut at the write timeout); canary %zu requests, %d failed, p50 %ld us, p99 %ld us; gateway fds %zu "
+              "before, %zu under attack, %zu after\n",
+              slow_heads, heads_408, slow_bodies, bodies_408, slow_readers, readers_cut, canary_us.size(), canary_failed,
+              p50, p99, fds_before, fds_attack, open_fds(pid));
+  EXPECT_EQ(heads_408, slow_heads);
+  EXPECT_EQ(bodies_408, slow_bodies);
+  EXPECT_EQ(readers_cut, slow_readers);
+  EXPECT_EQ(canary_failed, 0);
+  EXPECT_GT(canary_us.size(), 10u);
+  EXPECT_TRUE(fds_back) << open_fds(pid) << " > " << fds_before;
 }
