@@ -1,6 +1,7 @@
 // Reliability with figures (issue 20, docs/reliability.md): each test states what it measured on
 // stdout ("figure: ...") and asserts the property, never a timing threshold. Loopback only,
 // bounded in count and time.
+#include "fault_proxy.hpp"
 #include "fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -270,4 +271,124 @@ TEST(slow_clients, slowloris_slow_bodies_and_slow_readers_while_a_canary_is_serv
   EXPECT_EQ(canary_failed, 0);
   EXPECT_GT(canary_us.size(), 10u);
   EXPECT_TRUE(fds_back) << open_fds(pid) << " > " << fds_before;
+}
+
+namespace {
+
+struct outcome {
+  unsigned status = 0;
+  std::string code;  // the JSON error's code, or the stream's error event's
+  bool done = false;  // a stream that ended with [DONE]
+  std::size_t events = 0;
+  long ms = 0;
+};
+
+outcome call(std::uint16_t port, const std::string& model, bool stream, const std::string& prompt = "fault") {
+  const auto t0 = std::chrono::steady_clock::now();
+  http_connection c(port, std::chrono::seconds(30));
+  auto r = c.request("POST", "/v1/chat/completions", chat_body(prompt + " [mock tokens=60]", stream, model),
+                     {{"Content-Type", "application/json"}});
+  outcome o;
+  o.ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  o.status = r.status;
+  if (stream && r.status == 200) {
+    auto items = sse_items(r.body);
+    o.events = items.size();
+    o.done = !items.empty() && items.back() == "[DONE]";
+    for (auto& i : items)
+      if (auto j = json::parse(i, nullptr, false); j.is_object() && j.contains("error")) o.code = j["error"]["code"];
+  } else if (auto j = json::parse(r.body, nullptr, false); j.is_object() && j.contains("error")) {
+    o.code = j["error"]["code"];
+  }
+  return o;
+}
+
+std::string faulty_yaml(std::uint16_t proxy, std::uint16_t spare, const std::string& breaker) {
+  return "server: {host: 127.0.0.1, port: 0, workers: 1}\nbackends:\n"
+         "  - {name: flaky, url: 'http://127.0.0.1:" + std::to_string(proxy) +
+         "', response_header_timeout: 1s, first_token_timeout: 1s, token_idle_timeout: 1s, read_timeout: 1s, breaker: " +
+         breaker + "}\n  - {name: spare, url: 'http://127.0.0.1:" + std::to_string(spare) + "', breaker: {failures: 0}}\n"
+         "models:\n  - {name: solo, backend: flaky, upstream_model: deepseek-flash}\n"
+         "  - {name: covered, backend: flaky, upstream_model: deepseek-flash, fallback: [spare]}\n" +
+         test_auth_yaml() + "admin: {port: 0}\n";
+}
+
+}  // namespace
+
+// A backend broken the ways networks break it, through a fault proxy: each ends in the
+// documented error (docs/backends.md) and within its deadline; a request that never reached the
+// backend goes to the fallback, one that may have (a head timeout) or whose bytes reached the
+// client never does.
+TEST(backend_faults, each_fault_ends_in_its_documented_error) {
+  using fault = fault_proxy::fault;
+  auto mock = mock_server::start();
+  auto spare = mock_server::start();
+  fault_proxy proxy(mock->port);
+  auto gw = gateway_server::start(faulty_yaml(proxy.port(), spare->port, "{failures: 0}"));
+  struct row {
+    const char* name;
+    fault f;
+    std::size_t amount;
+    const char* model;
+    bool stream;
+    unsigned status;
+    const char* code;  // "" for a success
+    bool spare_used;
+  };
+  const std::vector<row> matrix{
+      {"latency 2.5 s before the head (header timeout 1 s)", fault::latency, 2500, "solo", false, 504, "upstream_timeout", false},
+      {"latency 2.5 s, stream", fault::latency, 2500, "solo", true, 504, "upstream_timeout", false},
+      {"blackhole", fault::blackhole, 0, "solo", false, 504, "upstream_timeout", false},
+      {"connection closed at once", fault::close_at_once, 0, "solo", false, 502, "upstream_reset", false},
+      {"reset after 600 response bytes, stream", fault::reset_after, 600, "solo", true, 200, "upstream_reset", false},
+      {"half-open after 600 bytes, stream (idle timeout 1 s)", fault::half_open_after, 600, "solo", true, 200,
+       "upstream_idle_timeout", false},
+      {"half-open inside the head", fault::half_open_after, 40, "solo", false, 504, "upstream_timeout", false},
+      // Not retried: the request was sent, and the model may be working on it (docs/backends.md).
+      {"blackhole, with a fallback", fault::blackhole, 0, "covered", false, 504, "upstream_timeout", false},
+      {"connection closed at once, with a fallback", fault::close_at_once, 0, "covered", false, 200, "", true},
+      {"reset after 600 bytes of a stream, with a fallback", fault::reset_after, 600, "covered", true, 200, "upstream_reset",
+       false},
+  };
+  for (const auto& r : matrix) {
+    proxy.set(r.f, r.amount);
+    const auto spare_before = spare->chat_requests();
+    const auto o = call(gw->port, r.model, r.stream, r.name);
+    const bool spare_used = spare->chat_requests() > spare_before;
+    std::printf("figure: backend fault: %-55s -> %u %s%s in %ld ms%s\n", r.name, o.status, o.code.c_str(),
+                r.stream ? (o.done ? " [DONE]" : " (no [DONE])") : "", o.ms, spare_used ? ", served by the fallback" : "");
+    EXPECT_EQ(o.status, r.status) << r.name;
+    EXPECT_EQ(o.code, r.code) << r.name;
+    EXPECT_EQ(spare_used, r.spare_used) << r.name;
+    if (r.stream && o.status == 200) EXPECT_EQ(o.done, std::string(r.code).empty()) << r.name;
+  }
+  proxy.set(fault::none);
+  EXPECT_EQ(call(gw->port, "solo", true).done, true);  // and the backend serves again
+}
+
+// The breaker opens after its failures, the backend is then skipped (its traffic to the
+// fallback without an attempt), and it is tried again and closes once the fault is gone.
+TEST(backend_faults, the_breaker_opens_skips_and_recovers) {
+  using fault = fault_proxy::fault;
+  auto mock = mock_server::start();
+  auto spare = mock_server::start();
+  fault_proxy proxy(mock->port);
+  auto gw = gateway_server::start(faulty_yaml(proxy.port(), spare->port, "{failures: 2, cool_down: 500ms}"));
+  ASSERT_EQ(call(gw->port, "covered", false).status, 200);
+  proxy.set(fault::close_at_once);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(call(gw->port, "covered", false).status, 200);  // each retried on the spare
+  const auto tried = proxy.connections();
+  const auto open_at = std::chrono::steady_clock::now();
+  EXPECT_EQ(call(gw->port, "covered", false).status, 200);
+  EXPECT_EQ(proxy.connections(), tried);  // open: not even tried
+  proxy.set(fault::none);
+  const auto at_mock = mock->chat_requests();
+  const bool recovered = eventually([&] {
+    return call(gw->port, "covered", false).status == 200 && mock->chat_requests() > at_mock;
+  }, std::chrono::seconds(10));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - open_at).count();
+  std::printf("figure: breaker: opened after 2 failures, skipped while open, closed again %ld ms after opening "
+              "(cool-down 500 ms)\n", static_cast<long>(ms));
+  EXPECT_TRUE(recovered);
+  EXPECT_EQ(call(gw->port, "solo", false).status, 200);
 }
