@@ -320,8 +320,15 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const
   }
   s->limits = limits;
 
-  // x-ratelimit-* describe the limits this request was checked against.
-  const auto& values = own_bucket ? per_model->second : profile.values;
+  // x-ratelimit-* describe the limits this request was checked against: while Redis is away,
+  // this replica's share of them.
+  auto values = own_bucket ? per_model->second : profile.values;
+  if (s->store == ticket::state::where::fallback && lim.cfg.replicas > 1) {
+    const auto share = [n = lim.cfg.replicas](auto v) { return v ? std::max<decltype(v)>(1, v / n) : v; };
+    values.requests_per_minute = share(values.requests_per_minute);
+    values.tokens_per_minute = share(values.tokens_per_minute);
+    values.concurrent_requests = share(values.concurrent_requests);
+  }
   out.headers = rate_limit_headers(d, limits, values);
   out.refused = d.refused;
   if (d.allowed()) {

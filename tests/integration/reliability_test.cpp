@@ -3,6 +3,7 @@
 // bounded in count and time.
 #include "fault_proxy.hpp"
 #include "fixture.hpp"
+#include "redis_server.hpp"
 
 #include <gtest/gtest.h>
 
@@ -391,4 +392,102 @@ TEST(backend_faults, the_breaker_opens_skips_and_recovers) {
               "(cool-down 500 ms)\n", static_cast<long>(ms));
   EXPECT_TRUE(recovered);
   EXPECT_EQ(call(gw->port, "solo", false).status, 200);
+}
+
+// Two replicas sharing keys and limits in Redis, under mixed load (streams and JSON answers),
+// through a Redis that hangs (SIGSTOP, 10 s) and then dies (kill -9) and comes back from its
+// last snapshot: known keys keep working, limits fall back to each replica's share (half the
+// limit here), and the shared limits resume once Redis is back.
+TEST(redis_chaos, two_replicas_through_a_hung_then_killed_redis) {
+  auto redis = redis_server::start();
+  const auto redis_port = redis->port;
+  auto mock = mock_server::start();
+  const auto key = json::parse(capture(std::string(gateway_bin()) + " keys create --owner chaos --redis redis://127.0.0.1:" +
+                                       std::to_string(redis_port) + " --json 2>&1"))["key"].get<std::string>();
+  redis->cli("SAVE");  // what a restarted Redis comes back with
+  const std::string sections = "auth:\n  store: redis\n  sync_interval: 200ms\nredis:\n  url: redis://127.0.0.1:" +
+                               std::to_string(redis_port) +
+                               "\n  command_timeout: 100ms\nlimits:\n  store: redis\n  replicas: 2\n"
+                               "  default: {requests_per_minute: 600000, request_burst: 100000}\n";
+  auto a = gateway_server::start(gateway_yaml(mock->port, "", "", sections));
+  auto b = gateway_server::start(gateway_yaml(mock->port, "", "", sections));
+
+  enum phase_t { healthy, hung, killed, back };
+  std::atomic<int> phase{healthy};
+  struct tally {
+    std::atomic<long> ok{0}, failed{0}, slowest_ms{0}, half_limit{0};
+  };
+  tally by_phase[4];
+  std::atomic<bool> stop{false};
+  std::atomic<long> back_at{0}, last_share_after_back{-1};  // steady-clock ms
+  auto client = [&](std::uint16_t port, int which) {
+    auto c = std::make_unique<http_connection>(port, std::chrono::seconds(10));
+    for (long i = 0; !stop; ++i) {
+      const bool stream = (i + which) % 2 == 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = c->request("POST", "/v1/chat/completions", chat_body("chaos [mock tokens=5]", stream),
+                          {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}});
+      const long ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      auto& t = by_phase[phase.load()];  // the phase it ended in: one that ended healthy saw no outage
+      const auto items = stream ? sse_items(r.body) : std::vector<std::string>{};
+      const bool good = r.status == 200 && (!stream || (!items.empty() && items.back() == "[DONE]"));
+      (good ? t.ok : t.failed)++;
+      const bool share = r.header("x-ratelimit-limit-requests") == "300000";
+      t.half_limit += share;
+      const long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      if (share && &t == &by_phase[back]) last_share_after_back = now_ms - back_at;
+      for (long s = t.slowest_ms; ms > s && !t.slowest_ms.compare_exchange_weak(s, ms);) {
+      }
+      if (!r.complete) c = std::make_unique<http_connection>(port, std::chrono::seconds(10));
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) clients.emplace_back(client, i % 2 ? b->port : a->port, i);
+  ASSERT_TRUE(eventually([&] { return by_phase[healthy].ok > 40; }));
+
+  redis->process->signal(SIGSTOP);
+  phase = hung;
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // the outage the scenario is about
+  redis->process->signal(SIGCONT);
+  redis->process->signal(SIGKILL);
+  phase = killed;
+  redis->process->wait_exit(std::chrono::seconds(5));
+  ASSERT_TRUE(eventually([&] { return by_phase[killed].ok > 40; }));
+  auto revived = redis_server::start({"--dir", redis->dir}, redis_port);
+  const auto t_back = std::chrono::steady_clock::now();
+  back_at = std::chrono::duration_cast<std::chrono::milliseconds>(t_back.time_since_epoch()).count();
+  phase = back;
+  // Shared again: both replicas answer with the whole limit, not their share.
+  auto full = [&](std::uint16_t port) {
+    auto r = post_json(port, "/v1/chat/completions", chat_body("probe"), {{"Authorization", "Bearer " + key}});
+    return r.status == 200 && r.header("x-ratelimit-limit-requests") == "600000";
+  };
+  const bool resumed = eventually([&] { return full(a->port) && full(b->port); }, std::chrono::seconds(15));
+  const auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_back).count();
+  // Every worker of both replicas (the clients' connections may be on the other worker): a
+  // while of load, then no request at the share any more.
+  const bool clients_resumed =
+      eventually([&] { return by_phase[back].ok - by_phase[back].half_limit >= 200; }, std::chrono::seconds(15));
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  const char* names[] = {"healthy", "hung (SIGSTOP 10 s)", "killed (kill -9)", "back"};
+  long ok = 0, failed = 0;
+  for (int p = 0; p < 4; ++p) {
+    std::printf("figure: redis chaos: %-20s %6ld served, %ld failed, %ld at the replica's share, slowest %ld ms\n", names[p],
+                by_phase[p].ok.load(), by_phase[p].failed.load(), by_phase[p].half_limit.load(), by_phase[p].slowest_ms.load());
+    ok += by_phase[p].ok;
+    failed += by_phase[p].failed;
+  }
+  std::printf("figure: redis chaos: %.3f%% of %ld requests with a known key served; shared limits resumed %ld ms after "
+              "Redis returned (probes), the last request at a replica's share %ld ms after\n",
+              100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed), ok + failed, static_cast<long>(recovery_ms),
+              last_share_after_back.load());
+  EXPECT_GE(static_cast<double>(ok) / static_cast<double>(ok + failed), 0.999);
+  EXPECT_TRUE(resumed);
+  EXPECT_TRUE(clients_resumed);
+  EXPECT_GT(by_phase[hung].ok, 0);
+  EXPECT_GT(by_phase[hung].half_limit, 0);  // the outage was seen, and each replica held its share
+  EXPECT_GT(by_phase[killed].half_limit, 0);
+  EXPECT_EQ(by_phase[healthy].half_limit, 0);
 }
