@@ -491,3 +491,46 @@ TEST(redis_chaos, two_replicas_through_a_hung_then_killed_redis) {
   EXPECT_GT(by_phase[killed].half_limit, 0);
   EXPECT_EQ(by_phase[healthy].half_limit, 0);
 }
+
+// SIGTERM with a drain deadline shorter than the streams in flight: each stream ends with exactly
+// one server_shutting_down event (no [DONE]), each has its usage record in the access log
+// (estimated: the backend never sent its usage), and the gateway exits 0.
+TEST(drain_deadline, every_stream_cut_gets_one_error_event_and_a_usage_record) {
+  constexpr int streams = 100;
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  drain_timeout: 500ms\n"));
+  std::vector<std::future<http_response>> done;
+  for (int i = 0; i < streams; ++i)
+    done.push_back(std::async(std::launch::async, [port = gw->port, i] {
+      http_connection c(port, std::chrono::seconds(30));
+      return c.request("POST", "/v1/chat/completions", chat_body("cut " + std::to_string(i) + " [mock tokens=200 tps=20]", true),
+                       {{"Content-Type", "application/json"}});
+    }));
+  ASSERT_TRUE(eventually([&] { return mock->stats()["active"].get<int>() == streams; }, std::chrono::seconds(30)));
+  gw->process->signal(SIGTERM);
+  int one_event = 0, events_seen = 0;
+  for (auto& f : done) {
+    auto r = f.get();
+    auto items = sse_items(r.body);
+    int errors = 0;
+    for (auto& i : items)
+      if (auto j = json::parse(i, nullptr, false); j.is_object() && j.contains("error"))
+        errors += j["error"]["code"] == "server_shutting_down";
+    one_event += r.status == 200 && errors == 1 && !items.empty() && items.back() != "[DONE]";
+    events_seen += static_cast<int>(items.size());
+  }
+  EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(10)), 0);
+  int records = 0, estimated = 0;
+  for (const auto& line : gw->access_lines()) {
+    if (line.value("route", "") != "chat_completions" || !line.contains("tokens")) continue;
+    ++records;
+    estimated += line["tokens"].value("estimated", false) && line["tokens"]["completion"].get<int>() > 0;
+  }
+  std::printf("figure: drain deadline: %d streams cut at a 500 ms deadline: %d with exactly one server_shutting_down "
+              "event and no [DONE] (%d events relayed); %d usage records in the access log, %d estimated from what was "
+              "relayed; exit 0\n",
+              streams, one_event, events_seen, records, estimated);
+  EXPECT_EQ(one_event, streams);
+  EXPECT_EQ(records, streams);
+  EXPECT_EQ(estimated, streams);
+}
