@@ -218,10 +218,11 @@ TEST(slow_clients, slowloris_slow_bodies_and_slow_readers_while_a_canary_is_serv
                             "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
                             body.substr(0, 10));
   }
-  // About 11 MB of events: more than loopback's socket buffers hold, so the gateway's writes block.
+  // About 11 MB of events to clients with a 16 KiB receive buffer: far more than the socket
+  // buffers between them hold (the gateway's send buffer grows to 4 MB), so its writes block.
   const std::string big = chat_body("never read [mock tokens=50000]", true);
   for (int i = 0; i < slow_readers; ++i) {
-    readers.push_back(std::make_unique<http_connection>(gw->port, std::chrono::seconds(10)));
+    readers.push_back(std::make_unique<http_connection>(gw->port, std::chrono::seconds(10), nullptr, 16 * 1024));
     readers.back()->send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
                              "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
   }
@@ -237,7 +238,12 @@ TEST(slow_clients, slowloris_slow_bodies_and_slow_readers_while_a_canary_is_serv
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   // The readers are read only once the gateway has given up on their streams (its FIN waits
-  // behind the bytes they never read): reading earlier would let a blocked write finish.
+  // behind the bytes they never read): reading earlier would let a blocked write finish. Each
+  // stream has begun (bytes wait on its socket) before "no stream active" can mean that.
+  const bool readers_started = eventually([&] {
+    return std::all_of(readers.begin(), readers.end(), [](auto& c) { return c->readable(std::chrono::milliseconds(0)); });
+  }, std::chrono::seconds(30));
+  EXPECT_TRUE(readers_started);
   const bool readers_dropped = eventually([&] { return metric_value(gw->metrics(), "deepgate_active_streams") == 0; },
                                           std::chrono::seconds(30));
   EXPECT_TRUE(readers_dropped);

@@ -16,9 +16,11 @@
 
 namespace deepgate::test {
 
-http_connection::http_connection(std::uint16_t port, std::chrono::milliseconds timeout, const char* source)
+http_connection::http_connection(std::uint16_t port, std::chrono::milliseconds timeout, const char* source,
+                                 int receive_buffer)
     : timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   if (source) {
     sockaddr_in from{};
     from.sin_family = AF_INET;

@@ -36,8 +36,10 @@ using body_callback = std::function<bool(std::string_view)>;
 class http_connection {
  public:
   // `source`: a loopback address other than 127.0.0.1 to connect from (a client that is not a proxy).
+  // `receive_buffer`: SO_RCVBUF before connecting (0: the kernel's, which grows to megabytes on
+  // loopback): a client that stops reading then stops the server's writes after that many bytes.
   explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                           const char* source = nullptr);
+                           const char* source = nullptr, int receive_buffer = 0);
   ~http_connection();
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
