@@ -31,12 +31,12 @@ ctest --test-dir build --output-on-failure --parallel 2 --timeout 300
 # a third of the whole run. Every spawned process must exit 0, so a sanitizer report fails its test.
 in_process="deepgate deepgate-mock unit_tests stage_test single_flight_test background_jobs_test redis_client_test cache_redis_test"
 in_process+=" fuzz_replay_http_request fuzz_replay_chat_request fuzz_replay_sse_stream fuzz_replay_config_load fuzz_replay_resp_reply"
-sanitizer_pass() {  # $1 build dir, $2 name, $3 tests to leave out (a ctest -E regex); options in the environment
+sanitizer_pass() {  # $1 build dir, $2 name; the sanitizer's options in the environment
   echo "== tests ($2): in-process"
   ctest --test-dir "$1" --output-on-failure --parallel 2 --timeout 300 -L in_process
   echo "== tests ($2): the release suite against the $2 binaries"
   DEEPGATE_BIN="$PWD/$1/deepgate" DEEPGATE_MOCK_BIN="$PWD/$1/deepgate-mock" \
-    ctest --test-dir build --output-on-failure --parallel 2 --timeout 300 -L spawns ${3:+-E "$3"}
+    ctest --test-dir build --output-on-failure --parallel 2 --timeout 300 -L spawns
 }
 
 if [[ "${SANITIZE_PASS:-1}" == 1 ]]; then
@@ -47,10 +47,7 @@ if [[ "${SANITIZE_PASS:-1}" == 1 ]]; then
 
   echo "== build (TSan)"
   BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo SANITIZE=thread BUILD_TARGETS="$in_process" ./scripts/build.sh
-  # The load tests with figures (docs/reliability.md) run in the release and ASan passes only:
-  # under TSan they cost minutes of the 30 (a trim issue 20 allows; said in docs/reliability.md).
-  TSAN_OPTIONS=halt_on_error=0 sanitizer_pass build-tsan TSan \
-    '^(overload|streams|slow_clients|redis_chaos|drain_deadline)\.'
+  TSAN_OPTIONS=halt_on_error=0 sanitizer_pass build-tsan TSan
 fi
 
 if [[ "${FUZZ_PASS:-1}" == 1 ]]; then
