@@ -8,6 +8,40 @@
 
 namespace deepgate::api {
 
+namespace {
+
+// Counts a model request in its worker's load while it lasts (server.max_requests_in_flight).
+class load_slot {
+ public:
+  load_slot(gateway_services& svc, unsigned worker)
+      : n_(worker < svc.load.size() ? &svc.load[worker].model_requests : nullptr) {}
+  ~load_slot() {
+    if (n_ && taken_) --*n_;
+  }
+  load_slot(const load_slot&) = delete;
+  load_slot& operator=(const load_slot&) = delete;
+  // False when the worker already handles `cap` model requests: this one is shed.
+  bool take(std::size_t cap) {
+    if (!n_) return true;
+    if (*n_ >= cap) return false;
+    ++*n_;
+    return taken_ = true;
+  }
+
+ private:
+  std::size_t* n_;
+  bool taken_ = false;
+};
+
+http::api_error overloaded() {
+  auto e = http::server_error(503, "The gateway is handling as many requests as it is configured to; retry shortly.",
+                              "server_overloaded");
+  e.retry_after = std::chrono::seconds(1);
+  return e;
+}
+
+}  // namespace
+
 // The journey of docs/architecture.md, one stage a step. Each stage either fills in the request
 // context or says what the client gets instead; settling the limits is the settlement's, once,
 // on every path. GCC 12 destroys temporaries inside co_await expressions twice, so every awaited
@@ -15,6 +49,14 @@ namespace deepgate::api {
 boost::asio::awaitable<void> model_request(http::request& req, http::response_writer& out, gateway_services& services,
                                            observability::request_record& rec, const route_spec& spec) {
   request_context ctx(services, req, out, rec, spec);
+
+  // 0. shed: a worker already handling server.max_requests_in_flight model requests answers 503
+  // at once, before spending anything on the key or the body.
+  load_slot slot(services, req.worker);
+  if (!slot.take(ctx.config.server.max_requests_in_flight)) {
+    const auto e = overloaded();
+    co_return co_await fail(out, e, rec, spec.dialect);
+  }
 
   // 1. authenticate  2. parse + validate  3. route (the model the key may use, its fields)
   std::optional<http::api_error> refused = ctx.authenticate();

@@ -1,20 +1,13 @@
 #include "deepgate/api/chat_request.hpp"
 
-#include "deepgate/auth/key.hpp"
-
-#include "deepgate/http/json_depth.hpp"
-
 #include "bodies/body.hpp"
 #include "deepgate/core/digest.hpp"
+#include "deepgate/http/json_depth.hpp"
 
-#include <algorithm>
-#include <array>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <optional>
 #include <utility>
-#include <vector>
 
 namespace deepgate::api {
 

@@ -89,36 +89,6 @@ class request_scope {
   unsigned worker_;
 };
 
-// Counts a model request in its worker's load while it lasts (server.max_requests_in_flight).
-class load_slot {
- public:
-  load_slot(gateway_services& svc, unsigned worker)
-      : n_(worker < svc.load.size() ? &svc.load[worker].model_requests : nullptr) {}
-  ~load_slot() {
-    if (n_ && taken_) --*n_;
-  }
-  load_slot(const load_slot&) = delete;
-  load_slot& operator=(const load_slot&) = delete;
-  // False when the worker already handles `cap` model requests: this one is shed.
-  bool take(std::size_t cap) {
-    if (!n_) return true;
-    if (*n_ >= cap) return false;
-    ++*n_;
-    return taken_ = true;
-  }
-
- private:
-  std::size_t* n_;
-  bool taken_ = false;
-};
-
-http::api_error overloaded() {
-  auto e = http::server_error(503, "The gateway is handling as many requests as it is configured to; retry shortly.",
-                              "server_overloaded");
-  e.retry_after = std::chrono::seconds(1);
-  return e;
-}
-
 boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, http::response_writer& out) {
   request_scope scope(svc, req, out);
   auto& rec = scope.rec;
@@ -133,16 +103,11 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
   http::response res;
   if (const auto* spec = route_for_path(p)) {  // the model routes: chat, embeddings, completions, ...
     rec.path = spec->label;
-    load_slot slot(svc, req.worker);
-    if (req.method != "POST") {
-      res = method_not_allowed(rec, req, "POST", spec->dialect);
-    } else if (!slot.take(svc.snapshots.current(req.worker)->config->server.max_requests_in_flight)) {
-      // Shed at once, before authentication or parsing: an overloaded worker spends nothing on it.
-      res = error_answer(rec, overloaded(), spec->dialect);
-    } else {
+    if (req.method == "POST") {
       co_await model_request(req, out, svc, rec, *spec);
       co_return;
     }
+    res = method_not_allowed(rec, req, "POST", spec->dialect);
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
     rec.path = observability::route::models;
     auto who = svc.auth->authenticate(req.headers, core::unix_seconds());

@@ -25,9 +25,10 @@ std::optional<std::int64_t> integer_member(const json& obj, const char* key) {
     return static_cast<std::int64_t>(it->get<std::uint64_t>());
   return std::nullopt;
 }
-json member(const json& obj, const char* key) {
+const json& member(const json& obj, const char* key) {
+  static const json absent;
   auto it = obj.find(key);
-  return it == obj.end() ? json() : *it;
+  return it == obj.end() ? absent : *it;
 }
 
 // Appends in place: copying the text so far for every delta made assembly quadratic.
@@ -203,13 +204,14 @@ replay replay_parts(std::string_view completion_json) {
     out += finish;
     out += "}]}\n\n";
   };
-  const auto choices = member(j, "choices");
-  for (const auto& c : choices.is_array() ? choices : json::array()) {
+  const auto& choices = member(j, "choices");
+  static const json no_choices = json::array(), no_message = json::object();
+  for (const auto& c : choices.is_array() ? choices : no_choices) {
     if (!c.is_object()) continue;
     const auto index = integer_member(c, "index").value_or(0);
-    const auto message = member(c, "message");
-    const auto& m = message.is_object() ? message : json::object();
-    const auto role = member(m, "role");
+    const auto& message = member(c, "message");
+    const auto& m = message.is_object() ? message : no_message;
+    const auto& role = member(m, "role");
     event(index, "\"role\":" + dump(role.is_string() ? role : json("assistant")) + ",\"content\":\"\"", "null");
     if (auto r = m.find("reasoning_content"); r != m.end() && r->is_string())
       event(index, "\"content\":null,\"reasoning_content\":" + dump(*r), "null");

@@ -55,7 +55,8 @@ std::optional<std::int64_t> scan_int(std::string_view obj, std::string_view name
 
 usage from_text(std::string_view obj) {
   usage r;
-  if (!scan_int(obj, "prompt_tokens") && !scan_int(obj, "completion_tokens")) {
+  const auto prompt = scan_int(obj, "prompt_tokens"), completion = scan_int(obj, "completion_tokens");
+  if (!prompt && !completion) {
     // The Responses API (input_tokens with input_tokens_details.cached_tokens; output_tokens with
     // output_tokens_details.reasoning_tokens) and Anthropic's Messages API (input_tokens not
     // counting cache_read_input_tokens and cache_creation_input_tokens, which are input too).
@@ -73,8 +74,8 @@ usage from_text(std::string_view obj) {
     r.cache_miss = std::max<std::int64_t>(0, r.prompt - r.cache_hit);
     return r;
   }
-  r.prompt = scan_int(obj, "prompt_tokens").value_or(0);
-  r.completion = scan_int(obj, "completion_tokens").value_or(0);
+  r.prompt = prompt.value_or(0);
+  r.completion = completion.value_or(0);
   r.reasoning = scan_int(obj, "reasoning_tokens").value_or(0);
   auto hit = scan_int(obj, "prompt_cache_hit_tokens"), miss = scan_int(obj, "prompt_cache_miss_tokens");
   if (hit || miss) {

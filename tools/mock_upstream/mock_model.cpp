@@ -48,7 +48,8 @@ std::string text_of(const json& content) {
   std::string s;
   if (content.is_array())
     for (auto& part : content)
-      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string())
+      if (part.is_object() && (part.value("type", "") == "text" || part.value("type", "") == "input_text") &&
+          part.contains("text") && part["text"].is_string())
         s += part["text"].get<std::string>();
   return s;
 }
@@ -81,6 +82,15 @@ reply error_reply(unsigned status, std::string message = {}) {
                                              {"code", "invalid_request_error"}}}}
                                  .dump();
   return r;
+}
+
+// A status=N directive: that error in the route's shape, carrying the other directives
+// (latency_ms, say) with it.
+std::optional<reply> directed_error(const knobs& k, reply (*shape)(unsigned, std::string) = error_reply) {
+  if (k.status < 400) return std::nullopt;
+  auto e = shape(static_cast<unsigned>(k.status), {});
+  e.k = k;
+  return e;
 }
 }  // namespace
 
@@ -206,11 +216,7 @@ reply plan_embeddings(std::string_view request_body, std::string_view authorizat
       r.k = parse_directives(item.get<std::string>(), opts.defaults);
       break;
     }
-  if (r.k.status >= 400) {
-    auto e = error_reply(static_cast<unsigned>(r.k.status));
-    e.k = r.k;
-    return e;
-  }
+  if (auto e = directed_error(r.k)) return *e;
   const int dims = req.contains("dimensions") && req["dimensions"].is_number_integer() ? std::max(1, req["dimensions"].get<int>()) : 16;
   const bool b64 = req.value("encoding_format", std::string("float")) == "base64";
   json data = json::array();
@@ -285,11 +291,7 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   }
   reply r;
   r.k = parse_directives(last_user, opts.defaults);
-  if (r.k.status >= 400) {
-    auto e = error_reply(static_cast<unsigned>(r.k.status));
-    e.k = r.k;
-    return e;
-  }
+  if (auto e = directed_error(r.k)) return *e;
   auto st = req.find("stream");
   r.stream = st != req.end() && st->is_boolean() && st->get<bool>();
   auto so = req.find("stream_options");
@@ -471,11 +473,7 @@ reply plan_completion(std::string_view request_body, std::string_view authorizat
   const std::string text = prompt->is_string() ? prompt->get<std::string>() : prompt->dump();
   const std::string suffix = req.value("suffix", json()).is_string() ? req["suffix"].get<std::string>() : std::string();
   auto g = generate(req, text, text + suffix, opts, {"max_tokens"});
-  if (g.k.status >= 400) {
-    auto e = error_reply(static_cast<unsigned>(g.k.status));
-    e.k = g.k;
-    return e;
-  }
+  if (auto e = directed_error(g.k)) return *e;
   reply r;
   r.k = g.k;
   r.stream = req.value("stream", json(false)) == json(true);
@@ -522,20 +520,12 @@ reply plan_response(std::string_view request_body, std::string_view authorizatio
     for (const auto& item : *input) {
       if (!item.is_object()) continue;
       auto t = item.contains("content") ? text_of(item["content"]) : std::string();
-      if (item.contains("content") && item["content"].is_array())  // input_text parts
-        for (const auto& part : item["content"])
-          if (part.is_object() && part.value("type", "") == "input_text" && part.contains("text") && part["text"].is_string())
-            t += part["text"].get<std::string>();
       if (item.value("role", "") == "user") last_user = t;
       all_text += t;
     }
   }
   auto g = generate(req, last_user, input->is_string() ? all_text + last_user : all_text, opts, {"max_output_tokens"});
-  if (g.k.status >= 400) {
-    auto e = error_reply(static_cast<unsigned>(g.k.status));
-    e.k = g.k;
-    return e;
-  }
+  if (auto e = directed_error(g.k)) return *e;
   reply r;
   r.k = g.k;
   r.stream = req.value("stream", json(false)) == json(true);
@@ -664,11 +654,7 @@ reply plan_message(std::string_view request_body, std::string_view authorization
   if (!req.contains("max_tokens") || !req["max_tokens"].is_number_integer())
     return anthropic_error(400, "max_tokens: Field required");
   auto g = generate(req, last_user, all_text, opts, {"max_tokens"});
-  if (g.k.status >= 400) {
-    auto e = anthropic_error(static_cast<unsigned>(g.k.status));
-    e.k = g.k;
-    return e;
-  }
+  if (auto e = directed_error(g.k, anthropic_error)) return *e;
   reply r;
   r.k = g.k;
   r.stream = req.value("stream", json(false)) == json(true);
@@ -705,11 +691,7 @@ reply plan_count_tokens(std::string_view request_body, std::string_view authoriz
   if (auto refused = anthropic_checks(request_body, authorization, opts, req, model, last_user, all_text)) return *refused;
   reply r;
   r.k = parse_directives(last_user, opts.defaults);
-  if (r.k.status >= 400) {
-    auto e = anthropic_error(static_cast<unsigned>(r.k.status));
-    e.k = r.k;
-    return e;
-  }
+  if (auto e = directed_error(r.k, anthropic_error)) return *e;
   r.body = json{{"input_tokens", 8 + static_cast<int>(all_text.size() / 4)}}.dump();
   return r;
 }
