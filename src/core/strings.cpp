@@ -36,10 +36,17 @@ std::string to_lower(std::string_view text) {
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::nullopt;
-  return data;
+  if (!in) return std::nullopt;  // errno says why
+  try {
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return std::nullopt;
+    return data;
+  } catch (const std::ios_base::failure&) {
+    // A directory opens, then its read fails (EISDIR) and libstdc++ throws from the stream
+    // buffer: `time_zone: Asia` took the process down at start or reload (found by
+    // fuzz/config_load). errno is the failed read's.
+    return std::nullopt;
+  }
 }
 
 }  // namespace deepgate::core

@@ -136,6 +136,9 @@ TEST(time_zone, refuses_bad_names_and_files) {
   }
   EXPECT_FALSE(time_zone::load("Mars/Olympus_Mons", error));
   EXPECT_NE(error.find("unknown time zone"), std::string::npos) << error;
+  // A region is a directory of zones, not a zone: refused, not thrown (found by fuzz/config_load).
+  EXPECT_FALSE(time_zone::load("Asia", error));
+  EXPECT_FALSE(time_zone::load("Asia/", error));
   EXPECT_FALSE(time_zone::parse("x", "not tzif", error));
   auto truncated = slim_tzif("CST-8");
   EXPECT_FALSE(time_zone::parse("x", truncated.substr(0, 50), error));
@@ -156,6 +159,7 @@ TEST(core_strings, lower_read_file_and_unix_seconds) {
   errno = 0;
   EXPECT_FALSE(deepgate::core::read_file(path));
   EXPECT_EQ(errno, ENOENT);
+  EXPECT_FALSE(deepgate::core::read_file("/tmp"));  // a directory opens, and its read fails
   using namespace std::chrono;
   EXPECT_EQ(deepgate::core::unix_seconds(sys_days{year{2026} / 12 / 6} + hours{1}), 1796518800);
 }
