@@ -1,4 +1,5 @@
 #include "deepgate/api/admin.hpp"
+#include "deepgate/api/usage.hpp"
 #include "deepgate/core/strings.hpp"
 
 #include "deepgate/auth/key_admin.hpp"
@@ -22,7 +23,7 @@ struct admin_state {
   core::digest token{};
   bool has_token = false;
   redis::options redis_options;
-  std::unique_ptr<redis::connection> redis;  // a writer's own connection (MULTI blocks), made on first use
+  std::unique_ptr<redis::connection> redis;  // the admin listener's own connection, made on first use
 };
 
 namespace {
@@ -110,6 +111,15 @@ http::response metrics_page(admin_state& s, const http::request& req) {
 
 boost::asio::awaitable<http::response> handle(admin_state& s, const http::request& req) {
   if (req.path == "/metrics") co_return metrics_page(s, req);
+  if (req.path == "/admin/usage") {
+    if (!s.has_token)
+      co_return error(404, "The admin API is off: set admin.token (or DEEPGATE_ADMIN_TOKEN) to turn it on.", "admin_api_off");
+    if (!token_ok(s, req)) co_return bad_token();
+    if (req.method != "GET" && req.method != "HEAD") co_return error(405, "Use GET.", "method_not_allowed");
+    redis::connection* conn = nullptr;
+    if (s.services->usage && s.services->usage->shared()) conn = co_await redis_of(s);
+    co_return co_await admin_usage(*s.services, req, conn);
+  }
   if (!req.path.starts_with("/admin/keys")) co_return error(404, "Unknown admin URL: " + req.path, "unknown_url");
   if (!s.has_token)
     co_return error(404, "The key admin API is off: set admin.token (or DEEPGATE_ADMIN_TOKEN) to turn it on.",

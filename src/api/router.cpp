@@ -4,6 +4,7 @@
 #include "deepgate/api/chat_completions.hpp"
 #include "deepgate/api/models.hpp"
 #include "deepgate/api/request_id.hpp"
+#include "deepgate/api/usage.hpp"
 
 #include <chrono>
 
@@ -77,6 +78,7 @@ class request_scope {
     }
     if (svc_.metrics) svc_.metrics->request_finished(rec);
     if (svc_.access_log) svc_.access_log->write(rec, worker_);
+    record_usage(svc_, rec, worker_);
   }
   request_scope(const request_scope&) = delete;
   request_scope& operator=(const request_scope&) = delete;
@@ -119,6 +121,10 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
     else
       res = retrieve_model(*svc.snapshots.current(req.worker)->config, who.who.key,
                            std::string_view(p).substr(p.find("/models/") + 8));
+  } else if (p == "/v1/usage" || p == "/usage") {
+    rec.path = observability::route::other;
+    if (!get) res = method_not_allowed(rec, req, "GET");
+    else res = co_await self_usage(svc, req, rec);
   } else if (p == "/healthz") {
     rec.path = observability::route::health;
     res = get ? status_body(200, "ok") : method_not_allowed(rec, req, "GET");

@@ -20,7 +20,8 @@ void settlement::used(const limits::usage& u, std::string_view upstream_model) {
   rec_.usage = u;
   if (auto p = config_.prices.find(upstream_model); p != config_.prices.end()) {
     const auto applied = p->second.at(rec_.time);  // the request's time, as DeepSeek bills it
-    rec_.cost_usd = static_cast<double>(limits::cost(u, *applied.rates)) / core::nano_per_usd;
+    rec_.cost_nano_usd = limits::cost(u, *applied.rates);
+    rec_.cost_usd = static_cast<double>(rec_.cost_nano_usd) / core::nano_per_usd;
     rec_.price_tier = applied.tier;
   }
   if (!u.estimated) ticket_.record(u);

@@ -206,6 +206,8 @@ asio::awaitable<void> application::drain() {
     const bool again = co_await wait(tick);
     if (!again) co_return;
   }
+  // Every request has ended and recorded its usage: what the workers still batch goes to Redis.
+  if (services_.usage) services_.usage->flush_all(std::chrono::seconds(2));
   until_exit_.stop();
   signals_.cancel();  // the signal handler returns: nothing is left on the control thread
 }
@@ -233,6 +235,7 @@ void application::shutdown() {
     for (const auto& b : latest->backends)
       for (auto& pool : b->pools) pool->shutdown();
   if (services_.limits) services_.limits->shutdown();
+  if (services_.usage) services_.usage->shutdown();
   if (services_.cache) services_.cache->shutdown();
   // What the background jobs were doing when they were told to stop ends here.
   control_.restart();

@@ -68,6 +68,9 @@ bool application::build() {
   if (first.snap->limits_apply)
     spdlog::info("limits: {} store{}", config.limits.redis ? "redis" : "memory",
                  config.limits.redis ? (config.limits.fail_open ? " (fail open)" : " (fail closed)") : "");
+  if (config.usage.enabled)
+    services_.usage = std::make_unique<limits::usage_ledger>(config_, workers_,
+                                                             count_redis_errors(metrics_, observability::redis_client::usage));
   const auto& cc = config.cache;
   bool caching = cc.mode != config::cache_mode::off;
   for (auto* modes : {&cc.keys, &cc.owners, &cc.models})

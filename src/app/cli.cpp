@@ -2,6 +2,7 @@
 
 #include "deepgate/app/application.hpp"
 #include "deepgate/app/keys_cli.hpp"
+#include "deepgate/app/usage_cli.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/core/version.hpp"
 
@@ -17,6 +18,7 @@ constexpr const char* usage =
     "       deepgate --check-config FILE validate a config file and exit\n"
     "       deepgate --version\n"
     "       deepgate keys create|list|show|revoke|rotate ...   manage client keys (deepgate keys for help)\n"
+    "       deepgate usage [--owner X] [--from D --to D] [--json]   usage records (deepgate usage --help)\n"
     "Environment without a file: PORT, DEEPGATE_HOST, DEEPSEEK_API_KEY, DEEPGATE_UPSTREAM_URL,\n"
     "DEEPGATE_UPSTREAM_CA_FILE, DEEPGATE_KEYS_FILE, DEEPGATE_AUTH_STORE (file|redis), DEEPGATE_LIMITS_STORE (memory|redis),\n"
     "REDIS_URL, "
@@ -26,6 +28,7 @@ constexpr const char* usage =
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "keys") return keys_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "usage") return usage_main(argc - 1, argv + 1);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -2,12 +2,46 @@
 
 #include "deepgate/auth/keys_file.hpp"
 
+#include <openssl/sha.h>
+
 namespace deepgate::auth::redis_store {
 namespace {
-constexpr const char* ids_key = "deepgate:keys:ids";
-constexpr const char* version_key = "deepgate:keys:version";
-constexpr const char* epoch_key = "deepgate:keys:epoch";  // set by the first write to an empty store
-std::string record_key(const std::string& id) { return "deepgate:key:" + id; }
+
+// Standalone Redis keeps the names it always had; a Cluster needs every key of the store in one
+// slot (MGET and the write script span them), so there they share the hash tag {deepgate:keys}.
+struct names {
+  std::string ids, version, epoch, record_prefix;
+};
+const names& names_for(const redis::connection& c) {
+  static const names plain{"deepgate:keys:ids", "deepgate:keys:version", "deepgate:keys:epoch", "deepgate:key:"};
+  static const names tagged{"{deepgate:keys}:ids", "{deepgate:keys}:version", "{deepgate:keys}:epoch",
+                            "{deepgate:keys}:key:"};
+  return c.cluster() ? tagged : plain;
+}
+
+// Records and the version bump in one atomic script (not MULTI/EXEC, which a Cluster connection
+// cannot route): KEYS = ids, epoch, version, then each record's key; ARGV = a new epoch, then
+// each record's id and JSON.
+constexpr std::string_view put_lua = R"lua(
+for i = 4, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * (i - 3) + 1])
+  redis.call('SADD', KEYS[1], ARGV[2 * (i - 3)])
+end
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+return redis.call('INCR', KEYS[3])
+)lua";
+
+std::string sha1_hex(std::string_view text) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (auto c : d) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
 
 // GCC 12 and temporaries inside co_await: every command is a named local (docs/development.md).
 boost::asio::awaitable<redis::result> run(redis::connection& c, std::vector<std::string> args) {
@@ -16,20 +50,22 @@ boost::asio::awaitable<redis::result> run(redis::connection& c, std::vector<std:
 }  // namespace
 
 boost::asio::awaitable<std::optional<std::string>> version(redis::connection& c) {
-  std::vector<std::string> get{"MGET", epoch_key, version_key};
+  const auto& n = names_for(c);
+  std::vector<std::string> get{"MGET", n.epoch, n.version};
   auto r = co_await run(c, std::move(get));
   if (!r.ok() || r.value.type != redis::reply::kind::array || r.value.elements.size() != 2) co_return std::nullopt;
   co_return r.value.elements[0].str + ":" + r.value.elements[1].str;
 }
 
 boost::asio::awaitable<std::optional<std::vector<client_key>>> load_all(redis::connection& c) {
-  std::vector<std::string> members{"SMEMBERS", ids_key};
+  const auto& n = names_for(c);
+  std::vector<std::string> members{"SMEMBERS", n.ids};
   auto ids = co_await run(c, std::move(members));
   if (!ids.ok() || ids.value.type != redis::reply::kind::array) co_return std::nullopt;
   std::vector<client_key> keys;
   if (ids.value.elements.empty()) co_return keys;
   std::vector<std::string> mget{"MGET"};
-  for (auto& e : ids.value.elements) mget.push_back(record_key(e.str));
+  for (auto& e : ids.value.elements) mget.push_back(n.record_prefix + e.str);
   auto records = co_await run(c, std::move(mget));
   if (!records.ok() || records.value.type != redis::reply::kind::array) co_return std::nullopt;
   for (auto& e : records.value.elements)
@@ -39,33 +75,32 @@ boost::asio::awaitable<std::optional<std::vector<client_key>>> load_all(redis::c
 }
 
 boost::asio::awaitable<std::optional<client_key>> load(redis::connection& c, std::string id) {
-  std::vector<std::string> get{"GET", record_key(id)};
+  std::vector<std::string> get{"GET", names_for(c).record_prefix + id};
   auto r = co_await run(c, std::move(get));
   if (!r.ok() || r.value.type != redis::reply::kind::string) co_return std::nullopt;
   co_return parse_record(r.value.str);
 }
 
 boost::asio::awaitable<bool> put(redis::connection& c, std::vector<client_key> records) {
-  // Commands of one MULTI block: the connection must not carry other callers' commands meanwhile,
-  // so writers use a connection of their own.
-  std::vector<std::vector<std::string>> block{{"MULTI"}};
+  const auto& n = names_for(c);
+  static const std::string sha = sha1_hex(put_lua);
+  std::vector<std::string> keys{n.ids, n.epoch, n.version};
+  std::vector<std::string> args{generate_key_id()};
   for (auto& k : records) {
-    block.push_back({"SET", record_key(k.id), record_json(k)});
-    block.push_back({"SADD", ids_key, k.id});
+    keys.push_back(n.record_prefix + k.id);
+    args.push_back(k.id);
+    args.push_back(record_json(k));
   }
-  block.push_back({"SET", epoch_key, generate_key_id(), "NX"});
-  block.push_back({"INCR", version_key});
-  for (auto& cmd : block) {
-    auto r = co_await run(c, std::move(cmd));
-    if (!r.ok() || r.value.is_error()) {
-      std::vector<std::string> discard{"DISCARD"};
-      co_await run(c, std::move(discard));
-      co_return false;
-    }
+  std::vector<std::string> cmd{"EVALSHA", sha, std::to_string(keys.size())};
+  cmd.insert(cmd.end(), keys.begin(), keys.end());
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  auto r = co_await run(c, cmd);
+  if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
+    cmd[0] = "EVAL";
+    cmd[1] = std::string(put_lua);
+    r = co_await run(c, std::move(cmd));
   }
-  std::vector<std::string> exec{"EXEC"};
-  auto done = co_await run(c, std::move(exec));
-  co_return done.ok() && done.value.type == redis::reply::kind::array;
+  co_return r.ok() && r.value.type == redis::reply::kind::integer;
 }
 
 }  // namespace deepgate::auth::redis_store

@@ -76,6 +76,7 @@ admin:
   token: ${DEEPGATE_ADMIN_TOKEN:-}
 redis:
   url: ${REDIS_URL:-}
+  cluster: ${DEEPGATE_REDIS_CLUSTER:-false}
 limits:
   store: ${DEEPGATE_LIMITS_STORE:-memory}
   default:  # present, so every answer carries x-ratelimit-*; generous, so a demo never meets them
@@ -371,8 +372,11 @@ bool validate(reader& r, gateway_config& c) {
   if (c.auth.redis_store && c.redis.url.empty()) return r.fail("redis.url", "is required when auth.store is redis");
   if (!c.redis.url.empty()) {
     std::string err;
-    if (!core::parse_redis_url(c.redis.url, err)) return r.fail("redis.url", err);
+    auto u = core::parse_redis_url(c.redis.url, err);
+    if (!u) return r.fail("redis.url", err);
+    if (c.redis.cluster && u->db != 0) return r.fail("redis.url", "a Redis Cluster has only database 0 (redis.cluster is true)");
   }
+  if (c.redis.cluster && c.redis.url.empty()) return r.fail("redis.url", "is required when redis.cluster is true");
   if (c.limits.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when limits.store is redis");
   if (c.cache.redis && c.redis.url.empty()) return r.fail("redis.url", "is required when cache.store is redis");
   for (auto& [name, _] : c.cache.models)
@@ -451,9 +455,21 @@ load_result load_string(std::string_view yaml, const env_lookup& env, std::strin
       section redis(r, top.child("redis"), "redis");
       redis.secret("url", c->redis.url) && redis.string("ca_file", c->redis.ca_file) &&
           redis.duration("command_timeout", c->redis.command_timeout) &&
-          redis.duration("connect_timeout", c->redis.connect_timeout);
+          redis.duration("connect_timeout", c->redis.connect_timeout) && redis.boolean("cluster", c->redis.cluster);
     }
     if (r.ok()) read_limits(r, top.child("limits"), c->limits);
+    if (r.ok()) {
+      section us(r, top.child("usage"), "usage");
+      std::chrono::milliseconds retention = c->usage.retention;
+      if (us.boolean("enabled", c->usage.enabled) && us.duration("retention", retention) &&
+          us.duration("flush_interval", c->usage.flush_interval) &&
+          us.integer<std::uint32_t>("max_days", c->usage.max_days, 1, 3660)) {
+        if (retention < std::chrono::hours(24)) r.fail("usage.retention", "must be at least 1d");
+        else if (c->usage.flush_interval < std::chrono::milliseconds(10) || c->usage.flush_interval > std::chrono::minutes(1))
+          r.fail("usage.flush_interval", "must be between 10ms and 1m");
+        c->usage.retention = std::chrono::duration_cast<std::chrono::seconds>(retention);
+      }
+    }
     if (r.ok()) read_cache(r, top.child("cache"), c->cache);
     if (r.ok()) {
       section rr(r, top.child("reasoning_repair"), "reasoning_repair");

@@ -339,6 +339,52 @@ asio::awaitable<admission> limiter::admit(unsigned worker, request_info r, const
   co_return out;
 }
 
+asio::awaitable<limits_view> limiter::peek(unsigned worker, std::string owner, const auth::client_key* key,
+                                           const config::gateway_config& now) {
+  limits_view v;
+  auto& lim = *impl_;
+  v.when = periods_at(core::unix_seconds());
+  if (!now.limits.any()) co_return v;
+  const auto& profile = now.limits.profile(key ? key->limits : std::string());
+  v.daily_budget = profile.daily_budget;
+  v.monthly_budget = profile.monthly_budget;
+  std::vector<std::pair<std::string, config::limit_values>> buckets{{std::string(), profile.values}};
+  for (auto& [model, values] : profile.models) buckets.emplace_back(model, values);
+  bool first = true;
+  for (auto& [model, values] : buckets) {
+    auto limits = resolve(values, profile);
+    const std::string bucket = model.empty() ? owner : owner + '\x1f' + model;
+    peek_state st;
+    bool done = false;
+    if (lim.uses_redis() && !v.local_share && lim.workers[worker].store) {
+      auto keys = keys_for(owner, model, v.when);
+      auto got = co_await lim.workers[worker].store->peek(keys, limits);
+      lim.note_redis(got.has_value());
+      if (got) {
+        st = *got;
+        done = true;
+      } else if (!lim.cfg.fail_open) {
+        v.unavailable = true;
+        co_return v;
+      } else {
+        v.local_share = true;
+      }
+    }
+    if (!done) {
+      if (v.local_share) limits = divided(limits, lim.cfg.replicas);
+      auto& store = v.local_share ? lim.fallback : lim.primary;
+      st = store.peek(bucket, owner, limits, v.when, steady_now());
+    }
+    if (first) {
+      v.day_spent = st.day_spent;
+      v.month_spent = st.month_spent;
+      first = false;
+    }
+    v.buckets.push_back({model, values, st});
+  }
+  co_return v;
+}
+
 asio::awaitable<std::optional<http::api_error>> limiter::enter_backend(unsigned worker, backend_gate& g,
                                                                        const config::backend_config& b,
                                                                        backend_slot& slot) {

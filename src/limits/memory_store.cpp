@@ -82,6 +82,35 @@ void memory_store::settle(const settle_request& r, micros now) {
   }
 }
 
+peek_state memory_store::peek(std::string_view bucket, std::string_view owner, const bucket_limits& l,
+                                const periods& when, micros now) {
+  peek_state p;
+  {
+    auto& s = shard_for(bucket);
+    std::lock_guard lock(s.mutex);
+    bucket_state b;
+    if (auto it = s.buckets.find(bucket); it != s.buckets.end()) b = it->second;
+    if (l.requests.interval > 0) {
+      auto g = gcra_check(b.request_tat, now, l.requests, 0);
+      p.requests_remaining = g.remaining;
+      p.requests_reset = g.reset;
+    }
+    if (l.tokens.interval > 0) {
+      auto g = gcra_check(b.token_tat, now, l.tokens, 0);
+      p.tokens_remaining = g.remaining;
+      p.tokens_reset = g.reset;
+    }
+    p.in_flight = b.in_flight;
+  }
+  auto& s = shard_for(owner);
+  std::lock_guard lock(s.mutex);
+  if (auto it = s.spend.find(owner); it != s.spend.end()) {
+    if (it->second.day == when.day) p.day_spent = it->second.day_spent;
+    if (it->second.month == when.month) p.month_spent = it->second.month_spent;
+  }
+  return p;
+}
+
 std::uint32_t memory_store::in_flight(std::string_view bucket) {
   auto& s = shard_for(bucket);
   std::lock_guard lock(s.mutex);

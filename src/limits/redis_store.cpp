@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace deepgate::limits {
@@ -112,6 +113,23 @@ end
 return 1
 )lua";
 
+// What a key's owner sees in GET /v1/usage: the same state() as admit, read-only.
+constexpr std::string_view peek_lua = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local req_iv, req_cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tok_iv, tok_cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local function state(key, iv, cap)
+  if iv <= 0 then return 0, 0 end
+  local ahead = math.max(0, tonumber(redis.call('GET', key) or '0') - now)
+  return math.max(0, math.floor((cap * iv - ahead) / iv + 1e-9)), ahead
+end
+local rr, rt = state(KEYS[1], req_iv, req_cap)
+local tr, tt = state(KEYS[2], tok_iv, tok_cap)
+local conc = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+return {rr, rt, tr, tt, conc, tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0')}
+)lua";
+
 std::string sha1_hex(std::string_view text) {
   unsigned char d[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
@@ -216,13 +234,41 @@ boost::asio::awaitable<bool> redis_store::release(std::string key, std::string l
 
 boost::asio::awaitable<bool> redis_store::renew(std::vector<std::pair<std::string, std::string>> leases) {
   static const script s{renew_lua};
-  std::vector<std::string> k, a{std::to_string(lease_ttl_.count() * 1000)};
-  for (auto& [key, id] : leases) {
-    k.push_back(std::move(key));
-    a.push_back(std::move(id));
+  // A Cluster runs a script only on keys of one slot: one call per slot there, one in all here.
+  if (conn_.cluster())
+    std::sort(leases.begin(), leases.end(),
+              [](const auto& x, const auto& y) { return redis::key_slot(x.first) < redis::key_slot(y.first); });
+  bool ok = true;
+  for (std::size_t i = 0; i < leases.size();) {
+    const auto slot = redis::key_slot(leases[i].first);
+    std::vector<std::string> k, a{std::to_string(lease_ttl_.count() * 1000)};
+    for (; i < leases.size() && (!conn_.cluster() || redis::key_slot(leases[i].first) == slot); ++i) {
+      k.push_back(std::move(leases[i].first));
+      a.push_back(std::move(leases[i].second));
+    }
+    auto r = co_await eval(s, std::move(k), std::move(a));
+    ok = ok && r.ok() && !r.value.is_error();
   }
+  co_return ok;
+}
+
+boost::asio::awaitable<std::optional<peek_state>> redis_store::peek(const redis_keys& keys, const bucket_limits& l) {
+  static const script s{peek_lua};
+  std::vector<std::string> k{keys.req, keys.tok, keys.conc, keys.day, keys.month};
+  std::vector<std::string> a{num(l.requests.interval), num(l.requests.capacity), num(l.tokens.interval),
+                             num(l.tokens.capacity)};
   auto r = co_await eval(s, std::move(k), std::move(a));
-  co_return r.ok() && !r.value.is_error();
+  if (!r.ok() || r.value.type != redis::reply::kind::array || r.value.elements.size() != 7) co_return std::nullopt;
+  auto& e = r.value.elements;
+  peek_state p;
+  p.requests_remaining = e[0].integer;
+  p.requests_reset = e[1].integer;
+  p.tokens_remaining = e[2].integer;
+  p.tokens_reset = e[3].integer;
+  p.in_flight = static_cast<std::uint32_t>(e[4].integer);
+  p.day_spent = e[5].integer;
+  p.month_spent = e[6].integer;
+  co_return p;
 }
 
 }  // namespace deepgate::limits

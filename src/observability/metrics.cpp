@@ -125,7 +125,7 @@ struct metrics::impl {
   std::vector<lazy<Counter>> retries;   // [backend]
   std::vector<lazy<Gauge>> breaker_states;  // [backend]
   std::array<Counter*, cache_result_count> cache_lookups{};
-  std::array<Counter*, 4> redis_errors{};
+  std::array<Counter*, 5> redis_errors{};
   Counter *reloads_ok, *reloads_failed, *log_dropped;
   std::uint64_t log_dropped_seen = 0;
   Gauge *cache_bytes, *cache_entries;
@@ -300,7 +300,7 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version, co
   m.cache_followers_released = &followers.Add({{"result", "released"}});
   auto& redis_errors = counters(reg, "deepgate_redis_errors_total",
           "Redis commands that failed (timeout, unreachable, refused), by client");
-  constexpr std::array<std::string_view, 4> redis_clients{"keys", "limits", "admin", "cache"};
+  constexpr std::array<std::string_view, 5> redis_clients{"keys", "limits", "admin", "cache", "usage"};
   for (std::size_t c = 0; c < redis_clients.size(); ++c)
     m.redis_errors[c] = &redis_errors.Add({{"client", std::string(redis_clients[c])}});
   auto& reloads = counters(reg, "deepgate_config_reloads_total",

@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "deepgate/core/strings.hpp"
+#include "deepgate/limits/usage.hpp"
 
 #include <atomic>
 #include <map>
@@ -19,6 +20,9 @@ struct mock_state {
   options opts;
   std::atomic<std::uint64_t> requests{0}, chat_requests{0}, embeddings_requests{0}, stream_requests{0}, active{0}, max_active{0},
       balance_requests{0};
+  // The usage of every successful answer planned (what a client reading it all would be billed).
+  std::atomic<std::int64_t> prompt_tokens{0}, completion_tokens{0}, reasoning_tokens{0}, cache_hit_tokens{0},
+      cache_miss_tokens{0}, answers_with_usage{0};
   std::mutex last_mutex;
   std::string last_headers_json = "{}", last_body = "null", last_path;
   std::map<std::string, std::uint64_t> paths;  // model requests by path (under last_mutex)
@@ -80,6 +84,27 @@ std::optional<api> api_for(std::string_view p) {
   return std::nullopt;
 }
 
+void count_usage(mock_state& s, const reply& r) {
+  std::optional<limits::usage> u;
+  if (!r.stream) u = limits::find_usage(r.body);
+  for (auto& e : r.events) {
+    std::string_view data = e;
+    if (!data.starts_with("data: ")) {
+      auto at = data.find("\ndata: ");  // an event with a name line first
+      if (at == std::string_view::npos) continue;
+      data.remove_prefix(at + 1);
+    }
+    if (auto found = limits::find_usage(data.substr(6))) u = found;
+  }
+  if (!u) return;
+  s.prompt_tokens += u->prompt;
+  s.completion_tokens += u->completion;
+  s.reasoning_tokens += u->reasoning;
+  s.cache_hit_tokens += u->cache_hit;
+  s.cache_miss_tokens += u->cache_miss;
+  ++s.answers_with_usage;
+}
+
 asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_writer& out, api which = api::chat) {
   (which == api::embeddings ? s.embeddings_requests : s.chat_requests).fetch_add(1, std::memory_order_relaxed);
   active_guard guard(s.active, s.max_active);
@@ -123,6 +148,7 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
       [[fallthrough]];
     case api::chat_beta: r = plan_reply(req.body, authorization, o); break;
   }
+  if (r.status == 200) count_usage(s, r);
   co_await sleep_ms(r.k.latency_ms);
   if (r.status != 200) {
     auto res = json_response(r.status, r.body);
@@ -177,6 +203,13 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
   co_await out.end_stream();
 }
 
+std::string usage_json(mock_state& s) {
+  return "{\"prompt_tokens\":" + std::to_string(s.prompt_tokens.load()) + ",\"completion_tokens\":" +
+         std::to_string(s.completion_tokens.load()) + ",\"reasoning_tokens\":" + std::to_string(s.reasoning_tokens.load()) +
+         ",\"cache_hit_tokens\":" + std::to_string(s.cache_hit_tokens.load()) + ",\"cache_miss_tokens\":" +
+         std::to_string(s.cache_miss_tokens.load()) + ",\"answers\":" + std::to_string(s.answers_with_usage.load()) + "}";
+}
+
 std::string paths_json(mock_state& s) {
   std::lock_guard lock(s.last_mutex);
   std::string out = "{";
@@ -218,13 +251,17 @@ asio::awaitable<void> handle(std::shared_ptr<mock_state> sp, http::request& req,
                                  std::to_string(s.active.load()) + ",\"max_active\":" +
                                  std::to_string(s.max_active.load()) + ",\"balance_requests\":" +
                                  std::to_string(s.balance_requests.load()) + ",\"embeddings_requests\":" +
-                                 std::to_string(s.embeddings_requests.load()) + ",\"paths\":" + paths_json(s) + "}");
+                                 std::to_string(s.embeddings_requests.load()) + ",\"paths\":" + paths_json(s) +
+                                 ",\"usage\":" + usage_json(s) + "}");
   } else if (p == "/mock/reset" && req.method == "POST") {
     s.requests = 0;
     s.chat_requests = 0;
     s.embeddings_requests = 0;
     s.stream_requests = 0;
     s.max_active = s.active.load();
+    for (auto* t : {&s.prompt_tokens, &s.completion_tokens, &s.reasoning_tokens, &s.cache_hit_tokens,
+                    &s.cache_miss_tokens, &s.answers_with_usage})
+      *t = 0;
     {
       std::lock_guard lock(s.last_mutex);
       s.paths.clear();

@@ -8,6 +8,7 @@
 //   GET  /admin/keys/{id}
 //   POST /admin/keys/{id}/revoke
 //   POST /admin/keys/{id}/rotate      {"grace"?: "24h"} → 201, the new key once
+//   GET  /admin/usage?owner=&key=&from=&to=   usage records (api/usage.hpp, docs/usage.md)
 // Every /admin call needs "Authorization: Bearer <admin.token>" (compared by digest, constant time).
 #include "deepgate/api/services.hpp"
 #include "deepgate/http/server.hpp"

@@ -7,6 +7,7 @@
 #include "deepgate/auth/authenticator.hpp"
 #include "deepgate/cache/prompt_cache.hpp"
 #include "deepgate/config/config.hpp"
+#include "deepgate/limits/ledger.hpp"
 #include "deepgate/limits/limiter.hpp"
 #include "deepgate/observability/access_log.hpp"
 #include "deepgate/observability/client_address.hpp"
@@ -62,6 +63,7 @@ struct gateway_services {
   upstream::retry_budget retry_budget;
   std::unique_ptr<auth::authenticator> auth;
   std::unique_ptr<limits::limiter> limits;
+  std::unique_ptr<limits::usage_ledger> usage;  // null: usage.enabled is false
   std::unique_ptr<cache::prompt_cache> cache;  // null: off everywhere at startup with the Redis store
   std::unique_ptr<reasoning_memory> reasoning;  // used while the snapshot's reasoning_repair.enabled
   std::unique_ptr<observability::metrics> metrics;        // null: metrics.enabled is false

@@ -2,8 +2,10 @@
 // The shared key store in Redis. Layout (values are key records: digests, never key values):
 //   deepgate:key:<id>      one record, JSON
 //   deepgate:keys:ids      set of ids
-//   deepgate:keys:version  bumped by every change (MULTI/EXEC with the change itself)
+//   deepgate:keys:version  bumped by every change (one script with the change itself)
 //   deepgate:keys:epoch    random, set by the first write to an empty store
+// In Redis Cluster mode the same keys carry one hash tag so they share a slot:
+// {deepgate:keys}:key:<id>, {deepgate:keys}:ids, {deepgate:keys}:version, {deepgate:keys}:epoch.
 // Replicas poll "epoch:version" and reload all records when it changes; the epoch tells a Redis
 // that restarted empty (its version counts from 1 again) from the one they synced with.
 #include "deepgate/auth/key.hpp"

@@ -226,6 +226,7 @@ struct redis_config {
   std::string ca_file;
   milliseconds command_timeout{100};
   milliseconds connect_timeout{1'000};
+  bool cluster = false;  // the URL is one node of a Redis Cluster (cloud "cluster mode")
 
   bool operator==(const redis_config&) const = default;
 };
@@ -260,6 +261,7 @@ struct gateway_config {
   retry_config retries;
   reasoning_repair_config reasoning_repair;
   limits_config limits;
+  usage_config usage;
   cache_config cache;
   price_table prices;
   // Serve every model a backend lists under its own name, beside the configured ones (a

@@ -43,6 +43,15 @@ struct limits_config {
   bool any() const;
 };
 
+// The `usage:` section: per-owner and per-key usage records by UTC day, kept in the limits store
+// (memory, or Redis with limits.store: redis). docs/usage.md.
+struct usage_config {
+  bool enabled = true;
+  std::chrono::seconds retention{90 * 86'400};         // a day's record is kept this long after its last write
+  std::chrono::milliseconds flush_interval{1'000};     // Redis: how often each worker sends its batch
+  std::uint32_t max_days = 366;                         // the longest range one query may ask for
+};
+
 // Upstream model name → its prices, with their time-of-day tiers. Budgets need a price for every
 // model they can be charged for.
 using price_table = std::map<std::string, core::price_schedule, std::less<>>;

@@ -36,4 +36,8 @@ struct redis_url {
 std::optional<http_url> parse_http_url(std::string_view text, std::string& error);
 std::optional<redis_url> parse_redis_url(std::string_view text, std::string& error);
 
+// The value of `name` in a query string ("a=1&b=x%20y"), percent- and '+'-decoded; the first
+// occurrence wins. nullopt when absent or when its escapes are malformed.
+std::optional<std::string> query_value(std::string_view query, std::string_view name);
+
 }  // namespace deepgate::core

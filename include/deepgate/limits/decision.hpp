@@ -57,6 +57,16 @@ struct decision {
   bool allowed() const { return refused == refusal::none; }
 };
 
+// A bucket's state as it is now, without admitting anything (GET /v1/usage).
+struct peek_state {
+  std::int64_t requests_remaining = 0;
+  micros requests_reset = 0;
+  std::int64_t tokens_remaining = 0;
+  micros tokens_reset = 0;
+  std::uint32_t in_flight = 0;
+  nano_usd day_spent = 0, month_spent = 0;  // the owner's budget spend in this UTC day / month
+};
+
 // The x-ratelimit-* headers after decision `d`, for the limits it was checked against (`limits`,
 // from the configured `values`): on every answer, allowed or not, as OpenAI sends them.
 http::header_list rate_limit_headers(const decision& d, const bucket_limits& limits, const config::limit_values& values);

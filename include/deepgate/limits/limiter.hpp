@@ -90,6 +90,22 @@ struct request_info {
   std::int64_t completion_reserve = 0;    // max_tokens × n, or limits.default_max_tokens
 };
 
+// What GET /v1/usage shows of an owner's limits: each bucket's configured values and its state
+// now, and the budgets with what was spent against them.
+struct bucket_view {
+  std::string model;  // empty: the owner's own bucket; else a model with limits of its own
+  config::limit_values values;
+  peek_state now;
+};
+struct limits_view {
+  std::vector<bucket_view> buckets;
+  nano_usd daily_budget = 0, monthly_budget = 0;
+  nano_usd day_spent = 0, month_spent = 0;
+  periods when;
+  bool local_share = false;  // Redis unreachable: this replica's own share (limit / replicas)
+  bool unavailable = false;  // Redis unreachable and on_redis_failure: closed
+};
+
 class limiter {
  public:
   // `on_redis_error` counts failed Redis commands (the metrics); it may be empty. The store's
@@ -103,6 +119,9 @@ class limiter {
 
   // Against the limits of `now` (the request's config snapshot).
   boost::asio::awaitable<admission> admit(unsigned worker, request_info r, const config::gateway_config& now);
+  // The owner's limits as `key` (null when auth is off) sees them now; admits nothing.
+  boost::asio::awaitable<limits_view> peek(unsigned worker, std::string owner, const auth::client_key* key,
+                                           const config::gateway_config& now);
   // Waits (bounded queue, deadline) for a slot of the backend's concurrency budget; `gate` must
   // outlive the slot.
   boost::asio::awaitable<std::optional<http::api_error>> enter_backend(unsigned worker, backend_gate& gate,

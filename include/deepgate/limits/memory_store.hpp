@@ -37,6 +37,8 @@ class memory_store {
   decision admit(const admit_request& r, micros now);
   void settle(const settle_request& r, micros now);
 
+  // The bucket's and the owner's state now, changing nothing.
+  peek_state peek(std::string_view bucket, std::string_view owner, const bucket_limits& l, const periods& when, micros now);
   // Concurrency slots a bucket holds now.
   std::uint32_t in_flight(std::string_view bucket);
 

@@ -43,6 +43,8 @@ class redis_store {
   boost::asio::awaitable<bool> release(std::string key, std::string lease_id);
   // Pushes the expiry of live leases forward (key, id pairs), so only a dead replica's expire.
   boost::asio::awaitable<bool> renew(std::vector<std::pair<std::string, std::string>> leases);
+  // The bucket's state now (read-only script); nullopt: Redis failed.
+  boost::asio::awaitable<std::optional<peek_state>> peek(const redis_keys& keys, const bucket_limits& limits);
 
  private:
   struct script;

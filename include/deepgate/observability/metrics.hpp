@@ -19,7 +19,7 @@
 
 namespace deepgate::observability {
 
-enum class redis_client : std::uint8_t { keys, limits, admin, cache };
+enum class redis_client : std::uint8_t { keys, limits, admin, cache, usage };
 
 class metrics {
  public:

@@ -56,6 +56,7 @@ struct request_record {
   cache_result cache = cache_result::none;
   std::optional<limits::usage> usage;  // as the backend reported it (or estimated)
   std::optional<double> cost_usd;      // from the price table, when the model has a price
+  std::int64_t cost_nano_usd = 0;      // the same, exact (usage records add these up)
   std::string price_tier;              // which of its tiers applied ("peak", "standard", ...)
   int retries = 0;
   std::string prompt_sha256;  // only with log.access.prompt_sha256

@@ -6,6 +6,12 @@
 // The connection (re)connects by itself with capped exponential backoff; while it is down,
 // commands fail at once with `unavailable`. It logs one line per state change, not per command.
 // redis:// and rediss:// (TLS), AUTH with user + password, SELECT db.
+//
+// With `cluster` (redis.cluster: true) the URL names one node of a Redis Cluster (a seed, or a
+// cloud's configuration endpoint): the connection learns the slot map (CLUSTER SLOTS), keeps one
+// pipelined connection per primary, sends each command to its key's slot, and follows MOVED and
+// ASK. A command's first key decides its slot, so every multi-key command or script must keep its
+// keys in one slot (hash tags). TLS and AUTH apply to every node.
 #include "deepgate/config/config.hpp"
 #include "deepgate/core/url.hpp"
 #include "deepgate/redis/resp.hpp"
@@ -15,7 +21,10 @@
 
 #include <chrono>
 #include <functional>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -31,6 +40,7 @@ struct options {
   // Called (on the connection's executor) for every command that fails: the metrics' Redis
   // error counter. Must be cheap and must not throw.
   std::function<void()> on_error;
+  bool cluster = false;  // Redis Cluster mode (see above)
 };
 
 // The options for the config's `redis:` section (its URL was validated when the config loaded).
@@ -54,6 +64,7 @@ class connection {
 
   boost::asio::awaitable<result> command(std::vector<std::string> args);
   bool connected() const;
+  bool cluster() const;  // Redis Cluster mode: multi-key commands must stay in one slot
   // Closes for good: waiting commands complete with `unavailable`, no reconnect.
   void close();
 
@@ -61,5 +72,28 @@ class connection {
   struct impl;
   std::shared_ptr<impl> impl_;
 };
+
+// Redis Cluster's key → slot mapping: CRC16 (XMODEM) of the key, or of its hash tag (the part
+// between the first '{' and the next '}', when not empty), modulo 16384.
+constexpr std::size_t slot_count = 16384;
+std::uint16_t key_slot(std::string_view key);
+// The key a command is routed by: its first key (EVAL/EVALSHA: the first of KEYS), or none for
+// commands without keys (PING, SCRIPT, CLUSTER, ...).
+std::optional<std::string_view> command_key(const std::vector<std::string>& args);
+// A "-MOVED 3999 127.0.0.1:6381" or "-ASK ..." error reply.
+struct redirect {
+  bool ask = false;
+  std::uint16_t slot = 0;
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<redirect> parse_redirect(const reply& r);
+// CLUSTER SLOTS: each range's primary; an empty host means the node that was asked.
+struct slot_range {
+  std::uint16_t from = 0, to = 0;
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<std::vector<slot_range>> parse_cluster_slots(const reply& r, std::string_view asked_host);
 
 }  // namespace deepgate::redis
