@@ -34,7 +34,7 @@ constexpr const char* usage =
     "       deepgate keys show ID\n"
     "       deepgate keys revoke ID\n"
     "       deepgate keys rotate ID [--grace 24h] [--json]\n"
-    "Which store: --redis URL, or --keys-file FILE, or what --config FILE says (auth.store, redis.url,\n"
+    "Which store: --redis URL (with --redis-cluster for a Redis Cluster), or --keys-file FILE, or what --config FILE says (auth.store, redis.url,\n"
     "auth.keys_file), or $REDIS_URL when $DEEPGATE_AUTH_STORE=redis, or $DEEPGATE_KEYS_FILE, or\n"
     "./deepgate-keys.json. A key's value is printed once, by create and rotate; only its SHA-256\n"
     "digest is stored.\n";
@@ -129,7 +129,7 @@ int keys_main(int argc, char** argv) {
   }
   std::string command = argv[1], id, owner, models, limits_profile, expires_in, grace = "24h", keys_file, config_path, redis_url;
   std::map<std::string, std::string> meta;
-  bool json = false;
+  bool json = false, redis_cluster = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
@@ -141,6 +141,7 @@ int keys_main(int argc, char** argv) {
     else if (a == "--keys-file") keys_file = value();
     else if (a == "--config") config_path = value();
     else if (a == "--redis") redis_url = value();
+    else if (a == "--redis-cluster") redis_cluster = true;
     else if (a == "--json") json = true;
     else if (a == "--meta") {
       auto kv = value();
@@ -155,6 +156,7 @@ int keys_main(int argc, char** argv) {
   }
   config::redis_config redis_cfg;
   redis_cfg.url = redis_url;
+  redis_cfg.cluster = redis_cluster || std::string_view(std::getenv("DEEPGATE_REDIS_CLUSTER") ? std::getenv("DEEPGATE_REDIS_CLUSTER") : "") == "true";
   if (keys_file.empty() && redis_url.empty()) {
     auto loaded = config_path.empty() ? config::load_defaults(config::process_environment())
                                       : config::load_file(config_path, config::process_environment());
