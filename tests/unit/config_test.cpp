@@ -556,3 +556,34 @@ TEST(config, set_fields_that_are_not_utf8_are_an_error_not_a_crash) {
   EXPECT_FALSE(r.config);
   EXPECT_EQ(r.error, "models[0].set: must be valid UTF-8 text");
 }
+
+TEST(config, usage_records_and_redis_cluster_settings) {
+  auto r = load_string(minimal, env_of({}), "t");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.config->usage.enabled);
+  EXPECT_EQ(r.config->usage.retention, std::chrono::hours(24 * 90));
+  EXPECT_EQ(r.config->usage.flush_interval, std::chrono::seconds(1));
+  EXPECT_FALSE(r.config->redis.cluster);
+  auto set = load_string(std::string(minimal) + "usage:\n  retention: 30d\n  flush_interval: 250ms\n  max_days: 31\n"
+                                                "redis:\n  url: redis://cfg.example:6379\n  cluster: true\n",
+                         env_of({}), "t");
+  ASSERT_TRUE(set.config) << set.error;
+  EXPECT_EQ(set.config->usage.retention, std::chrono::hours(24 * 30));
+  EXPECT_EQ(set.config->usage.flush_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(set.config->usage.max_days, 31u);
+  EXPECT_TRUE(set.config->redis.cluster);
+  for (auto [yaml, where] : std::vector<std::pair<std::string, std::string>>{
+           {"usage:\n  retention: 1h\n", "usage.retention"},
+           {"usage:\n  flush_interval: 5m\n", "usage.flush_interval"},
+           {"usage:\n  max_days: 0\n", "usage.max_days"},
+           {"usage:\n  colour: blue\n", "usage.colour"},
+           {"redis:\n  url: redis://h:6379/2\n  cluster: true\n", "redis.url"},
+           {"redis:\n  cluster: true\n", "redis.url"}}) {
+    auto bad = load_string(std::string(minimal) + yaml, env_of({}), "t");
+    EXPECT_FALSE(bad.config) << yaml;
+    EXPECT_NE(bad.error.find(where), std::string::npos) << bad.error;
+  }
+  auto env = load_defaults(env_of({{"REDIS_URL", "redis://cfg.example:6379"}, {"DEEPGATE_REDIS_CLUSTER", "true"}}));
+  ASSERT_TRUE(env.config) << env.error;
+  EXPECT_TRUE(env.config->redis.cluster);
+}

@@ -336,3 +336,70 @@ TEST(usage, responses_and_anthropic_shapes) {
   EXPECT_EQ(d->prompt, 0);
   EXPECT_EQ(d->completion, 15);
 }
+
+// ---------------------------------------------------------------- usage records
+
+#include "deepgate/core/url.hpp"
+#include "deepgate/limits/ledger.hpp"
+
+TEST(usage_records, days_print_and_parse_as_utc_dates) {
+  using deepgate::limits::day_string;
+  using deepgate::limits::parse_day;
+  EXPECT_EQ(day_string(0), "1970-01-01");
+  EXPECT_EQ(day_string(20'428), "2025-12-06");
+  EXPECT_EQ(day_string(19'416), "2023-02-28");
+  EXPECT_EQ(day_string(19'782), "2024-02-29");
+  for (std::int64_t d = 0; d < 80'000; d += 7) ASSERT_EQ(parse_day(day_string(d)), d) << day_string(d);
+  for (auto bad : {"2026-02-29", "2026-13-01", "2026-00-10", "2026-1-01", "20261201", "1969-12-31", "2026-12-0x", ""})
+    EXPECT_FALSE(parse_day(bad)) << bad;
+  EXPECT_TRUE(parse_day("2024-02-29"));
+}
+
+TEST(usage_records, an_event_adds_its_counters) {
+  using namespace deepgate::limits;
+  usage_event e;
+  e.owner = "o";
+  usage u;
+  u.prompt = 100;
+  u.completion = 40;
+  u.reasoning = 10;
+  u.cache_hit = 64;
+  u.cache_miss = 36;
+  u.estimated = true;
+  e.used = u;
+  e.spend = 1234;
+  auto c = counters_of(e);
+  EXPECT_EQ(c[counter::requests], 1);
+  EXPECT_EQ(c[counter::prompt_tokens], 100);
+  EXPECT_EQ(c[counter::reasoning_tokens], 10);
+  EXPECT_EQ(c[counter::cache_hit_tokens], 64);
+  EXPECT_EQ(c[counter::estimated_requests], 1);
+  EXPECT_EQ(c[counter::spend_nano_usd], 1234);
+  EXPECT_EQ(c[counter::errors], 0);
+  usage_event refused;
+  refused.refused = counter::refused_budget;
+  refused.error = true;  // a refusal is counted as what it is, not as an error too
+  auto r = counters_of(refused);
+  EXPECT_EQ(r[counter::refused_budget], 1);
+  EXPECT_EQ(r[counter::errors], 0);
+  c += r;
+  EXPECT_EQ(c[counter::requests], 2);
+  EXPECT_FALSE(c.empty());
+  EXPECT_TRUE(counters{}.empty());
+  for (std::size_t i = 0; i < counter_count; ++i)
+    EXPECT_EQ(counter_named(to_string(static_cast<counter>(i))), static_cast<counter>(i));
+  EXPECT_FALSE(counter_named("nope"));
+}
+
+TEST(usage_records, query_values_are_decoded) {
+  using deepgate::core::query_value;
+  EXPECT_EQ(query_value("owner=team%20a&from=2026-12-01", "owner"), "team a");
+  EXPECT_EQ(query_value("owner=team+a", "owner"), "team a");
+  EXPECT_EQ(query_value("a=1&owner=x&owner=y", "owner"), "x");
+  EXPECT_EQ(query_value("owners=x", "owner"), std::nullopt);
+  EXPECT_EQ(query_value("owner", "owner"), "");
+  EXPECT_EQ(query_value("owner=%zz", "owner"), std::nullopt);
+  EXPECT_EQ(query_value("owner=%4", "owner"), std::nullopt);
+  EXPECT_EQ(query_value("owner=%7B%7D", "owner"), "{}");
+  EXPECT_EQ(query_value("", "owner"), std::nullopt);
+}
