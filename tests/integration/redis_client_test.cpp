@@ -209,3 +209,76 @@ TEST(redis_client, rediss_verifies_the_server_certificate) {
     EXPECT_FALSE(res6.ok());
   });
 }
+
+// ---------------------------------------------------------------- Redis Cluster
+
+namespace {
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+TEST(redis_client, cluster_mode_routes_by_slot_and_follows_ask_and_moved) {
+  auto cluster = redis_cluster::start(3, 0);
+  auto opts = opts_for(cluster->nodes.front()->port);
+  opts.cluster = true;
+  opts.command_timeout = std::chrono::milliseconds(500);
+  // The key to move: its slot's owner and another primary.
+  const std::string key = "moving-key";
+  auto* from = cluster->primary_for(key);
+  ASSERT_NE(from, nullptr);
+  redis_server* to = nullptr;
+  for (auto& n : cluster->nodes)
+    if (n.get() != from) to = n.get();
+  const auto slot = trimmed(from->cli("CLUSTER KEYSLOT " + key));
+  const auto from_id = trimmed(from->cli("CLUSTER MYID")), to_id = trimmed(to->cli("CLUSTER MYID"));
+
+  run([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    redis::connection conn(ioc.get_executor(), opts);
+    EXPECT_TRUE(conn.cluster());
+    // Keys all over the slot space: each lands on its slot's primary.
+    for (int i = 0; i < 60; ++i) {
+      std::vector<std::string> set{"SET", "k" + std::to_string(i), "v" + std::to_string(i)};
+      auto r = co_await conn.command(std::move(set));
+      EXPECT_TRUE(r.ok() && r.value.str == "OK") << i << " " << r.value.str;
+    }
+    for (int i = 0; i < 60; ++i) {
+      std::vector<std::string> get{"GET", "k" + std::to_string(i)};
+      auto r = co_await conn.command(std::move(get));
+      EXPECT_EQ(r.value.str, "v" + std::to_string(i));
+    }
+    std::vector<std::string> set{"SET", key, "payload"};
+    auto stored = co_await conn.command(std::move(set));
+    EXPECT_TRUE(stored.ok());
+
+    // Mid-migration: the key has moved, the slot not yet: the old owner answers ASK.
+    to->cli("CLUSTER SETSLOT " + slot + " IMPORTING " + from_id);
+    from->cli("CLUSTER SETSLOT " + slot + " MIGRATING " + to_id);
+    from->cli("MIGRATE 127.0.0.1 " + std::to_string(to->port) + " " + key + " 0 5000");
+    EXPECT_NE(from->cli("GET " + key).find("ASK"), std::string::npos);
+    std::vector<std::string> get{"GET", key};
+    auto asked = co_await conn.command(std::move(get));
+    EXPECT_TRUE(asked.ok());
+    EXPECT_EQ(asked.value.str, "payload");
+
+    // Migration done: the old owner answers MOVED, and the client's map follows.
+    for (auto* n : {to, from}) n->cli("CLUSTER SETSLOT " + slot + " NODE " + to_id);
+    for (auto& n : cluster->nodes)
+      if (n.get() != to && n.get() != from) n->cli("CLUSTER SETSLOT " + slot + " NODE " + to_id);
+    EXPECT_NE(from->cli("GET " + key).find("MOVED"), std::string::npos);
+    std::vector<std::string> again{"GET", key};
+    auto moved = co_await conn.command(std::move(again));
+    EXPECT_EQ(moved.value.str, "payload");
+    std::vector<std::string> write{"SET", key, "after"};
+    auto written = co_await conn.command(std::move(write));
+    EXPECT_TRUE(written.ok() && written.value.str == "OK");
+    // A script whose keys share a hash tag runs on their slot's node.
+    std::vector<std::string> eval{"EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[2])",
+                                  "2", "{tag}:a", "{tag}:b", "x"};
+    auto script = co_await conn.command(std::move(eval));
+    EXPECT_TRUE(script.ok() && !script.value.is_error()) << script.value.str;
+    conn.close();
+  });
+  EXPECT_EQ(trimmed(to->cli("GET " + key)), "after");
+}
