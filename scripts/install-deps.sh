@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  prometheus-cpp-dev libhiredis-dev libyaml-cpp-dev
+  prometheus-cpp-dev libhiredis-dev libyaml-cpp-dev libmimalloc-dev
   libgtest-dev googletest
   clang libclang-rt-14-dev  # the libFuzzer targets (scripts/fuzz.sh)
   redis-server prometheus nginx haproxy wrk openssl ca-certificates tzdata curl python3 python3-yaml

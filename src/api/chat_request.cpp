@@ -95,19 +95,22 @@ namespace {
 void write_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  std::size_t run = 0;  // runs without an escape are appended whole
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (s[i] != '"' && s[i] != '\\' && u >= 0x20) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    if (u >= 0x20) {
       out += '\\';
-      out += c;
-    } else if (u < 0x20) {
+      out += s[i];
+    } else {
       out += "\\u00";
       out += hex[u >> 4];
       out += hex[u & 15];
-    } else {
-      out += c;
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 

@@ -322,7 +322,7 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
   // Bounded: what stays unparsed in it is a head (max_header_bytes) or a chunk line or trailer
   // section, which never grows without end (body bytes leave it as they are parsed).
   beast::flat_buffer buffer(std::max<std::size_t>(options.max_header_bytes, 16 * 1024) + 16 * 1024);
-  buffer.reserve(16 * 1024);  // one recv takes a typical request whole
+  buffer.reserve(4 * 1024);  // grows with a larger request; small for the thousands of idle keep-alives
   for (;;) {
     if (buffer.size() == 0) {
       // Keep-alive wait for the first byte of the next request; a quiet close on timeout.

@@ -19,11 +19,14 @@ namespace deepgate::upstream {
 inline constexpr std::size_t max_unparsed_bytes = 128 * 1024;
 
 struct connection {
-  explicit connection(net::flex_stream s) : stream(std::move(s)) { buffer.reserve(64 * 1024); }
+  explicit connection(net::flex_stream s) : stream(std::move(s)) { buffer.reserve(16 * 1024); }
   net::flex_stream stream;
-  boost::beast::flat_buffer buffer{max_unparsed_bytes};  // reserved large: one recv takes a whole burst of events
+  // 16 KiB to start (one recv takes a large JSON answer in a few reads; a stream's events are a few
+  // hundred bytes a read, and thousands of streams wait at once); it grows with what a read
+  // brings, up to max_unparsed_bytes.
+  boost::beast::flat_buffer buffer{max_unparsed_bytes};
   bool reused = false;
-  std::array<char, 16384> scratch;  // body bytes land here before being handed over; reused
+  std::array<char, 8192> scratch;  // body bytes land here before being handed over; reused
 };
 
 struct acquired {
