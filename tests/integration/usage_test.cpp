@@ -119,7 +119,9 @@ TEST(usage, memory_records_equal_the_backends_usage_per_owner_and_per_key) {
   ASSERT_GT(mock_usage["reasoning_tokens"].get<int>(), 0);
   ASSERT_GT(mock_usage["cache_hit_tokens"].get<int>(), 0);
 
-  auto a = self_usage(gw->port, key_a1, "?days=3");
+  // A request's record is written when it ends, just after its answer went out: awaited.
+  auto a = await_json([&] { return self_usage(gw->port, key_a1, "?days=3"); },
+                      [&](const json& j) { return j["usage"]["totals"]["requests"] == sent; });
   ASSERT_TRUE(a.is_object());
   EXPECT_EQ(a["owner"], "team-a");
   EXPECT_EQ(a["key_id"], "a1");
@@ -151,7 +153,8 @@ TEST(usage, memory_records_equal_the_backends_usage_per_owner_and_per_key) {
 
   // team-b: refusals by kind and an estimated stream, and never team-a's numbers.
   for (int i = 0; i < 4; ++i) chat(gw->port, key_b, with("b " + std::to_string(i), R"({"temperature":0.7})"));
-  auto b = self_usage(gw->port, key_b, "?owner=team-a&days=1");  // the owner parameter is not honoured
+  auto b = await_json([&] { return self_usage(gw->port, key_b, "?owner=team-a&days=1"); },  // owner= is not honoured
+                      [](const json& j) { return j["usage"]["totals"]["requests"] == 4; });
   EXPECT_EQ(b["owner"], "team-b");
   EXPECT_EQ(b["usage"]["totals"]["requests"], 4);
   EXPECT_EQ(b["usage"]["totals"]["refused_requests"], 1);
