@@ -97,9 +97,19 @@ http::response metrics_page(admin_state& s, const http::request& req) {
   if (snap->config->admin.metrics_need_token() && !token_ok(s, req)) return bad_token();
   if (svc.limits) svc.metrics->limits_fail_open(svc.limits->failing_open());
   for (const auto& b : snap->backends)
-    if (b->label >= 0)
+    if (b->label >= 0) {
       svc.metrics->breaker_state(static_cast<std::size_t>(b->label),
                                  static_cast<int>(b->state.health.current(upstream::breaker::clock::now())));
+      if (b->settings.url.tls) {
+        std::uint64_t full = 0, resumed = 0;
+        for (const auto& pool : b->pools) {
+          auto [f, r] = pool->tls_handshakes();
+          full += f;
+          resumed += r;
+        }
+        svc.metrics->tls_handshakes(static_cast<std::size_t>(b->label), full, resumed);
+      }
+    }
   if (svc.cache)
     svc.metrics->cache_state({svc.cache->bytes(), svc.cache->entries(), svc.cache->evictions(), svc.cache->stored(),
                               svc.cache->not_stored()});

@@ -124,6 +124,8 @@ struct metrics::impl {
   std::vector<lazy<Counter>> model_list_failures;  // [backend]
   std::vector<lazy<Counter>> retries;   // [backend]
   std::vector<lazy<Gauge>> breaker_states;  // [backend]
+  prom::Family<Counter>* tls_f = nullptr;
+  std::vector<std::array<std::uint64_t, 2>> tls_seen;  // [backend] full, resumed: counted so far
   std::array<Counter*, cache_result_count> cache_lookups{};
   std::array<Counter*, 5> redis_errors{};
   Counter *reloads_ok, *reloads_failed, *log_dropped;
@@ -252,6 +254,9 @@ metrics::metrics(const config::gateway_config& cfg, std::string_view version, co
           "Per backend: 0 closed, 1 half-open, 2 open");
   m.retries = lazies<Counter>(backends);
   m.breaker_states = lazies<Gauge>(backends);
+  m.tls_f = &counters(reg, "deepgate_upstream_tls_handshakes_total",
+          "TLS handshakes with a backend, by whether the backend's last session was resumed");
+  m.tls_seen.assign(backends, {0, 0});
   m.listed_models_f = &gauges(reg, "deepgate_backend_models",
           "Models the backend listed at its last successful GET /models");
   m.model_list_failures_f = &counters(reg, "deepgate_model_list_failures_total",
@@ -409,6 +414,19 @@ void metrics::balance_check_failed(std::size_t backend) {
 }
 
 void metrics::limits_fail_open(bool on) { impl_->limits_fail_open->Set(on ? 1 : 0); }
+
+void metrics::tls_handshakes(std::size_t backend, std::uint64_t full, std::uint64_t resumed) {
+  auto& m = *impl_;
+  if (backend + 1 >= m.backends || backend >= m.tls_seen.size()) return;
+  const std::array<std::uint64_t, 2> now{full, resumed};
+  for (std::size_t i = 0; i < 2; ++i) {
+    // The pools' counts start again when a reload replaces the backend: a smaller count is new.
+    const auto delta = now[i] >= m.tls_seen[backend][i] ? now[i] - m.tls_seen[backend][i] : now[i];
+    m.tls_seen[backend][i] = now[i];
+    auto& c = m.tls_f->Add({{"backend", m.backend_name(backend)}, {"resumed", i ? "true" : "false"}});
+    if (delta) c.Increment(static_cast<double>(delta));
+  }
+}
 
 void metrics::breaker_state(std::size_t backend, int state) {
   auto& m = *impl_;

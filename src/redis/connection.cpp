@@ -96,6 +96,7 @@ struct node : std::enable_shared_from_this<node> {
     if (tls) {
       stream.emplace(std::move(tcp), *tls);
       net::expect_peer(stream->tls().native_handle(), opts.address.host);
+      net::offer_session(stream->tls().native_handle());  // a reconnect resumes
       stream->tcp().expires_after(opts.connect_timeout);
       auto [hec] = co_await stream->tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
       if (st == state::closed || gen != generation) co_return;

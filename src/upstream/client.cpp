@@ -78,7 +78,11 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
   for (auto& h : out.headers) w.field(h.name, h.value);
   if (out.method == "POST" || !out.body.empty()) w.content_length(out.body.size());
   w.end();
-  const std::array<asio::const_buffer, 2> request{asio::buffer(request_head), asio::buffer(out.body)};
+  // Over TLS, Asio's stream writes one buffer per record (and per send): head and body go as one
+  // buffer there, one record, instead of two. Plain TCP gathers both in one sendmsg as they are.
+  if (backend.url.tls) request_head += out.body;
+  const std::array<asio::const_buffer, 2> request{
+      asio::buffer(request_head), backend.url.tls ? asio::const_buffer() : asio::buffer(out.body)};
 
   // A pooled connection the backend closed just before we wrote gets one fresh retry; the
   // request cannot have been processed when the write failed or no response byte came back.

@@ -5,6 +5,8 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <atomic>
+
 #include <array>
 #include <chrono>
 #include <deque>
@@ -51,6 +53,7 @@ struct connection_pool::impl {
   boost::asio::any_io_executor ex;
   config::backend_config backend;
   std::shared_ptr<boost::asio::ssl::context> tls;
+  std::atomic<std::uint64_t> handshakes_full{0}, handshakes_resumed{0};  // TLS; read by /metrics
   std::vector<std::unique_ptr<connection>> idle;
   std::size_t open = 0;  // leased + idle + connecting
   bool closed = false;

@@ -100,6 +100,10 @@ void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable
   wake_one();
 }
 
+std::pair<std::uint64_t, std::uint64_t> connection_pool::tls_handshakes() const {
+  return {impl_->handshakes_full.load(std::memory_order_relaxed), impl_->handshakes_resumed.load(std::memory_order_relaxed)};
+}
+
 asio::awaitable<acquired> connection_pool::impl::connect() {
   const auto& u = backend.url;
   tcp::resolver resolver(ex);
@@ -119,13 +123,16 @@ asio::awaitable<acquired> connection_pool::impl::connect() {
   if (!tls) co_return acquired{failure::none, std::make_unique<connection>(net::flex_stream(std::move(tcp)))};
 
   auto c = std::make_unique<connection>(net::flex_stream(std::move(tcp), *tls));
-  net::expect_peer(c->stream.tls().native_handle(), u.host);
+  SSL* ssl = c->stream.tls().native_handle();
+  net::expect_peer(ssl, u.host);
+  net::offer_session(ssl);  // the peer's last session: a resumed handshake when it still takes it
   c->stream.tcp().expires_after(backend.tls_timeout);
   auto [hec] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
   if (hec) {
     spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host, hec.message());
     co_return acquired{hec == beast::error::timeout ? failure::tls_timeout : failure::tls, nullptr};
   }
+  (net::session_resumed(ssl) ? handshakes_resumed : handshakes_full).fetch_add(1, std::memory_order_relaxed);
   co_return acquired{failure::none, std::move(c)};
 }
 

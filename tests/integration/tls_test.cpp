@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 
 using namespace deepgate::test;
 using json = nlohmann::json;
@@ -79,4 +81,31 @@ TEST_F(tls, listening_side_serves_https) {
   EXPECT_EQ(j["object"], "chat.completion");
   // plain HTTP to the TLS port gets nothing useful
   EXPECT_NE(http_call(gw->port, "GET", "/healthz").status, 200);
+}
+
+TEST_F(tls, new_connections_resume_the_backends_last_session) {
+  // A backend that closes idle keep-alive connections after 150 ms, as real ones do after a while:
+  // each request after a pause needs a new connection, and its handshake should be resumed.
+  auto [cert, key] = ca_->issue("localhost", {"localhost"});
+  auto mock = mock_server::start({"--tls-cert", cert, "--tls-key", key, "--idle-timeout-ms", "150"}, *dir_);
+  auto gw = gateway_server::start(backend_yaml("localhost", mock->port, ca_->ca_cert) + "admin: {port: 0}\n");
+  auto counts = [&] {
+    auto text = gw->metrics();
+    return std::pair{metric_value(text, "deepgate_upstream_tls_handshakes_total{backend=\"ds\",resumed=\"false\"}"),
+                     metric_value(text, "deepgate_upstream_tls_handshakes_total{backend=\"ds\",resumed=\"true\"}")};
+  };
+  ASSERT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("first")).status, 200);
+  const auto [full0, resumed0] = counts();
+  EXPECT_EQ(full0 + resumed0, 1);  // resumed already when the model discovery's connection got a ticket first
+  for (int round = 1; round <= 3; ++round) {
+    // The pause is the scenario (an idle pooled connection the backend closes), not a wait for a
+    // condition: 400 ms of idleness against the backend's 150 ms timeout.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    ASSERT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("again")).status, 200);
+    auto [f, r] = counts();
+    ASSERT_EQ(f + r, full0 + resumed0 + round) << "a new connection after the backend closed the idle one";
+  }
+  const auto [full, resumed] = counts();
+  EXPECT_EQ(full, full0) << "every reconnection resumed the backend's last session";
+  EXPECT_EQ(resumed, resumed0 + 3);
 }

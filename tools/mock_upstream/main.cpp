@@ -19,7 +19,7 @@ constexpr const char* usage =
     "usage: deepgate-mock [--host H] [--port P] [--workers N] [--tls-cert F --tls-key F] [--api-key K]\n"
     "                     [--models a,b] [--models-meta JSON] [--tokens N] [--latency-ms N] [--ttft-ms N] [--tps X]\n"
     "                     [--queue-ms N] [--keepalive-ms N] [--balance CNY_AMOUNT] [--status N]\n"
-    "                     [--reject-fields a,b]\n"
+    "                     [--reject-fields a,b] [--idle-timeout-ms N]\n"
     "Per request, directives in the last user message override these: \"[mock status=503 tokens=3]\".\n";
 }
 
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     else if (a == "--keepalive-ms") opts.defaults.keepalive_ms = std::max(1, std::stoi(v));
     else if (a == "--models") opts.models = split_list(v);
     else if (a == "--reject-fields") opts.reject_fields = split_list(v);
+    else if (a == "--idle-timeout-ms") server.idle_timeout = std::chrono::milliseconds(std::max(1, std::stoi(v)));
     else if (a == "--models-meta") opts.models_meta = v;
     else {
       std::fprintf(stderr, "deepgate-mock: unknown argument '%s'\n%s", argv[i - 1], usage);

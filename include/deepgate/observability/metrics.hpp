@@ -50,6 +50,8 @@ class metrics {
 
   // A backend's circuit breaker, read at scrape time: 0 closed, 1 half-open, 2 open.
   void breaker_state(std::size_t backend, int state);
+  // A backend's TLS handshakes so far (its pools' counts, read at scrape time): full and resumed.
+  void tls_handshakes(std::size_t backend, std::uint64_t full, std::uint64_t resumed);
   // The prompt cache's state, read at scrape time (monotonic counts; the gauges are 0 with Redis).
   struct cache_snapshot {
     std::size_t bytes = 0, entries = 0;

@@ -52,6 +52,8 @@ class connection_pool {
   connection_pool& operator=(const connection_pool&) = delete;
 
   const config::backend_config& backend() const;
+  // TLS handshakes this pool made: full, and resumed with the peer's last session.
+  std::pair<std::uint64_t, std::uint64_t> tls_handshakes() const;
   // At exit, after the worker stopped but before its io_context is destroyed: closes idle
   // connections; connections released later are closed instead of kept.
   void shutdown();
