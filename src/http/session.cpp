@@ -450,6 +450,9 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     req->body = std::move(msg.body());
     lease.resize(req->body.size());
     parser.reset();
+    // Nothing of the next request has come yet (the usual case): the buffer's memory goes back
+    // while the handler runs, which for a stream can be minutes, with thousands of them at once.
+    if (buffer.size() == 0) buffer.shrink_to_fit();
     stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
     try {
       co_await server.on_request(*req, writer);

@@ -28,7 +28,7 @@ struct connection {
   // brings, up to max_unparsed_bytes.
   boost::beast::flat_buffer buffer{max_unparsed_bytes};
   bool reused = false;
-  std::array<char, 8192> scratch;  // body bytes land here before being handed over; reused
+  std::array<char, 2048> scratch;  // body bytes land here before being handed over; reused (small: one per open backend connection)
 };
 
 struct acquired {
