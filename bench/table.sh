@@ -32,7 +32,7 @@ declare -A rps cpu p50
 run() {  # key port pid stream temperature connections
   local key=$1 port=$2 pid=$3 before after out n
   before=$(cpu_ticks "$pid")
-  out=$(BENCH_STREAM=$4 BENCH_TEMPERATURE=$5 wrk -t1 -c"$6" -d"$DURATION" --latency -s bench/post.lua \
+  out=$(env BENCH_STREAM="$4" ${5:+BENCH_TEMPERATURE=$5} wrk -t1 -c"$6" -d"$DURATION" --latency -s bench/post.lua \
         "http://127.0.0.1:$port/v1/chat/completions")
   after=$(cpu_ticks "$pid")
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $key answered non-2xx" >&2; echo "$out" >&2; exit 1; fi

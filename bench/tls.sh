@@ -30,6 +30,7 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pid
 nginx_master=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+[[ -n "$nginx_worker" ]] || { echo "bench: nginx did not start:" >&2; cat "$work/nginx.log" "$work/nginx/nginx-error.log" >&2 2>/dev/null; exit 1; }
 
 start_deepgate tls "" "backends: [{name: mock, url: \"https://localhost:$mock_port\", tls: {ca_file: \"$work/cert.pem\"}}]
 models: [{name: deepseek-flash, backend: mock}]"
