@@ -19,6 +19,9 @@ std::optional<http::api_error> request_context::parse() {
   auto parsed = chat_request::parse(req.body, config.server.max_json_depth, config.server.max_json_values, route_of.kind);
   if (!parsed) return parsed.error();
   chat.emplace(std::move(*parsed));
+  // The parsed request holds all that is needed from here on; the raw JSON (a long conversation
+  // can be megabytes) goes now rather than with the request, which a stream keeps for minutes.
+  std::string().swap(req.body);
   rec.stream = chat->stream();
   return std::nullopt;
 }
