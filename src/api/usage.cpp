@@ -1,5 +1,6 @@
 #include "deepgate/api/usage.hpp"
 
+#include "deepgate/core/calendar.hpp"
 #include "deepgate/core/strings.hpp"
 #include "deepgate/core/url.hpp"
 #include "deepgate/limits/ledger.hpp"
@@ -32,7 +33,7 @@ json owner_json(const std::string& owner, const std::map<std::int64_t, limits::o
     total += d.total;
     for (auto& [id, c] : d.keys) keys[id] += c;
     auto o = counters_json(d.total);
-    o["date"] = limits::day_string(day);
+    o["date"] = core::day_string(day);
     list.push_back(std::move(o));
   }
   auto key_list = json::array();
@@ -54,16 +55,6 @@ json budget_json(core::nano_usd budget, core::nano_usd spent, std::int64_t reset
   o["limit_usd"] = budget ? usd(budget) : json(nullptr);
   o["remaining_usd"] = budget ? usd(std::max<core::nano_usd>(0, budget - spent)) : json(nullptr);
   return o;
-}
-
-std::optional<std::int64_t> whole_number(std::string_view s) {
-  if (s.empty() || s.size() > 9) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
 }
 
 http::response json_ok(const json& body) { return http::response{200, "application/json", {}, body.dump()}; }
@@ -118,7 +109,7 @@ boost::asio::awaitable<http::response> self_usage(gateway_services& svc, const h
     co_return http::error_response(http::not_found("Usage records are off (usage.enabled: false).", "usage_off"));
   std::int64_t days = 7;
   if (auto d = core::query_value(req.query, "days")) {
-    auto n = whole_number(*d);
+    auto n = core::parse_integer(*d);
     if (!n || *n < 1 || *n > static_cast<std::int64_t>(cfg.usage.max_days))
       co_return bad_param("days must be a whole number from 1 to " + std::to_string(cfg.usage.max_days) + ".", "days");
     days = *n;
@@ -130,7 +121,8 @@ boost::asio::awaitable<http::response> self_usage(gateway_services& svc, const h
 
   auto view = co_await svc.limits->peek(req.worker, owner, who.who.key, cfg);
   // Read from the month's first day too, for the month's spend when no budget keeps it.
-  const std::int64_t month_start = limits::parse_day(limits::day_string(today).substr(0, 8) + "01").value_or(today);
+  const auto date = core::civil_from_days(today);
+  const std::int64_t month_start = core::days_from_civil(date.year, date.month, 1);
   limits::usage_query q{owner, {}, std::min(today - days + 1, month_start), today};
   auto report = co_await svc.usage->read(req.worker, q);
   if (!report)
@@ -175,8 +167,8 @@ boost::asio::awaitable<http::response> self_usage(gateway_services& svc, const h
                budget_json(view.monthly_budget, budgets ? view.month_spent : month_spend, when.seconds_to_month_end)}}}};
   auto usage = owner_json(owner, shown);
   usage.erase("owner");
-  usage["from"] = limits::day_string(today - days + 1);
-  usage["to"] = limits::day_string(today);
+  usage["from"] = core::day_string(today - days + 1);
+  usage["to"] = core::day_string(today);
   body["usage"] = std::move(usage);
   co_return json_ok(body);
 }
@@ -193,13 +185,13 @@ boost::asio::awaitable<http::response> admin_usage(gateway_services& svc, const 
   q.key = core::query_value(req.query, "key").value_or("");
   q.to_day = today;
   if (auto t = core::query_value(req.query, "to")) {
-    auto d = limits::parse_day(*t);
+    auto d = core::parse_day(*t);
     if (!d) co_return bad_param("to must be a date as YYYY-MM-DD.", "to");
     q.to_day = *d;
   }
   q.from_day = q.to_day - 6;
   if (auto f = core::query_value(req.query, "from")) {
-    auto d = limits::parse_day(*f);
+    auto d = core::parse_day(*f);
     if (!d) co_return bad_param("from must be a date as YYYY-MM-DD.", "from");
     q.from_day = *d;
   }
@@ -220,8 +212,8 @@ boost::asio::awaitable<http::response> admin_usage(gateway_services& svc, const 
     owners.push_back(std::move(o));
   }
   json body{{"object", "usage_report"},
-            {"from", limits::day_string(q.from_day)},
-            {"to", limits::day_string(q.to_day)},
+            {"from", core::day_string(q.from_day)},
+            {"to", core::day_string(q.to_day)},
             {"owner", q.owner.empty() ? json(nullptr) : json(q.owner)},
             {"key_id", q.key.empty() ? json(nullptr) : json(q.key)},
             {"store", svc.usage->shared() ? "redis" : "memory"},

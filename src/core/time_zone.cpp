@@ -1,4 +1,5 @@
 #include "deepgate/core/time_zone.hpp"
+#include "deepgate/core/calendar.hpp"
 #include "deepgate/core/strings.hpp"
 
 #include <algorithm>
@@ -8,44 +9,19 @@ namespace deepgate::core {
 
 namespace {
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, int m, int d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * static_cast<unsigned>(m > 2 ? m - 3 : m + 9) + 2) / 5 + static_cast<unsigned>(d) - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-std::int64_t year_of_days(std::int64_t z) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  return static_cast<std::int64_t>(yoe) + era * 400 + (mp >= 10 ? 1 : 0);
-}
-
-bool leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int month_days(std::int64_t y, int m) {
-  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && leap(y) ? 29 : days[m - 1];
-}
+std::int64_t year_of_days(std::int64_t z) { return civil_from_days(z).year; }
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Days since the epoch of a rule's date in year y.
 std::int64_t rule_day(const time_zone::posix_rule::date& d, std::int64_t y) {
   const auto jan1 = days_from_civil(y, 1, 1);
-  if (d.kind == 'J') return jan1 + d.day - 1 + (leap(y) && d.day >= 60 ? 1 : 0);
+  if (d.kind == 'J') return jan1 + d.day - 1 + (leap_year(y) && d.day >= 60 ? 1 : 0);
   if (d.kind == 'N') return jan1 + d.day;
   const auto first = days_from_civil(y, d.month, 1);
   const auto first_weekday = static_cast<int>(((first + 4) % 7 + 7) % 7);  // 0 = Sunday
   auto day = 1 + (d.weekday - first_weekday + 7) % 7 + (d.week - 1) * 7;
-  while (day > month_days(y, d.month)) day -= 7;
+  while (day > days_in_month(y, d.month)) day -= 7;
   return first + day - 1;
 }
 

@@ -1,5 +1,7 @@
 #include "deepgate/limits/decision.hpp"
 
+#include "deepgate/core/calendar.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -52,22 +54,9 @@ periods periods_at(std::int64_t t) {
   periods p;
   p.day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
   p.seconds_to_day_end = (p.day + 1) * 86400 - t;
-  // Civil date from days since the epoch (H. Hinnant's algorithm).
-  std::int64_t z = p.day + 719468;
-  std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  std::int64_t doe = z - era * 146097;
-  std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = yoe + era * 400;
-  std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  std::int64_t mp = (5 * doy + 2) / 153;
-  std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  p.month = (y - 1970) * 12 + (m - 1);
-  static constexpr int days_in[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  std::int64_t month_days = days_in[m - 1] + (m == 2 && leap ? 1 : 0);
-  p.seconds_to_month_end = p.seconds_to_day_end + (month_days - d) * 86400;
+  const auto c = core::civil_from_days(p.day);
+  p.month = (c.year - 1970) * 12 + (c.month - 1);
+  p.seconds_to_month_end = p.seconds_to_day_end + (core::days_in_month(c.year, c.month) - c.day) * 86400;
   return p;
 }
 

@@ -1,6 +1,7 @@
 #include "deepgate/limits/ledger.hpp"
 
 #include "deepgate/auth/key.hpp"
+#include "deepgate/core/calendar.hpp"
 #include "deepgate/core/strings.hpp"
 #include "deepgate/redis/connection.hpp"
 
@@ -57,10 +58,10 @@ std::string sha1_hex(std::string_view text) {
 }
 
 std::string day_key(std::string_view owner, std::int64_t day) {
-  return "deepgate:usage:{" + std::string(owner) + "}:d:" + day_string(day);
+  return "deepgate:usage:{" + std::string(owner) + "}:d:" + core::day_string(day);
 }
 std::string batches_key(std::string_view owner) { return "deepgate:usage:{" + std::string(owner) + "}:batches"; }
-std::string owners_key(std::int64_t day) { return "deepgate:usage:owners:" + day_string(day); }
+std::string owners_key(std::int64_t day) { return "deepgate:usage:owners:" + core::day_string(day); }
 
 // HGETALL's fields back into a day: "requests" or "key:<id>:requests".
 void add_field(owner_day& d, std::string_view field, std::int64_t value) {
@@ -79,18 +80,6 @@ void add_field(owner_day& d, std::string_view field, std::int64_t value) {
     if (it == d.keys.end()) it = d.keys.emplace(std::string(key), counters{}).first;
     it->second[*c] += value;
   }
-}
-
-std::optional<std::int64_t> to_int(std::string_view s) {
-  std::int64_t v = 0;
-  bool neg = !s.empty() && s[0] == '-';
-  if (neg) s.remove_prefix(1);
-  if (s.empty() || s.size() > 18) return std::nullopt;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return neg ? -v : v;
 }
 
 // Keeps only what the query asks of a day.
@@ -140,40 +129,6 @@ counters counters_of(const usage_event& e) {
   if (e.refused) c[*e.refused] = 1;
   else if (e.error) c[counter::errors] = 1;
   return c;
-}
-
-// H. Hinnant's civil_from_days / days_from_civil.
-std::string day_string(std::int64_t day) {
-  const std::int64_t z = day + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = yoe + era * 400;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld", static_cast<long long>(y), static_cast<long long>(m),
-                static_cast<long long>(d));
-  return buf;
-}
-
-std::optional<std::int64_t> parse_day(std::string_view t) {
-  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
-  auto y = to_int(t.substr(0, 4)), m = to_int(t.substr(5, 2)), d = to_int(t.substr(8, 2));
-  if (!y || !m || !d || *y < 1970 || *m < 1 || *m > 12 || *d < 1) return std::nullopt;
-  static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
-  if (*d > month_days[*m - 1] + (*m == 2 && leap ? 1 : 0)) return std::nullopt;
-  std::int64_t yy = *y - (*m <= 2 ? 1 : 0);
-  const std::int64_t era = yy / 400;
-  const std::int64_t yoe = yy - era * 400;
-  const std::int64_t mp = (*m + 9) % 12;
-  const std::int64_t doy = (153 * mp + 2) / 5 + *d - 1;
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
 }
 
 // ---------------------------------------------------------------- the ledger
@@ -356,7 +311,7 @@ struct usage_ledger::impl {
         owner_day d;
         auto& e = r.value.elements;
         for (std::size_t i = 0; i + 1 < e.size(); i += 2)
-          if (auto v = to_int(e[i + 1].str)) add_field(d, e[i].str, *v);
+          if (auto v = core::parse_integer(e[i + 1].str)) add_field(d, e[i].str, *v);
         keep_key(d, q.key);
         if (!d.total.empty()) out[owner][day] = std::move(d);
       }

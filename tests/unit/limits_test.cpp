@@ -340,11 +340,12 @@ TEST(usage, responses_and_anthropic_shapes) {
 // ---------------------------------------------------------------- usage records
 
 #include "deepgate/core/url.hpp"
+#include "deepgate/core/calendar.hpp"
 #include "deepgate/limits/ledger.hpp"
 
 TEST(usage_records, days_print_and_parse_as_utc_dates) {
-  using deepgate::limits::day_string;
-  using deepgate::limits::parse_day;
+  using deepgate::core::day_string;
+  using deepgate::core::parse_day;
   EXPECT_EQ(day_string(0), "1970-01-01");
   EXPECT_EQ(day_string(20'428), "2025-12-06");
   EXPECT_EQ(day_string(19'416), "2023-02-28");

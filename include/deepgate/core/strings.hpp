@@ -17,6 +17,9 @@ namespace core {
 // Without leading and trailing spaces and tabs.
 std::string_view trim_blanks(std::string_view text);
 
+// The whole text as a decimal integer (an optional '-'); nullopt for anything else or overflow.
+std::optional<std::int64_t> parse_integer(std::string_view text);
+
 // ASCII lower case (header names, cache-control directives); other bytes unchanged.
 std::string to_lower(std::string_view text);
 

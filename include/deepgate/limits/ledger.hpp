@@ -96,10 +96,6 @@ struct usage_query {
 // Per owner (sorted), per day (sorted, days without usage left out).
 using usage_report = std::map<std::string, std::map<std::int64_t, owner_day>, std::less<>>;
 
-// "2026-12-06" for a day number, and back (nullopt when not a valid date).
-std::string day_string(std::int64_t day);
-std::optional<std::int64_t> parse_day(std::string_view text);
-
 class usage_ledger {
  public:
   // The store is the limits'; `on_redis_error` counts failed Redis commands (may be empty).
