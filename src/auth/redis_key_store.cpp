@@ -2,8 +2,6 @@
 
 #include "deepgate/auth/keys_file.hpp"
 
-#include <openssl/sha.h>
-
 namespace deepgate::auth::redis_store {
 namespace {
 
@@ -30,18 +28,6 @@ end
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 return redis.call('INCR', KEYS[3])
 )lua";
-
-std::string sha1_hex(std::string_view text) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (auto c : d) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
 
 // GCC 12 and temporaries inside co_await: every command is a named local (docs/development.md).
 boost::asio::awaitable<redis::result> run(redis::connection& c, std::vector<std::string> args) {
@@ -83,7 +69,7 @@ boost::asio::awaitable<std::optional<client_key>> load(redis::connection& c, std
 
 boost::asio::awaitable<bool> put(redis::connection& c, std::vector<client_key> records) {
   const auto& n = names_for(c);
-  static const std::string sha = sha1_hex(put_lua);
+  static const redis::script put_script{put_lua};
   std::vector<std::string> keys{n.ids, n.epoch, n.version};
   std::vector<std::string> args{generate_key_id()};
   for (auto& k : records) {
@@ -91,15 +77,7 @@ boost::asio::awaitable<bool> put(redis::connection& c, std::vector<client_key> r
     args.push_back(k.id);
     args.push_back(record_json(k));
   }
-  std::vector<std::string> cmd{"EVALSHA", sha, std::to_string(keys.size())};
-  cmd.insert(cmd.end(), keys.begin(), keys.end());
-  cmd.insert(cmd.end(), args.begin(), args.end());
-  auto r = co_await run(c, cmd);
-  if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
-    cmd[0] = "EVAL";
-    cmd[1] = std::string(put_lua);
-    r = co_await run(c, std::move(cmd));
-  }
+  auto r = co_await redis::eval(c, put_script, std::move(keys), std::move(args));
   co_return r.ok() && r.value.type == redis::reply::kind::integer;
 }
 

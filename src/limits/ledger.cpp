@@ -11,7 +11,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -44,18 +43,6 @@ for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 )lua";
-
-std::string sha1_hex(std::string_view text) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (auto c : d) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
 
 std::string day_key(std::string_view owner, std::int64_t day) {
   return "deepgate:usage:{" + std::string(owner) + "}:d:" + core::day_string(day);
@@ -224,13 +211,10 @@ struct usage_ledger::impl {
     std::map<std::int64_t, std::set<std::string>> new_owners;
     while (!wk.unsent.empty() && wk.conn) {
       auto& b = wk.unsent.front();
-      auto cmd = batch_command(b);
-      auto r = co_await wk.conn->command(cmd);
-      if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT") && wk.conn) {
-        cmd[0] = "EVAL";
-        cmd[1] = std::string(flush_lua);
-        r = co_await wk.conn->command(std::move(cmd));
-      }
+      static const redis::script flush_script{flush_lua};
+      std::vector<std::string> keys{day_key(b.owner, b.day), batches_key(b.owner)};
+      auto args = batch_args(b);
+      auto r = co_await redis::eval(*wk.conn, flush_script, std::move(keys), std::move(args));
       note(r.ok());
       if (!r.ok()) break;  // unavailable or timed out: sent again next round, under the same id
       if (r.value.is_error()) {
@@ -253,21 +237,19 @@ struct usage_ledger::impl {
     wk.flushing = false;
   }
 
-  // EVALSHA of flush_lua for one batch: only the counters that are not zero.
-  std::vector<std::string> batch_command(const batch& b) const {
-    static const std::string sha = sha1_hex(flush_lua);
-    std::vector<std::string> cmd{"EVALSHA", sha, "2", day_key(b.owner, b.day), batches_key(b.owner), b.id,
-                                 std::to_string(ttl_ms())};
+  // flush_lua's arguments for one batch: its id, the TTL, then only the counters that are not zero.
+  std::vector<std::string> batch_args(const batch& b) const {
+    std::vector<std::string> args{b.id, std::to_string(ttl_ms())};
     auto add = [&](const std::string& prefix, const counters& c) {
       for (std::size_t i = 0; i < counter_count; ++i)
         if (c.v[i] != 0) {
-          cmd.push_back(prefix + std::string(counter_names[i]));
-          cmd.push_back(std::to_string(c.v[i]));
+          args.push_back(prefix + std::string(counter_names[i]));
+          args.push_back(std::to_string(c.v[i]));
         }
     };
     add("", b.data.total);
     for (auto& [id, c] : b.data.keys) add("key:" + id + ":", c);
-    return cmd;
+    return args;
   }
 
   usage_report read_memory(const usage_query& q) {

@@ -1,6 +1,5 @@
 #include "deepgate/limits/redis_store.hpp"
 
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -130,18 +129,6 @@ local conc = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
 return {rr, rt, tr, tt, conc, tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0')}
 )lua";
 
-std::string sha1_hex(std::string_view text) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
-  std::string hex;
-  char buf[3];
-  for (auto c : d) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    hex += buf;
-  }
-  return hex;
-}
-
 std::string num(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", x);
@@ -149,11 +136,6 @@ std::string num(double x) {
 }
 
 }  // namespace
-
-struct redis_store::script {
-  std::string_view text;
-  std::string sha = sha1_hex(text);
-};
 
 redis_keys keys_for(std::string_view owner, std::string_view model, const periods& when) {
   std::string base = "deepgate:lim:{" + std::string(owner) + "}";
@@ -166,25 +148,9 @@ std::string backend_lease_key(std::string_view backend) { return "deepgate:backe
 
 redis_store::redis_store(redis::connection& conn, std::chrono::milliseconds lease_ttl) : conn_(conn), lease_ttl_(lease_ttl) {}
 
-boost::asio::awaitable<redis::result> redis_store::eval(const script& s, std::vector<std::string> keys,
-                                                        std::vector<std::string> args) {
-  std::vector<std::string> cmd{"EVALSHA", s.sha, std::to_string(keys.size())};
-  cmd.insert(cmd.end(), keys.begin(), keys.end());
-  cmd.insert(cmd.end(), args.begin(), args.end());
-  auto first = cmd;  // kept for the EVAL retry
-  auto r = co_await conn_.command(std::move(first));
-  if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
-    // A Redis that restarted or failed over has no scripts: EVAL sends it (and caches it).
-    cmd[0] = "EVAL";
-    cmd[1] = std::string(s.text);
-    r = co_await conn_.command(std::move(cmd));
-  }
-  co_return r;
-}
-
 boost::asio::awaitable<std::optional<decision>> redis_store::admit(const redis_keys& keys, const bucket_limits& l,
                                                                     std::int64_t tokens, std::string lease_id) {
-  static const script s{admit_lua};
+  static const redis::script s{admit_lua};
   const double ttl_us = static_cast<double>(lease_ttl_.count()) * 1000.0;
   std::vector<std::string> k{keys.req, keys.tok, keys.conc, keys.day, keys.month};
   std::vector<std::string> a{num(l.requests.interval), num(l.requests.capacity), num(l.tokens.interval),
@@ -193,7 +159,7 @@ boost::asio::awaitable<std::optional<decision>> redis_store::admit(const redis_k
                              std::to_string(l.monthly_budget),
                              std::to_string(keys.when.seconds_to_day_end * 1'000'000),
                              std::to_string(keys.when.seconds_to_month_end * 1'000'000)};
-  auto r = co_await eval(s, std::move(k), std::move(a));
+  auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
   if (!r.ok() || r.value.type != redis::reply::kind::array || r.value.elements.size() != 6) co_return std::nullopt;
   auto& e = r.value.elements;
   decision d;
@@ -208,20 +174,20 @@ boost::asio::awaitable<std::optional<decision>> redis_store::admit(const redis_k
 
 boost::asio::awaitable<bool> redis_store::settle(const redis_keys& keys, const bucket_limits& l, std::int64_t token_delta,
                                                  std::string lease_id, nano_usd cost) {
-  static const script s{settle_lua};
+  static const redis::script s{settle_lua};
   std::vector<std::string> k{keys.tok, keys.conc, keys.day, keys.month};
   std::vector<std::string> a{num(l.tokens.interval), std::to_string(token_delta), std::move(lease_id),
                              std::to_string(l.daily_budget || l.monthly_budget ? cost : 0)};
-  auto r = co_await eval(s, std::move(k), std::move(a));
+  auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
   co_return r.ok() && !r.value.is_error();
 }
 
 boost::asio::awaitable<std::optional<bool>> redis_store::acquire(std::string key, std::uint32_t limit,
                                                                  std::string lease_id) {
-  static const script s{acquire_lua};
+  static const redis::script s{acquire_lua};
   std::vector<std::string> k{std::move(key)};
   std::vector<std::string> a{std::to_string(limit), std::move(lease_id), std::to_string(lease_ttl_.count() * 1000)};
-  auto r = co_await eval(s, std::move(k), std::move(a));
+  auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
   if (!r.ok() || r.value.type != redis::reply::kind::integer) co_return std::nullopt;
   co_return r.value.integer == 1;
 }
@@ -233,7 +199,7 @@ boost::asio::awaitable<bool> redis_store::release(std::string key, std::string l
 }
 
 boost::asio::awaitable<bool> redis_store::renew(std::vector<std::pair<std::string, std::string>> leases) {
-  static const script s{renew_lua};
+  static const redis::script s{renew_lua};
   // A Cluster runs a script only on keys of one slot: one call per slot there, one in all here.
   if (conn_.cluster())
     std::sort(leases.begin(), leases.end(),
@@ -246,18 +212,18 @@ boost::asio::awaitable<bool> redis_store::renew(std::vector<std::pair<std::strin
       k.push_back(std::move(leases[i].first));
       a.push_back(std::move(leases[i].second));
     }
-    auto r = co_await eval(s, std::move(k), std::move(a));
+    auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
     ok = ok && r.ok() && !r.value.is_error();
   }
   co_return ok;
 }
 
 boost::asio::awaitable<std::optional<peek_state>> redis_store::peek(const redis_keys& keys, const bucket_limits& l) {
-  static const script s{peek_lua};
+  static const redis::script s{peek_lua};
   std::vector<std::string> k{keys.req, keys.tok, keys.conc, keys.day, keys.month};
   std::vector<std::string> a{num(l.requests.interval), num(l.requests.capacity), num(l.tokens.interval),
                              num(l.tokens.capacity)};
-  auto r = co_await eval(s, std::move(k), std::move(a));
+  auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
   if (!r.ok() || r.value.type != redis::reply::kind::array || r.value.elements.size() != 7) co_return std::nullopt;
   auto& e = r.value.elements;
   peek_state p;

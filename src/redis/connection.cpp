@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -256,6 +257,31 @@ struct node : std::enable_shared_from_this<node> {
 
 
 }  // namespace
+
+script::script(std::string_view text) : text_(text) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  static constexpr char hex[] = "0123456789abcdef";
+  for (auto c : d) {
+    sha_ += hex[c >> 4];
+    sha_ += hex[c & 15];
+  }
+}
+
+asio::awaitable<result> eval(connection& c, const script& s, std::vector<std::string> keys,
+                             std::vector<std::string> args) {
+  std::vector<std::string> cmd{"EVALSHA", s.sha(), std::to_string(keys.size())};
+  cmd.insert(cmd.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+  cmd.insert(cmd.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  auto first = cmd;  // kept for the EVAL retry
+  auto r = co_await c.command(std::move(first));
+  if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
+    cmd[0] = "EVAL";
+    cmd[1] = std::string(s.text());
+    r = co_await c.command(std::move(cmd));
+  }
+  co_return r;
+}
 
 std::uint16_t key_slot(std::string_view key) {
   // Only the part between the first '{' and the next '}' is hashed, when it is not empty.

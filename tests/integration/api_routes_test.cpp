@@ -125,7 +125,9 @@ TEST(api_routes, fim_reaches_the_beta_path_streamed_or_not_with_its_usage_counte
   EXPECT_EQ(mock->last_request()["body"]["stream_options"]["include_usage"], true);
   EXPECT_EQ(path_count(*mock, "/beta/completions"), 2u);
   ASSERT_TRUE(eventually([&] { return tokens(*gw, "completion") > completion; }));
-  EXPECT_EQ(metric_value(gw->metrics(), R"(deepgate_requests_total{route="completions",status_class="2xx"})"), 2);
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), R"(deepgate_requests_total{route="completions",status_class="2xx"})") == 2;
+  }));
   ASSERT_TRUE(eventually([&] { return gw->access_lines().size() >= 2; }));
   EXPECT_EQ(gw->access_lines().back()["route"], "completions");
 
@@ -182,7 +184,9 @@ TEST(api_routes, responses_streamed_and_not_with_usage_and_no_stored_state) {
   const auto usage = json::parse(ev.back().second)["response"]["usage"];
   ASSERT_TRUE(eventually([&] { return tokens(*gw, "completion") == out + usage["output_tokens"].get<double>(); }));
   EXPECT_EQ(tokens(*gw, "prompt"), in + usage["input_tokens"].get<double>());
-  EXPECT_EQ(metric_value(gw->metrics(), R"(deepgate_requests_total{route="responses",status_class="2xx"})"), 2);
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), R"(deepgate_requests_total{route="responses",status_class="2xx"})") == 2;
+  }));
 
   // The gateway keeps no responses: a follow-up by id is refused before any backend sees it.
   auto follow = post_json(gw->port, "/v1/responses", response_body("and then?", R"({"previous_response_id":"resp_1"})"), bearer());
@@ -237,14 +241,19 @@ TEST(api_routes, anthropic_messages_streamed_and_not_with_usage_headers_and_coun
   const auto stream_prompt = start_usage["input_tokens"].get<double>() + start_usage["cache_read_input_tokens"].get<double>();
   ASSERT_TRUE(eventually([&] { return tokens(*gw, "completion") == out + 5; }));
   EXPECT_EQ(tokens(*gw, "prompt"), prompt + stream_prompt);
-  EXPECT_EQ(metric_value(gw->metrics(), R"(deepgate_requests_total{route="messages",status_class="2xx"})"), 2);
+  // A request is counted when it ends, just after its answer went out: awaited.
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), R"(deepgate_requests_total{route="messages",status_class="2xx"})") == 2;
+  }));
 
   auto count = post_json(gw->port, "/v1/messages/count_tokens",
                          R"({"model":"deepseek-flash","messages":[{"role":"user","content":"count me"}]})", anthropic());
   ASSERT_EQ(count.status, 200) << count.body;
   EXPECT_GT(json::parse(count.body)["input_tokens"].get<int>(), 0);
   EXPECT_EQ(path_count(*mock, "/anthropic/v1/messages/count_tokens"), 1u);
-  EXPECT_EQ(metric_value(gw->metrics(), R"(deepgate_requests_total{route="count_tokens",status_class="2xx"})"), 1);
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), R"(deepgate_requests_total{route="count_tokens",status_class="2xx"})") == 1;
+  }));
   EXPECT_EQ(tokens(*gw, "completion"), out + 5);  // counting generates nothing
 }
 

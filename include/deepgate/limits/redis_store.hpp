@@ -47,8 +47,6 @@ class redis_store {
   boost::asio::awaitable<std::optional<peek_state>> peek(const redis_keys& keys, const bucket_limits& limits);
 
  private:
-  struct script;
-  boost::asio::awaitable<redis::result> eval(const script& s, std::vector<std::string> keys, std::vector<std::string> args);
   redis::connection& conn_;
   std::chrono::milliseconds lease_ttl_;
 };

@@ -73,6 +73,21 @@ class connection {
   std::shared_ptr<impl> impl_;
 };
 
+// A Lua script run by EVALSHA, and sent again with EVAL when Redis answers NOSCRIPT (a Redis
+// that restarted or failed over has no scripts). Keys first, so a Cluster routes it by KEYS[1].
+class script {
+ public:
+  explicit script(std::string_view text);
+  std::string_view text() const { return text_; }
+  const std::string& sha() const { return sha_; }
+
+ private:
+  std::string_view text_;  // a literal: it outlives the script
+  std::string sha_;
+};
+boost::asio::awaitable<result> eval(connection& c, const script& s, std::vector<std::string> keys,
+                                    std::vector<std::string> args);
+
 // Redis Cluster's key → slot mapping: CRC16 (XMODEM) of the key, or of its hash tag (the part
 // between the first '{' and the next '}', when not empty), modulo 16384.
 constexpr std::size_t slot_count = 16384;
