@@ -29,15 +29,18 @@ start_mock() {  # → mock_port
   mock_port=$(wait_port "$work/mock.log")
 }
 
-start_nginx() {  # nginx as a keep-alive reverse proxy to the mock → nginx_port, nginx_worker
+start_nginx() {  # nginx as a keep-alive reverse proxy to the mock → nginx_port, nginx_worker; $@: more sed expressions for its config
   nginx_port=$(free_port)
   mkdir -p "$work/nginx"
-  sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" \
+  local extra=()
+  for e in "$@"; do extra+=(-e "$e"); done
+  sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" "${extra[@]}" \
     bench/nginx.conf.template >"$work/nginx/nginx.conf"
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
   local master=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
   nginx_worker=$(pgrep -P "$master" | head -1)
+  [[ -n "$nginx_worker" ]] || { echo "bench: nginx did not start:" >&2; cat "$work/nginx.log" "$work/nginx/nginx-error.log" >&2 2>/dev/null; exit 1; }
 }
 
 start_redis() {  # → redis_port
@@ -61,4 +64,19 @@ YAML
   dg_pid=$!
   dg_port=$(wait_port "$work/$1.log")
   dg_admin=$(sed -n 's/.*admin API on [^ ]*:\([0-9]*\).*/\1/p' "$work/$1.log")
+}
+
+# deepgate with request, token and concurrency limits set high enough never to refuse, in memory
+# and in the redis-server start_redis made: the cost of checking and settling them.
+# → memory_pid, memory_port, redis_pid, redis_dg_port
+start_limited_deepgates() {
+  local high="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
+  start_deepgate memory "limits:
+$high"
+  memory_pid=$dg_pid memory_port=$dg_port
+  start_deepgate redis "limits:
+  store: redis
+$high
+redis: {url: \"redis://127.0.0.1:$redis_port\"}"
+  redis_pid=$dg_pid redis_dg_port=$dg_port
 }

@@ -21,20 +21,12 @@ source bench/lib.sh
 start_mock
 start_nginx
 start_redis
-high_limits="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
 start_deepgate plain ""
 deepgate_pid=$dg_pid deepgate_port=$dg_port
 start_deepgate quiet "metrics: {enabled: false}
 log: {access: {enabled: false}}"
 quiet_pid=$dg_pid quiet_port=$dg_port
-start_deepgate memory "limits:
-$high_limits"
-memory_pid=$dg_pid memory_port=$dg_port
-start_deepgate redis "limits:
-  store: redis
-$high_limits
-redis: {url: \"redis://127.0.0.1:$redis_port\"}"
-redis_pid=$dg_pid redis_port_dg=$dg_port
+start_limited_deepgates
 
 ttfb_ms() {  # median time to first byte over PROBES sequential stream requests
   local port=$1
@@ -78,7 +70,7 @@ for mode in "${modes[@]}"; do
   results+=("$(row "deepgate → mock" "$deepgate_port" "$deepgate_pid" "$mode")")
   results+=("$(row "deepgate, metrics + access log off" "$quiet_port" "$quiet_pid" "$mode")")
   results+=("$(row "deepgate + limits (memory)" "$memory_port" "$memory_pid" "$mode")")
-  results+=("$(row "deepgate + limits (redis)" "$redis_port_dg" "$redis_pid" "$mode")")
+  results+=("$(row "deepgate + limits (redis)" "$redis_dg_port" "$redis_pid" "$mode")")
 done
 
 if [[ -z "${AB_ONLY:-}" ]]; then

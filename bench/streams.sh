@@ -14,16 +14,8 @@ ulimit -n "$(ulimit -Hn)"  # each proxy holds 2 fds a stream
 source bench/lib.sh
 "$BIN/deepgate-mock" --port 0 --workers 1 >"$work/mock.log" 2>&1 & pids+=($!)
 mock_port=$(wait_port "$work/mock.log")
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" \
-    -e 's/worker_connections 4096;/worker_connections 30000;/' -e 's/^worker_processes 1;/worker_processes 1;\nworker_rlimit_nofile 20000;/' \
-    bench/nginx.conf.template >"$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
-nginx_master=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
-[[ -n "$nginx_worker" ]] || { echo "bench: nginx did not start:" >&2; cat "$work/nginx.log" "$work/nginx/nginx-error.log" >&2 2>/dev/null; exit 1; }
+start_nginx 's/worker_connections 4096;/worker_connections 30000;/' \
+  's/^worker_processes 1;/worker_processes 1;\nworker_rlimit_nofile 20000;/'
 
 cat >"$work/dg.yaml" <<YAML
 server: {host: 127.0.0.1, port: 0, workers: 1, max_requests_in_flight: 20000}

@@ -16,17 +16,9 @@ source bench/lib.sh
 start_mock
 start_nginx
 start_redis
-high_limits="  default: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent_requests: 100000}"
 start_deepgate plain ""
 plain_pid=$dg_pid plain_port=$dg_port
-start_deepgate memory "limits:
-$high_limits"
-memory_pid=$dg_pid memory_port=$dg_port
-start_deepgate redis "limits:
-  store: redis
-$high_limits
-redis: {url: \"redis://127.0.0.1:$redis_port\"}"
-redis_pid=$dg_pid redis_dg_port=$dg_port
+start_limited_deepgates
 
 declare -A rps cpu p50
 run() {  # key port pid stream temperature connections

@@ -21,16 +21,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   --idle-timeout-ms 200 >"$work/mock.log" 2>&1 & pids+=($!)
 mock_port=$(wait_port "$work/mock.log")
 
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s#@DIR@#$work/nginx#g" -e "s#@PORT@#$nginx_port#g" -e "s#@MOCK_PORT@#$mock_port#g" \
-    -e "s#proxy_pass http://mock;#proxy_pass https://mock;\n      proxy_ssl_verify on;\n      proxy_ssl_trusted_certificate $work/cert.pem;\n      proxy_ssl_name localhost;\n      proxy_ssl_server_name on;\n      proxy_ssl_session_reuse on;#" \
-    bench/nginx.conf.template >"$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx.log" 2>&1 & pids+=($!)
-nginx_master=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/models" >/dev/null && break; sleep 0.05; done
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
-[[ -n "$nginx_worker" ]] || { echo "bench: nginx did not start:" >&2; cat "$work/nginx.log" "$work/nginx/nginx-error.log" >&2 2>/dev/null; exit 1; }
+start_nginx "s#proxy_pass http://mock;#proxy_pass https://mock;\n      proxy_ssl_verify on;\n      proxy_ssl_trusted_certificate $work/cert.pem;\n      proxy_ssl_name localhost;\n      proxy_ssl_server_name on;\n      proxy_ssl_session_reuse on;#"
 
 start_deepgate tls "" "backends: [{name: mock, url: \"https://localhost:$mock_port\", tls: {ca_file: \"$work/cert.pem\"}}]
 models: [{name: deepseek-flash, backend: mock}]"

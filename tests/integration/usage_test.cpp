@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
 using namespace deepgate::test;
 using json = nlohmann::json;
@@ -96,17 +95,6 @@ void expect_tokens_equal(const json& totals, const json& mock_usage) {
   EXPECT_EQ(totals["spend_nano_usd"].get<long long>(), spend);
 }
 
-// Polls until `ok` holds for what `read` returns (Redis: a flush interval away), or 10 s.
-json await_json(const std::function<json()>& read, const std::function<bool(const json&)>& ok) {
-  json last;
-  for (auto until = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < until;) {
-    last = read();
-    if (ok(last)) return last;
-    std::this_thread::sleep_for(20ms);
-  }
-  return last;
-}
-
 }  // namespace
 
 TEST(usage, memory_records_equal_the_backends_usage_per_owner_and_per_key) {
@@ -120,9 +108,9 @@ TEST(usage, memory_records_equal_the_backends_usage_per_owner_and_per_key) {
   ASSERT_GT(mock_usage["cache_hit_tokens"].get<int>(), 0);
 
   // A request's record is written when it ends, just after its answer went out: awaited.
-  auto a = await_json([&] { return self_usage(gw->port, key_a1, "?days=3"); },
-                      [&](const json& j) { return j["usage"]["totals"]["requests"] == sent; });
-  ASSERT_TRUE(a.is_object());
+  json a;
+  ASSERT_TRUE(eventually([&] { return (a = self_usage(gw->port, key_a1, "?days=3"))["usage"]["totals"]["requests"] == sent; }))
+      << a.dump();
   EXPECT_EQ(a["owner"], "team-a");
   EXPECT_EQ(a["key_id"], "a1");
   EXPECT_EQ(a["store"], "memory");
@@ -153,8 +141,9 @@ TEST(usage, memory_records_equal_the_backends_usage_per_owner_and_per_key) {
 
   // team-b: refusals by kind and an estimated stream, and never team-a's numbers.
   for (int i = 0; i < 4; ++i) chat(gw->port, key_b, with("b " + std::to_string(i), R"({"temperature":0.7})"));
-  auto b = await_json([&] { return self_usage(gw->port, key_b, "?owner=team-a&days=1"); },  // owner= is not honoured
-                      [](const json& j) { return j["usage"]["totals"]["requests"] == 4; });
+  json b;  // owner= is not honoured
+  ASSERT_TRUE(eventually([&] { return (b = self_usage(gw->port, key_b, "?owner=team-a&days=1"))["usage"]["totals"]["requests"] == 4; }))
+      << b.dump();
   EXPECT_EQ(b["owner"], "team-b");
   EXPECT_EQ(b["usage"]["totals"]["requests"], 4);
   EXPECT_EQ(b["usage"]["totals"]["refused_requests"], 1);
@@ -215,8 +204,9 @@ TEST(usage, a_client_that_leaves_mid_stream_is_recorded_as_estimated) {
             {{"Authorization", std::string("Bearer ") + key_a1}, {"Content-Type", "application/json"}},
             [&](std::string_view) { return ++seen < 3; });
   c.close();
-  auto a = await_json([&] { return self_usage(gw->port, key_a1, "?days=1"); },
-                      [](const json& j) { return j["usage"]["totals"]["requests"] == 1; });
+  json a;
+  ASSERT_TRUE(eventually([&] { return (a = self_usage(gw->port, key_a1, "?days=1"))["usage"]["totals"]["requests"] == 1; }))
+      << a.dump();
   EXPECT_EQ(a["usage"]["totals"]["estimated_requests"], 1);
   EXPECT_GT(a["usage"]["totals"]["prompt_tokens"].get<int>(), 0);
 }
@@ -234,8 +224,9 @@ TEST(usage, two_replicas_sharing_redis_report_the_same_totals) {
   const int sent = team_a_traffic({gw1->port, gw2->port});
   const auto mock_usage = mock->stats()["usage"];
   auto done = [&](const json& j) { return j.is_object() && j["usage"]["totals"]["requests"] == sent; };
-  auto one = await_json([&] { return self_usage(gw1->port, key_a1); }, done);
-  auto two = await_json([&] { return self_usage(gw2->port, key_a2); }, done);
+  json one, two;
+  ASSERT_TRUE(eventually([&] { return done(one = self_usage(gw1->port, key_a1)); })) << one.dump();
+  ASSERT_TRUE(eventually([&] { return done(two = self_usage(gw2->port, key_a2)); })) << two.dump();
   EXPECT_EQ(one["store"], "redis");
   EXPECT_EQ(one["usage"]["totals"], two["usage"]["totals"]);
   EXPECT_EQ(one["usage"]["totals"]["cache_hits"], 1);
