@@ -225,8 +225,9 @@ struct node : std::enable_shared_from_this<node> {
   }
 
   // One command; with `asking`, an ASKING goes right before it on this connection (a Cluster
-  // slot being migrated). Its deadline is the connection's command timeout.
-  asio::awaitable<result> command(std::vector<std::string> args, bool asking = false) {
+  // slot being migrated). Its deadline is the connection's command timeout. `args` is formatted
+  // before the first suspension, so the caller's vector (which it awaits with) is all it reads.
+  asio::awaitable<result> command(const std::vector<std::string>& args, bool asking = false) {
     auto self = shared_from_this();
     if (st == state::idle) start_connect();
     if (st != state::ready && st != state::connecting) {
@@ -273,12 +274,11 @@ asio::awaitable<result> eval(connection& c, const script& s, std::vector<std::st
   std::vector<std::string> cmd{"EVALSHA", s.sha(), std::to_string(keys.size())};
   cmd.insert(cmd.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
   cmd.insert(cmd.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
-  auto first = cmd;  // kept for the EVAL retry
-  auto r = co_await c.command(std::move(first));
+  auto r = co_await c.command(cmd);
   if (r.ok() && r.value.is_error() && r.value.str.starts_with("NOSCRIPT")) {
     cmd[0] = "EVAL";
     cmd[1] = std::string(s.text());
-    r = co_await c.command(std::move(cmd));
+    r = co_await c.command(cmd);
   }
   co_return r;
 }
@@ -431,8 +431,8 @@ struct cluster_router : std::enable_shared_from_this<cluster_router> {
       ask.push_back(self->seed());
     for (auto& n : ask) {
       if (self->closed) break;
-      std::vector<std::string> cmd{"CLUSTER", "SLOTS"};
-      auto r = co_await n->command(std::move(cmd));
+      const std::vector<std::string> cmd{"CLUSTER", "SLOTS"};
+      auto r = co_await n->command(cmd);
       if (self->closed) break;
       if (!r.ok() || r.value.is_error()) continue;
       auto ranges = parse_cluster_slots(r.value, n->opts.address.host);
@@ -467,7 +467,7 @@ struct cluster_router : std::enable_shared_from_this<cluster_router> {
     if (changed) spdlog::info("{}: cluster slot map has {} ranges on {} primaries", opts.name, ranges.size(), used.size());
   }
 
-  asio::awaitable<result> command(std::vector<std::string> args) {
+  asio::awaitable<result> command(const std::vector<std::string>& args) {
     auto self = shared_from_this();
     if (!mapped) refresh_soon();
     auto key = command_key(args);
@@ -476,8 +476,7 @@ struct cluster_router : std::enable_shared_from_this<cluster_router> {
     if (!target) target = any_node();
     bool asking = false;
     for (int hop = 0;; ++hop) {
-      auto copy = args;
-      auto r = co_await target->command(std::move(copy), asking);
+      auto r = co_await target->command(args, asking);  // args stay whole for a redirect
       if (closed) co_return r;
       if (!r.ok()) {
         refresh_soon();  // a primary may be gone: its replica takes over
@@ -539,13 +538,13 @@ void connection::close() {
   else impl_->single->close();
 }
 
-asio::awaitable<result> connection::command(std::vector<std::string> args) {
+asio::awaitable<result> connection::command(const std::vector<std::string>& args) {
   if (impl_->cluster) {
     auto c = impl_->cluster;
-    co_return co_await c->command(std::move(args));
+    co_return co_await c->command(args);
   }
   auto n = impl_->single;
-  co_return co_await n->command(std::move(args));
+  co_return co_await n->command(args);
 }
 
 }  // namespace deepgate::redis

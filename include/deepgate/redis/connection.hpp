@@ -62,7 +62,9 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  boost::asio::awaitable<result> command(std::vector<std::string> args);
+  // `args` is read (formatted) before the command first suspends: a named local the caller awaits
+  // with is enough, and it is left as it was (a retry may send it again).
+  boost::asio::awaitable<result> command(const std::vector<std::string>& args);
   bool connected() const;
   bool cluster() const;  // Redis Cluster mode: multi-key commands must stay in one slot
   // Closes for good: waiting commands complete with `unavailable`, no reconnect.
