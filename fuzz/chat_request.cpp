@@ -1,7 +1,7 @@
 // A model request's body as the gateway handles it: parse → validate (each route's schema, the
 // first byte picks the route) → canonical cache key → forwarded body. Invariants: a refusal is a
 // 4xx with a message; an accepted body's forwarded form always parses, names the backend's
-// model and keeps the client's fields; canonicalising twice changes nothing; the owner is part of
+// model and keeps the client's other fields with their values and no key twice; canonicalising twice changes nothing; the owner is part of
 // the key; depth and size limits refuse before any recursion.
 #include "fuzz_check.hpp"
 
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const auto kind = static_cast<request_kind>(data[0] % 6);
   const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
-  auto parsed = chat_request::parse(body, 16, 5000, kind);
+  auto parsed = chat_request::parse(std::string(body), 16, 5000, kind);
   if (!parsed) {
     const auto& e = parsed.error();
     FUZZ_CHECK(e.status >= 400 && e.status < 500);
@@ -52,5 +52,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto other = r.upstream_body("upstream-model", false, "");
   FUZZ_CHECK(json::parse(other, nullptr, false).is_object());
   FUZZ_CHECK(r.upstream_body("upstream-model", true, "dg-user") == first);
+  // Spliced from the client's bytes: every other member has the client's value, and no key twice.
+  const auto client = json::parse(body, nullptr, false);
+  for (const auto& [key, value] : client.items())
+    if (key != "model" && key != "user_id" && key != "metadata" && key != "stream_options")
+      FUZZ_CHECK(sent.contains(key) && sent[key] == value);
+  auto resent = chat_request::parse(first, 64, 1'000'000, kind);
+  FUZZ_CHECK(resent || resent.error().code != "duplicate_key");
   return 0;
 }

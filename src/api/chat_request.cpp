@@ -4,6 +4,7 @@
 #include "deepgate/core/digest.hpp"
 #include "deepgate/http/json_depth.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -33,8 +34,117 @@ chat_request::chat_request(chat_request&&) noexcept = default;
 chat_request& chat_request::operator=(chat_request&&) noexcept = default;
 chat_request::~chat_request() = default;
 
-chat_request::result chat_request::parse(std::string_view body, std::size_t max_json_depth,
-                                         std::size_t max_json_values, request_kind kind) {
+namespace {
+
+// Where each top-level member of a JSON object is, for text the parser has already accepted (so
+// no error handling here): the key's quotes, the value's first and one-past-last byte.
+constexpr bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_space(std::string_view s, std::size_t i) {
+  while (i < s.size() && json_space(s[i])) ++i;
+  return i;
+}
+
+std::size_t string_end(std::string_view s, std::size_t i) {  // i at the opening quote
+  for (++i;;) {
+    i = s.find_first_of("\"\\", i);
+    if (i == std::string_view::npos) return s.size();
+    if (s[i] == '"') return i + 1;
+    i += 2;  // an escape: the next byte is never the closing quote
+  }
+}
+
+std::size_t value_end(std::string_view s, std::size_t i) {
+  if (s[i] == '"') return string_end(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    std::size_t depth = 0;
+    while (i < s.size()) {
+      const char c = s[i];
+      if (c == '"') {
+        i = string_end(s, i);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+      ++i;
+    }
+    return s.size();
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !json_space(s[i])) ++i;  // a scalar
+  return i;
+}
+
+std::vector<chat_request::impl::member> top_level_members(std::string_view s) {
+  std::vector<chat_request::impl::member> out;
+  std::size_t i = s.find('{');  // after the whitespace, or a byte-order mark, the parser skipped
+  if (i == std::string_view::npos) return out;
+  i = skip_space(s, i + 1);
+  while (i < s.size() && s[i] == '"') {
+    chat_request::impl::member m;
+    m.key_at = i;
+    const auto key_end = string_end(s, i);
+    const auto key = s.substr(i + 1, key_end - i - 2);
+    if (key.find('\\') == std::string_view::npos) m.key = key;
+    else m.key = json::parse(s.substr(i, key_end - i)).get<std::string>();  // "\u006dodel" is "model"
+    m.value_at = skip_space(s, skip_space(s, key_end) + 1);  // past the colon
+    m.value_end = value_end(s, m.value_at);
+    out.push_back(std::move(m));
+    i = skip_space(s, m.value_end);
+    if (i >= s.size() || s[i] != ',') break;
+    i = skip_space(s, i + 1);
+  }
+  return out;
+}
+
+std::size_t count_members(const json& v) {
+  std::size_t n = 0;
+  if (v.is_object()) {
+    n = v.size();
+    for (const auto& [key, x] : v.items()) n += count_members(x);
+  } else if (v.is_array()) {
+    for (const auto& x : v) n += count_members(x);
+  }
+  return n;
+}
+
+// The first key written twice in one object, read with the parser's SAX interface (the tree keeps
+// only the last value). Only run when the counts say there is one.
+struct duplicate_finder final : nlohmann::json_sax<json> {
+  std::vector<std::vector<std::string>> objects;  // the keys of each open object
+  std::string found;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    objects.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    auto& keys = objects.back();
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) {
+      found = k;
+      return false;
+    }
+    keys.push_back(k);
+    return true;
+  }
+  bool end_object() override {
+    objects.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
+}  // namespace
+
+chat_request::result chat_request::parse(std::string body, std::size_t max_json_depth, std::size_t max_json_values,
+                                         request_kind kind) {
   const auto shape = http::json_shape(body, max_json_depth, max_json_values);
   if (shape.depth > max_json_depth)
     return invalid_request("The JSON body is nested deeper than " + std::to_string(max_json_depth) + " levels.", {},
@@ -50,7 +160,18 @@ chat_request::result chat_request::parse(std::string_view body, std::size_t max_
         "We could not parse the JSON body of your request. The API expects a JSON payload (Content-Type: "
         "application/json), but what was sent was not valid JSON.",
         {}, "invalid_json");
+  // The backend gets the client's bytes, so every key must mean one thing: with a key written
+  // twice, the gateway's parser and the backend's could each take another value.
+  if (count_members(p->body) != shape.members) {
+    duplicate_finder finder;
+    json::sax_parse(body, &finder);
+    auto key = finder.found.size() > 64 ? finder.found.substr(0, 64) + "..." : finder.found;
+    return invalid_request("The JSON body repeats the key '" + key + "' in one object; each key may appear once.", {},
+                           "duplicate_key");
+  }
   if (auto e = schema_of(kind).validate(p->body, *p)) return *e;
+  p->members = top_level_members(body);
+  p->raw = std::move(body);
   return chat_request(std::move(p));
 }
 
@@ -251,6 +372,7 @@ int chat_request::restore_reasoning(
       ++repaired;
     }
   }
+  if (repaired) impl_->rewritten.emplace_back("messages");
   return repaired;
 }
 
@@ -265,6 +387,7 @@ field_patch::~field_patch() = default;
 
 void chat_request::apply_fields(const field_patch& patch) {
   impl_->body.merge_patch(patch.get().patch);
+  for (const auto& [key, value] : patch.get().patch.items()) impl_->rewritten.push_back(key);
   if (auto s = impl_->body.find("stream"); s != impl_->body.end() && s->is_boolean()) impl_->stream = s->get<bool>();
 }
 
@@ -307,7 +430,44 @@ std::string chat_request::upstream_body(std::string_view upstream_model, bool ba
       if (so->empty()) impl_->body.erase(so);
     }
   }
-  return impl_->body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return impl_->splice();
+}
+
+// The client's bytes, member by member, except those the gateway sets: model, user_id, metadata,
+// stream_options and the rewritten ones are written from the tree; members the tree no longer
+// has are left out, and those it gained are added at the end.
+std::string chat_request::impl::splice() const {
+  const auto from_tree = [&](std::string_view key) {
+    if (key == "model" || key == "user_id" || key == "metadata" || key == "stream_options") return true;
+    return std::find(rewritten.begin(), rewritten.end(), key) != rewritten.end();
+  };
+  const auto& tree = body.get_ref<const json::object_t&>();
+  std::string out;
+  out.reserve(raw.size() + 64);
+  out += '{';
+  const auto write_member = [&](const std::string& key, const json& value) {
+    if (out.size() > 1) out += ',';
+    write_string(out, key);
+    out += ':';
+    if (value.is_string()) write_string(out, value.get_ref<const std::string&>());
+    else out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  for (const auto& m : members) {
+    auto it = tree.find(m.key);
+    if (it == tree.end()) continue;  // removed
+    if (from_tree(m.key)) {
+      write_member(m.key, it->second);
+    } else {
+      if (out.size() > 1) out += ',';
+      out.append(raw, m.key_at, m.value_end - m.key_at);
+    }
+  }
+  for (const auto& [key, value] : tree) {
+    const auto had = std::find_if(members.begin(), members.end(), [&](const member& m) { return m.key == key; });
+    if (had == members.end()) write_member(key, value);
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace deepgate::api

@@ -16,12 +16,12 @@ std::optional<http::api_error> request_context::authenticate() {
 }
 
 std::optional<http::api_error> request_context::parse() {
-  auto parsed = chat_request::parse(req.body, config.server.max_json_depth, config.server.max_json_values, route_of.kind);
+  // The parsed request takes the body: it forwards the client's bytes.
+  auto parsed = chat_request::parse(std::move(req.body), config.server.max_json_depth, config.server.max_json_values,
+                                    route_of.kind);
+  req.body = std::string();
   if (!parsed) return parsed.error();
   chat.emplace(std::move(*parsed));
-  // The parsed request holds all that is needed from here on; the raw JSON (a long conversation
-  // can be megabytes) goes now rather than with the request, which a stream keeps for minutes.
-  std::string().swap(req.body);
   rec.stream = chat->stream();
   return std::nullopt;
 }

@@ -36,6 +36,7 @@ json_shape_result json_shape(std::string_view json, std::size_t depth_limit, std
           return r;
         }
         break;
+      case ':': ++r.members; break;
       case ']':
       case '}':
         if (depth > 0) --depth;

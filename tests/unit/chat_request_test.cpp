@@ -431,3 +431,104 @@ TEST(route_spec, paths_and_stream_ends) {
   EXPECT_FALSE(ends_stream(stream_end::message_stop, delta));
   EXPECT_FALSE(ends_stream(stream_end::message_stop, comment));
 }
+
+// Issue 19: the backend gets the client's bytes with the gateway's members spliced in, so every
+// byte the gateway does not set goes through as sent (whitespace, escapes, number spellings, key
+// order), and a key written twice is refused.
+TEST(splice_forwarding, untouched_members_go_as_the_client_wrote_them) {
+  const std::string body =
+      "\xEF\xBB\xBF {\n  \"messages\" : [ {\"role\":\"user\", \"content\":\"caf\\u00e9 \xC3\xA9 \\\"q\\\" \\\\ \\n \\ud83d\\ude00\"} ],"
+      "\"model\":\"deepseek-chat\" , \"x-number\":1e2,\"temperature\":0.10, \"x-extra\":{\"b\":[1, 2],\"a\":null}\n}\n";
+  auto r = parse_ok(body);
+  EXPECT_EQ(r.upstream_body("deepseek-v4-flash"),
+            "{\"messages\" : [ {\"role\":\"user\", \"content\":\"caf\\u00e9 \xC3\xA9 \\\"q\\\" \\\\ \\n \\ud83d\\ude00\"} ],"
+            "\"model\":\"deepseek-v4-flash\",\"x-number\":1e2,\"temperature\":0.10,\"x-extra\":{\"b\":[1, 2],\"a\":null}}");
+  // A model name that needs escapes is written escaped.
+  auto q = parse_ok(good);
+  EXPECT_EQ(nlohmann::json::parse(q.upstream_body("we\"ird\\name\x01"))["model"], "we\"ird\\name\x01");
+}
+
+TEST(splice_forwarding, an_escaped_key_is_the_key_it_spells) {
+  // "\u006dodel" is "model" to every JSON parser: it is replaced, not kept beside a new one.
+  auto r = parse_ok(R"({"\u006dodel":"deepseek-chat","messages":[{"role":"user","content":"hi"}],"us\u0065r_id":"c1"})");
+  EXPECT_EQ(r.model(), "deepseek-chat");
+  EXPECT_EQ(r.upstream_body("up", true, "dg-o"), R"({"model":"up","messages":[{"role":"user","content":"hi"}],"user_id":"dg-o"})");
+}
+
+TEST(splice_forwarding, a_key_written_twice_is_refused_at_any_depth) {
+  for (const std::string& body :
+       {std::string(R"({"model":"cheap","messages":[{"role":"user","content":"hi"}],"model":"costly"})"),
+        std::string(R"({"model":"m","\u006dodel":"m","messages":[{"role":"user","content":"hi"}]})"),
+        std::string(R"({"model":"m","messages":[{"role":"user","content":"hi","role":"system"}]})"),
+        std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":false,"include_usage":true}})"),
+        std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"x":[[{"a":{"k":1,"k":1}}]]})")}) {
+    auto e = error_of(body);
+    EXPECT_EQ(e.status, 400u) << body;
+    EXPECT_EQ(e.code, "duplicate_key") << body;
+  }
+  EXPECT_EQ(error_of(R"({"model":"a","model":"b","messages":[]})").message,
+            "The JSON body repeats the key 'model' in one object; each key may appear once.");
+  EXPECT_NE(error_of(with(R"("x":{"role":1,"deep":{"role":2,"role":3}})")).message.find("'role'"), std::string::npos);
+  // The same key in sibling objects, and "a:b" inside strings, are not repeats.
+  EXPECT_TRUE(chat_request::parse(
+      R"({"model":"m","messages":[{"role":"user","content":"a:b"},{"role":"assistant","content":"c"}],"x":{"model":"y"}})", 64));
+}
+
+TEST(splice_forwarding, the_gateways_members_are_rewritten_added_and_removed) {
+  // user_id: the owner's replaces the client's in place; without an owner's the client's goes; a
+  // route that has none leaves it.
+  auto r = parse_ok(R"({"user_id":"client-7","model":"m","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(r.upstream_body("up", true, "dg-1"), R"({"user_id":"dg-1","model":"up","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(r.upstream_body("up", true), R"({"user_id":"client-7","model":"up","messages":[{"role":"user","content":"hi"}]})");
+  auto plain = parse_ok(good);
+  EXPECT_EQ(plain.upstream_body("up", true, "dg-1"),
+            R"({"model":"up","messages":[{"role":"user","content":"hi"}],"user_id":"dg-1"})");
+  EXPECT_EQ(plain.upstream_body("up", true), R"({"model":"up","messages":[{"role":"user","content":"hi"}]})");
+  // stream_options: the usage chunk asked for where the backend takes it, the client's other
+  // options kept, an object left empty dropped.
+  auto s = parse_ok(with(R"("stream":true,"stream_options":{"x":1})"));
+  s.request_usage();
+  EXPECT_EQ(s.upstream_body("up", true),
+            R"({"model":"up","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true,"x":1}})");
+  EXPECT_EQ(s.upstream_body("up", false),
+            R"({"model":"up","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"x":1}})");
+  auto bare = parse_ok(with(R"("stream":true)"));
+  bare.request_usage();
+  EXPECT_EQ(bare.upstream_body("up", true),
+            R"({"model":"up","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(bare.upstream_body("up", false), R"({"model":"up","messages":[{"role":"user","content":"hi"}],"stream":true})");
+  // Anthropic's metadata.user_id.
+  auto m = chat_request::parse(R"({"metadata":{"x":"\u00e9"},"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]})", 64,
+                               200'000, deepgate::api::request_kind::messages);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->upstream_body("up", true, "dg-2"),
+            "{\"metadata\":{\"user_id\":\"dg-2\",\"x\":\"\xC3\xA9\"},\"model\":\"up\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+}
+
+TEST(splice_forwarding, a_models_set_fields_and_the_reasoning_repair_are_written_from_the_tree) {
+  auto r = parse_ok(with(R"("temperature" : 0.5,"top_p":0.9,"thinking":{"type":"enabled"})"));
+  deepgate::api::field_patch patch(R"({"thinking":{"type":"disabled"},"top_p":null,"seed":7})");
+  r.apply_fields(patch);
+  EXPECT_EQ(r.upstream_body("up"),
+            R"({"model":"up","messages":[{"role":"user","content":"hi"}],"temperature" : 0.5,"thinking":{"type":"disabled"},"seed":7})");
+  // The reasoning repair rewrites messages; the members around it are still the client's bytes.
+  auto t = parse_ok(
+      R"({"model":"m", "tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}]})");
+  EXPECT_EQ(t.restore_reasoning([](std::string_view id) -> std::optional<std::string> {
+    return id == "c1" ? std::optional<std::string>("because") : std::nullopt;
+  }), 1);
+  const auto sent = t.upstream_body("up");
+  EXPECT_TRUE(sent.starts_with(R"({"model":"up","tools":[{"type":"function","function":{"name":"f"}}],"messages":[)")) << sent;
+  EXPECT_EQ(nlohmann::json::parse(sent)["messages"][1]["reasoning_content"], "because");
+}
+
+TEST(splice_forwarding, depth_limits_hold_and_a_body_at_the_limit_goes_through_whole) {
+  std::string nested = "1";
+  for (int i = 0; i < 60; ++i) nested = "[" + nested + "]";
+  auto r = chat_request::parse(with("\"x\":" + nested), 61);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->upstream_body("up").find("\"x\":" + nested + "}"), std::string::npos);
+  auto deeper = chat_request::parse(with("\"x\":[" + nested + "]"), 61);
+  ASSERT_FALSE(deeper);
+  EXPECT_EQ(deeper.error().code, "json_too_deep");
+}

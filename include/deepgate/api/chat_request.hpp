@@ -1,10 +1,12 @@
 #pragma once
 // A validated request for a model on one of the model routes (request_kind). The client's
 // JSON is parsed (depth-checked first), checked against the OpenAI/DeepSeek schema of its route
-// for the fields the gateway understands, and re-serialised for the backend; it is never
-// forwarded as raw bytes. Unknown fields pass
-// through (backends add parameters faster than gateways do), except keys that could redirect
-// traffic (api_base, base_url, api_key, *_host), which are refused at any depth.
+// for the fields the gateway understands, and forwarded as the client's own bytes with the
+// members the gateway sets spliced in (model, user_id, stream_options, the model's `set:` fields,
+// the reasoning repair). Since the backend reads the client's bytes, a key written twice in any
+// object is refused (the gateway and the backend could take different values). Unknown fields
+// pass through (backends add parameters faster than gateways do), except keys that could
+// redirect traffic (api_base, base_url, api_key, *_host), which are refused at any depth.
 #include "deepgate/http/api_error.hpp"
 
 #include <boost/system/result.hpp>
@@ -47,7 +49,8 @@ class chat_request {
   using result = boost::system::result<chat_request, http::api_error>;
   // Refused before parsing: nesting deeper than `max_json_depth` (400 json_too_deep), more than
   // `max_json_values` values (413 json_too_large).
-  static result parse(std::string_view body, std::size_t max_json_depth, std::size_t max_json_values = 200'000,
+  // The request keeps `body` to forward it (move it in).
+  static result parse(std::string body, std::size_t max_json_depth, std::size_t max_json_values = 200'000,
                       request_kind kind = request_kind::chat);
   request_kind kind() const;
 
@@ -97,7 +100,7 @@ class chat_request {
   // client did not ask for; upstream_body adds it where the backend accepts it.
   void request_usage();
 
-  // The body for the backend: same fields, `model` replaced by the backend's name, the usage
+  // The body for the backend: the client's bytes, `model` replaced by the backend's name, the usage
   // chunk asked for when request_usage() was called and `backend_takes_usage` (its stream_usage),
   // and `user_id` replaced by `user_id` when that is not empty (else the client's, if any). Each
   // attempt may go to another backend: everything here is set again every time.

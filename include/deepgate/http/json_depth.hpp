@@ -12,6 +12,7 @@ namespace deepgate::http {
 struct json_shape_result {
   std::size_t depth = 0;   // deepest array/object nesting
   std::size_t values = 0;  // 1 + containers + commas outside strings: at least the values present
+  std::size_t members = 0;  // colons outside strings: the object members written, duplicates included
 };
 
 // Strings and escapes are skipped. Counting stops as soon as either limit is passed, the one

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace deepgate::api {
 
@@ -18,7 +19,19 @@ using json = nlohmann::json;
 
 struct chat_request::impl {
   request_kind kind = request_kind::chat;
+  // The client's bytes, which the backend's body is spliced from, and where each top-level member
+  // is in them (in the client's order; keys decoded).
+  std::string raw;
+  struct member {
+    std::string key;
+    std::size_t key_at = 0, value_at = 0, value_end = 0;  // key_at: its opening quote
+  };
+  std::vector<member> members;
+  // Top-level members the gateway changed in `body` (the model's `set:` fields, the reasoning
+  // repair): written from the tree rather than from `raw`.
+  std::vector<std::string> rewritten;
   json body;
+  std::string splice() const;  // the backend's body from `raw` and the rewritten members
   std::string model;
   bool stream = false;
   bool include_usage = false;
