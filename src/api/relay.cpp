@@ -152,7 +152,10 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
       const auto e = error_from_failure(f, backend.name);
       co_return co_await fail_stream(out, e, rec, spec.dialect);
     }
-    if (parser.feed(in, events) != http::sse_parser::status::ok) {
+    const bool filler = !in.empty();
+    const auto fed = parser.feed(in, events);
+    std::string().swap(in);  // the events hold what they need; a slow stream keeps no read buffer
+    if (fed != http::sse_parser::status::ok) {
       rec.upstream_error = upstream::to_string(upstream::failure::bad_response);
       const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
                                         "upstream_bad_response");
@@ -165,7 +168,7 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
         rec.ttft = clock::now() - rec.start;
       }
       token_deadline(ex, backend, forwarded);
-    } else if (!queue.real && !in.empty()) {
+    } else if (!queue.real && filler) {
       queue.filler();
     }
     if (events.empty()) continue;
@@ -178,10 +181,11 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
       }
       if (usage.see(e)) http::append_sse_event(wire, e);
     }
-    events.clear();
     if (saw_done) break;
+    std::vector<http::sse_event>().swap(events);
     if (wire.empty()) continue;
     if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
+    std::string().swap(wire);
   }
   rec.upstream = clock::now() - forwarded;
   if (!saw_done) {

@@ -26,6 +26,7 @@ sse_parser::status sse_parser::feed(std::string_view bytes, std::vector<sse_even
     line_complete(out);
     i += end + 1;
   }
+  if (line_.empty()) std::string().swap(line_);  // between events a stream holds no line buffer
   return status::ok;
 }
 

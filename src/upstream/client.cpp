@@ -4,6 +4,7 @@
 #include "deepgate/http/head_writer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
@@ -34,9 +35,53 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
 }
 }  // namespace
 
+using clock = std::chrono::steady_clock;
+
+// The deadline of body reads, re-armed lazily: a read sets when it would time out (`due`), and
+// the timer is only moved when that comes earlier than it is set for. Otherwise it fires where
+// it is, finds the read's deadline later, and re-arms once for it. So a stream's reads arm no
+// timer each (Beast's per-operation expiry did: a timer-queue insert and cancel per event), only
+// one per read_timeout period. When it fires with a read outstanding and past its deadline, it
+// cancels the socket's operations; the read then sees `fired`.
+struct read_watch : std::enable_shared_from_this<read_watch> {
+  explicit read_watch(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  clock::time_point due{}, armed_for = clock::time_point::max();  // max: not armed
+  asio::ip::tcp::socket* socket = nullptr;                         // set while a read is outstanding
+  bool fired = false;
+
+  void start(clock::time_point at, asio::ip::tcp::socket& s) {
+    due = at;
+    socket = &s;
+    fired = false;
+    if (armed_for > due) arm(due);
+  }
+  void stop() { socket = nullptr; }
+  void arm(clock::time_point at) {
+    armed_for = at;
+    timer.expires_at(at);  // a wait already set completes with operation_aborted
+    timer.async_wait([self = shared_from_this(), at](error_code ec) {
+      if (ec || self->armed_for != at) return;
+      self->armed_for = clock::time_point::max();
+      if (!self->socket) return;                             // no read outstanding: the next one arms
+      if (clock::now() < self->due) return self->arm(self->due);  // pushed on since it was set
+      self->fired = true;
+      error_code ignored;
+      self->socket->cancel(ignored);
+    });
+  }
+};
+
 struct exchange::impl {
   explicit impl(connection_pool::impl& p) : pool(p) {}
+  ~impl() {
+    if (watch) {
+      watch->socket = nullptr;
+      watch->timer.cancel();
+    }
+  }
   connection_pool::impl& pool;
+  std::shared_ptr<read_watch> watch;  // made at the first body read
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   bool sent = false, done = false, reusable = false, aborted = false;
@@ -106,6 +151,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
       co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
     }
     s.sent = true;
+    if (s.conn->buffer.capacity() < s.conn->read_size) s.conn->buffer.reserve(s.conn->read_size);
     // Interim 1xx heads (100 Continue, 103 Early Hints: RFC 9110 15.2) come before the final one
     // and are skipped; a 101 would switch protocols, which the gateway never asks for. Reading
     // the first head as final left the real response in the buffer for the next tenant.
@@ -161,34 +207,99 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   auto& s = *impl_;
   if (s.done) co_return failure::none;
   if (!s.conn) co_return failure::reset_mid_body;
-  auto& buf = s.conn->scratch;
-  auto& body = s.parser->get().body();
-  body.data = buf.data();
-  body.size = buf.size();
-  auto expiry = std::chrono::steady_clock::now() + s.pool.backend.read_timeout;
-  const bool by_deadline = s.deadline && *s.deadline < expiry;
-  if (by_deadline) expiry = *s.deadline;
-  s.conn->stream.tcp().expires_at(expiry);
-  auto [ec, n] = co_await bhttp::async_read_some(s.conn->stream, s.conn->buffer, *s.parser, use_tuple);
-  out.append(buf.data(), buf.size() - body.size);
-  if (s.parser->is_done()) {
+  auto due = clock::now() + s.pool.backend.read_timeout;
+  const bool by_deadline = s.deadline && *s.deadline < due;
+  if (by_deadline) due = *s.deadline;
+  if (!s.watch) s.watch = std::make_shared<read_watch>(s.pool.ex);
+  auto& watch = *s.watch;
+  auto& conn = *s.conn;
+  auto& socket = conn.stream.tcp().socket();
+  conn.stream.tcp().expires_never();  // the watch keeps the deadline
+  auto& parser = *s.parser;
+  auto& body = parser.get().body();
+  const auto failed = [&](const error_code& ec) {
+    s.pool.release(std::move(s.conn), false);
+    if (s.aborted) return s.abort_reason;
+    if (watch.fired) return by_deadline ? s.deadline_reason : failure::read_timeout;
+    if (closed_early(ec) || ec == bhttp::error::partial_message) return failure::reset_mid_body;
+    return failure::bad_response;
+  };
+  // Body bytes are parsed straight into `out`, with no copy through a scratch buffer.
+  const auto old = out.size();
+  std::size_t room = 0;
+  const auto open_room = [&] {
+    room = std::max<std::size_t>(conn.read_size, conn.buffer.size());
+    out.resize(old + room);
+    body.data = out.data() + old;
+    body.size = room;
+  };
+  const auto close_room = [&] { out.resize(old + room - body.size); };
+  const auto finished = [&](const error_code& ec) {  // the parser read the response's end
     // Bytes past the end of the response (past its Content-Length, after its last chunk) are no
     // answer to anything: the response is not trusted and the connection is closed.
-    if (s.conn->buffer.size() != 0) {
+    if (conn.buffer.size() != 0) {
       s.pool.release(std::move(s.conn), false);
-      co_return failure::bad_response;
+      return failure::bad_response;
     }
     s.done = true;
-    s.reusable = s.parser->keep_alive() && !ec;
+    s.reusable = parser.keep_alive() && !ec;
+    return failure::none;
+  };
+  open_room();
+  // What an earlier read left: parsed piece by piece (a chunk's head, its data) until body bytes
+  // come out or the rest is unfinished.
+  while (conn.buffer.size() != 0) {
+    error_code ec;
+    const auto used = parser.put(conn.buffer.data(), ec);
+    conn.buffer.consume(used);
+    if (parser.is_done()) {
+      close_room();
+      co_return finished(ec);
+    }
+    if (ec == bhttp::error::need_more) break;
+    if (ec && ec != bhttp::error::need_buffer) {
+      close_room();
+      co_return failed(ec);
+    }
+    if (body.size != room || ec == bhttp::error::need_buffer || used == 0) {
+      close_room();
+      co_return failure::none;
+    }
+  }
+  if (body.size != room) {  // body bytes came out before the unfinished piece
+    close_room();
     co_return failure::none;
   }
-  if (ec && ec != bhttp::error::need_buffer) {
-    s.pool.release(std::move(s.conn), false);
-    if (s.aborted) co_return s.abort_reason;
-    if (ec == beast::error::timeout) co_return by_deadline ? s.deadline_reason : failure::read_timeout;
-    if (closed_early(ec) || ec == bhttp::error::partial_message) co_return failure::reset_mid_body;
-    co_return failure::bad_response;
+  // Over plain TCP, wait for the backend's next bytes holding no buffer but the unfinished piece
+  // (a chunk's CRLF, say): a slow stream costs its sockets and state, not its buffers. (Over TLS,
+  // OpenSSL may hold decrypted bytes the socket no longer shows as readable: reads go straight on.)
+  if (!conn.stream.is_tls()) {
+    out.resize(old);
+    if (out.empty()) std::string().swap(out);
+    conn.buffer.shrink_to_fit();
+    // Asio's reactor is edge-triggered and a wait is not tried before it is queued: bytes that
+    // came in before this point would raise no new edge, so they are looked for first.
+    error_code aec;
+    if (socket.available(aec) == 0 && !aec) {
+      watch.start(due, socket);
+      auto [wec] = co_await socket.async_wait(asio::socket_base::wait_read, use_tuple);
+      watch.stop();
+      // A reset can be reported here while the bytes before it are still to be read: any other
+      // error is left for the read to report, after the data.
+      if (s.aborted || watch.fired) co_return failed(wec);
+    }
+    open_room();
   }
+  if (conn.buffer.capacity() < conn.read_size) conn.buffer.reserve(conn.read_size);
+  const auto capacity = conn.buffer.capacity();
+  watch.start(due, socket);
+  auto [ec, n] = co_await bhttp::async_read_some(conn.stream, conn.buffer, parser, use_tuple);
+  watch.stop();
+  close_room();
+  if (n + conn.buffer.size() >= capacity && conn.read_size < 64 * 1024) conn.read_size *= 2;
+  if (!conn.stream.is_tls() && conn.buffer.size() == 0) conn.buffer.shrink_to_fit();  // not kept while the caller works
+  if (parser.is_done()) co_return finished(ec);
+  if (ec && ec != bhttp::error::need_buffer) co_return failed(ec);
   co_return failure::none;
 }
 

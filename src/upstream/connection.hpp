@@ -21,14 +21,16 @@ namespace deepgate::upstream {
 inline constexpr std::size_t max_unparsed_bytes = 128 * 1024;
 
 struct connection {
-  explicit connection(net::flex_stream s) : stream(std::move(s)) { buffer.reserve(16 * 1024); }
+  explicit connection(net::flex_stream s) : stream(std::move(s)) {}
   net::flex_stream stream;
-  // 16 KiB to start (one recv takes a large JSON answer in a few reads; a stream's events are a few
-  // hundred bytes a read, and thousands of streams wait at once); it grows with what a read
-  // brings, up to max_unparsed_bytes.
+  // Bytes read and not yet parsed. A plain-TCP connection waits for the backend's next bytes
+  // with no buffer at all (it is freed whenever it is empty); it is reserved `read_size` bytes
+  // when they come. read_size starts small (a stream's events are a few hundred bytes a read and
+  // thousands of streams wait at once) and doubles each time a read fills it, up to 64 KiB (a
+  // large JSON answer in few reads).
   boost::beast::flat_buffer buffer{max_unparsed_bytes};
+  std::size_t read_size = 4 * 1024;
   bool reused = false;
-  std::array<char, 2048> scratch;  // body bytes land here before being handed over; reused (small: one per open backend connection)
 };
 
 struct acquired {
