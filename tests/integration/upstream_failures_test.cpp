@@ -114,6 +114,38 @@ TEST(upstream_unreachable, backend_that_dies_between_requests) {
 
 // Issue 16: after the first token, keep-alive comments do not keep a stalled stream alive until
 // stream_timeout; the next real event must come within token_idle_timeout.
+// Issue 19: body reads keep one lazily re-armed deadline instead of a timer per read. A stream
+// lasting several read_timeouts completes (the deadline moves on with every read), a backend
+// that falls silent mid-body is cut at read_timeout, and a response read after a cut stream on
+// the same gateway is whole.
+TEST(upstream_stall, the_read_deadline_moves_with_each_read_and_cuts_a_silent_backend) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    read_timeout: 300ms\n"));
+  const auto started = std::chrono::steady_clock::now();
+  auto healthy = post_json(gw->port, "/v1/chat/completions", chat_body("[mock tokens=24 tps=20]", true));
+  EXPECT_GT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(900));  // three read_timeouts and more
+  ASSERT_EQ(healthy.status, 200);
+  EXPECT_TRUE(healthy.complete);
+  EXPECT_EQ(sse_items(healthy.body).back(), "[DONE]");
+  // Silent after three tokens (its keep-alives come only every 2 s): cut, with the error event.
+  auto silent = post_json(gw->port, "/v1/chat/completions",
+                          chat_body("[mock tokens=10 tps=50 stall_after=3 keepalive_ms=2000]", true));
+  ASSERT_EQ(silent.status, 200);
+  EXPECT_FALSE(silent.complete);
+  auto items = sse_items(silent.body);
+  ASSERT_GE(items.size(), 4u);
+  EXPECT_EQ(json::parse(items.back())["error"]["code"], "upstream_timeout");
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw->metrics(), "deepgate_upstream_errors_total{reason=\"read_timeout\"}") == 1;
+  }));
+  auto after = post_json(gw->port, "/v1/chat/completions", chat_body("after the cut [mock tokens=40]", true));
+  EXPECT_TRUE(after.complete);
+  EXPECT_EQ(sse_items(after.body).back(), "[DONE]");
+  auto json_answer = post_json(gw->port, "/v1/chat/completions", chat_body("a long one [mock tokens=3000]"));
+  ASSERT_EQ(json_answer.status, 200);
+  EXPECT_GT(json::parse(json_answer.body)["choices"][0]["message"]["content"].get<std::string>().size(), 3000u);
+}
+
 TEST(upstream_stall, a_stream_that_stalls_after_its_first_tokens_ends_with_the_idle_error_event) {
   auto mock = mock_server::start();
   auto gw = gateway_server::start(gateway_yaml(mock->port, "", "    token_idle_timeout: 400ms\n"));
