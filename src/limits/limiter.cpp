@@ -10,10 +10,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -49,6 +51,9 @@ struct limiter::impl {
     std::unordered_map<std::string, std::string> leases;  // live Redis leases: id → sorted-set key
     std::unique_ptr<asio::steady_timer> renew_timer;
     std::uint64_t counter = 0;
+    // Settles waiting for this turn of the event loop to end: sent then as one script per Redis
+    // Cluster slot (one per owner), off the request path.
+    std::vector<redis_store::settlement> settles;
   };
 
   std::shared_ptr<const config::gateway_config> config;
@@ -98,6 +103,38 @@ struct limiter::impl {
       spdlog::warn("limits: redis unreachable, each replica enforces its share (limit / {}) on its own", cfg.replicas);
     else if (!ok)
       spdlog::error("limits: redis unreachable and limits.on_redis_failure is closed: requests get 503");
+  }
+
+  void queue_settle(unsigned w, redis_store::settlement x) {
+    auto& wk = workers[w];
+    wk.settles.push_back(std::move(x));
+    if (wk.settles.size() > 1) return;  // a flush is already posted
+    asio::post(executors[w], [this, w] { flush_settles(w); });
+  }
+
+  void flush_settles(unsigned w) {
+    auto& wk = workers[w];
+    auto all = std::move(wk.settles);
+    wk.settles.clear();
+    if (stopping || !wk.store || all.empty()) return;  // shutting down: leases expire with their TTL
+    // One script per slot (keys of one owner share it): in order, so an owner's settles apply as they came.
+    std::vector<std::pair<std::uint16_t, std::vector<redis_store::settlement>>> groups;
+    for (auto& x : all) {
+      const auto slot = redis::key_slot(x.conc);
+      auto g = std::find_if(groups.begin(), groups.end(), [&](auto& p) { return p.first == slot; });
+      if (g == groups.end()) g = groups.insert(groups.end(), {slot, {}});
+      g->second.push_back(std::move(x));
+    }
+    for (auto& g : groups)
+      asio::co_spawn(
+          executors[w],
+          [self = this, w, batch = std::move(g.second)]() -> asio::awaitable<void> {
+            auto& wk = self->workers[w];
+            if (!wk.store || self->stopping) co_return;
+            // A failed settle is not retried: the leases expire with their TTL, the tokens with the window.
+            co_await wk.store->settle_many(batch);
+          },
+          asio::detached);
   }
 
   std::string next_lease_id(unsigned w) {
@@ -175,17 +212,7 @@ ticket::~ticket() {
   auto& wk = lim.workers[s.worker];
   if (s.lease) wk.leases.erase(s.lease_id);
   if (lim.stopping || !wk.store) return;  // shutting down: the leases expire with their TTL
-  auto self = std::move(s_);
-  asio::co_spawn(
-      lim.executors[s.worker],
-      [st = std::move(self), delta, spent]() -> asio::awaitable<void> {
-        auto& w = st->lim->workers[st->worker];
-        if (!w.store || st->lim->stopping) co_return;
-        // A failed settle is not retried: the lease expires with its TTL, the tokens with the window.
-        std::string lease = st->lease ? st->lease_id : std::string();
-        co_await w.store->settle(st->keys, st->limits, delta, std::move(lease), spent);
-      },
-      asio::detached);
+  lim.queue_settle(s.worker, redis_store::settlement_for(s.keys, s.limits, delta, s.lease ? s.lease_id : std::string(), spent));
 }
 
 // ---------------------------------------------------------------- backend slot

@@ -2,6 +2,7 @@
 
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace deepgate::limits {
@@ -67,25 +68,29 @@ if tok_iv > 0 then tr, tt = state(tok_tat, tok_iv, tok_cap) end
 return {refused, retry, rr, rt, tr, tt}
 )lua";
 
+// Any number of settles, four keys and four arguments each (all in one Cluster slot).
 constexpr std::string_view settle_lua = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tok_iv, delta, lease, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-if tok_iv > 0 and delta ~= 0 then
-  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-  local moved = math.max(tat + math.floor(delta * tok_iv + 0.5), math.min(tat, now))
-  if moved > now then
-    redis.call('SET', KEYS[1], moved, 'PX', math.ceil((moved - now) / 1000) + 1000)
-  else
-    redis.call('DEL', KEYS[1])
+for i = 0, #KEYS / 4 - 1 do
+  local k, a = i * 4, i * 4
+  local tok_iv, delta, lease, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4])
+  if tok_iv > 0 and delta ~= 0 then
+    local tat = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    local moved = math.max(tat + math.floor(delta * tok_iv + 0.5), math.min(tat, now))
+    if moved > now then
+      redis.call('SET', KEYS[k + 1], moved, 'PX', math.ceil((moved - now) / 1000) + 1000)
+    else
+      redis.call('DEL', KEYS[k + 1])
+    end
   end
-end
-if lease ~= '' then redis.call('ZREM', KEYS[2], lease) end
-if cost > 0 then
-  redis.call('INCRBY', KEYS[3], cost)
-  redis.call('PEXPIRE', KEYS[3], 2 * 86400 * 1000)
-  redis.call('INCRBY', KEYS[4], cost)
-  redis.call('PEXPIRE', KEYS[4], 32 * 86400 * 1000)
+  if lease ~= '' then redis.call('ZREM', KEYS[k + 2], lease) end
+  if cost > 0 then
+    redis.call('INCRBY', KEYS[k + 3], cost)
+    redis.call('PEXPIRE', KEYS[k + 3], 2 * 86400 * 1000)
+    redis.call('INCRBY', KEYS[k + 4], cost)
+    redis.call('PEXPIRE', KEYS[k + 4], 32 * 86400 * 1000)
+  end
 end
 return 1
 )lua";
@@ -129,10 +134,10 @@ local conc = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
 return {rr, rt, tr, tt, conc, tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0')}
 )lua";
 
-std::string num(double x) {
+std::string num(double x) {  // the shortest form that reads back as the same double
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
+  auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
 }
 
 }  // namespace
@@ -172,12 +177,21 @@ boost::asio::awaitable<std::optional<decision>> redis_store::admit(const redis_k
   co_return d;
 }
 
-boost::asio::awaitable<bool> redis_store::settle(const redis_keys& keys, const bucket_limits& l, std::int64_t token_delta,
-                                                 std::string lease_id, nano_usd cost) {
+redis_store::settlement redis_store::settlement_for(const redis_keys& keys, const bucket_limits& l,
+                                                   std::int64_t token_delta, std::string lease_id, nano_usd cost) {
+  return settlement{keys.tok, keys.conc, keys.day, keys.month, l.tokens.interval, token_delta, std::move(lease_id),
+                    l.daily_budget || l.monthly_budget ? cost : 0};
+}
+
+boost::asio::awaitable<bool> redis_store::settle_many(const std::vector<settlement>& batch) {
   static const redis::script s{settle_lua};
-  std::vector<std::string> k{keys.tok, keys.conc, keys.day, keys.month};
-  std::vector<std::string> a{num(l.tokens.interval), std::to_string(token_delta), std::move(lease_id),
-                             std::to_string(l.daily_budget || l.monthly_budget ? cost : 0)};
+  std::vector<std::string> k, a;
+  k.reserve(batch.size() * 4);
+  a.reserve(batch.size() * 4);
+  for (const auto& x : batch) {
+    k.insert(k.end(), {x.tok, x.conc, x.day, x.month});
+    a.insert(a.end(), {num(x.token_interval), std::to_string(x.token_delta), x.lease_id, std::to_string(x.cost)});
+  }
   auto r = co_await redis::eval(conn_, s, std::move(k), std::move(a));
   co_return r.ok() && !r.value.is_error();
 }

@@ -440,6 +440,48 @@ TEST(backend_budget, is_shared_by_replicas_through_redis) {
   EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:backend:{mock}:conc\"").find('0') == 0; }));
 }
 
+// Issue 19: settles go to Redis in batches (one script per owner per turn of a worker's event
+// loop), off the request path. Many requests ending together: every concurrency lease comes back,
+// and the day's spend in Redis is exactly what the backend's usage costs.
+TEST(redis_settle, requests_ending_together_settle_exactly_in_batches) {
+  auto redis = redis_server::start();
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(limits_yaml(
+      mock->port,
+      "  store: redis\n  default:\n    concurrent_requests: 1000\n    daily_budget_usd: 1000\n"
+      "    tokens_per_minute: 100000000\n",
+      redis_section(redis->port) +
+          "prices:\n  deepseek-flash: {input_cache_hit: 1, input_cache_miss: 2, output: 4}\n"
+          "  deepseek-v4-pro: {input_cache_hit: 1, input_cache_miss: 2, output: 4}\n"));
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 32; ++i)
+    clients.emplace_back([&, i] {
+      const auto content = "together " + std::to_string(i) + (i % 2 ? std::string() : " [mock latency_ms=30]");
+      ok += chat(gw->port, content, test_key, i % 3 == 0, R"({"temperature": 0.7})").status == 200;
+    });
+  for (auto& t : clients) t.join();
+  ASSERT_EQ(ok.load(), 32);
+  const auto u = mock->stats()["usage"];
+  const long long spend = u["cache_hit_tokens"].get<long long>() * 1000 + u["cache_miss_tokens"].get<long long>() * 2000 +
+                          u["completion_tokens"].get<long long>() * 4000;
+  EXPECT_TRUE(eventually([&] { return redis->cli("ZCARD \"deepgate:lim:{tests}:conc\"").find('0') == 0; }));
+  std::string day_key;
+  EXPECT_TRUE(eventually([&] {
+    day_key = redis->cli("--scan --pattern 'deepgate:lim:{tests}:spend:d:*'");
+    while (!day_key.empty() && (day_key.back() == '\n' || day_key.back() == '\r')) day_key.pop_back();
+    return !day_key.empty() && redis->cli("GET '" + day_key + "'").find(std::to_string(spend)) == 0;
+  })) << day_key << " holds " << redis->cli("GET '" + day_key + "'") << ", expected " << spend;
+  // Batched: one script per request would be 32 admissions + 32 settles + 2 NOSCRIPT replies; at
+  // least one batch held several settles (runs here: 44-59 calls in all).
+  const auto stats = redis->cli("INFO commandstats");
+  const auto at = stats.find("cmdstat_evalsha:calls=");
+  ASSERT_NE(at, std::string::npos) << stats;
+  const long calls = std::stol(stats.substr(at + 22));
+  std::printf("figure: redis settle: 32 requests, %ld EVALSHA calls (admissions, settle batches, NOSCRIPT)\n", calls);
+  EXPECT_LT(calls, 66) << stats;
+}
+
 // A Redis that lost its scripts (restart, failover, SCRIPT FLUSH) gets them again on NOSCRIPT.
 TEST(redis_scripts, are_sent_again_after_script_flush) {
   auto redis = redis_server::start();

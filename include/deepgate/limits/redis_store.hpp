@@ -36,8 +36,18 @@ class redis_store {
 
   boost::asio::awaitable<std::optional<decision>> admit(const redis_keys& keys, const bucket_limits& limits,
                                                         std::int64_t tokens, std::string lease_id);
-  boost::asio::awaitable<bool> settle(const redis_keys& keys, const bucket_limits& limits, std::int64_t token_delta,
-                                      std::string lease_id, nano_usd cost);
+  // One request's end: its token reservation corrected, its concurrency lease returned, its spend
+  // added. Settles of one Redis Cluster slot (one owner) go as one script: settle_many.
+  struct settlement {
+    std::string tok, conc, day, month;
+    double token_interval = 0;  // µs per token
+    std::int64_t token_delta = 0;
+    std::string lease_id;  // empty: no lease
+    nano_usd cost = 0;     // 0 unless a budget applies
+  };
+  static settlement settlement_for(const redis_keys& keys, const bucket_limits& limits, std::int64_t token_delta,
+                                   std::string lease_id, nano_usd cost);
+  boost::asio::awaitable<bool> settle_many(const std::vector<settlement>& batch);
   // A lease in the sorted set `key` if fewer than `limit` are live; nullopt: Redis failed.
   boost::asio::awaitable<std::optional<bool>> acquire(std::string key, std::uint32_t limit, std::string lease_id);
   boost::asio::awaitable<bool> release(std::string key, std::string lease_id);
