@@ -180,11 +180,32 @@ class session_writer final : public response_writer {
     co_return ok;
   }
 
+  // Over plain TCP the bytes are first offered to the socket at once: a response or an event
+  // usually fits its send buffer, and then the write costs one sendmsg, with no asynchronous
+  // operation, timer or suspension. What does not fit goes the asynchronous way, under the
+  // write deadline.
   template <class Buffers>
   asio::awaitable<bool> write_raw(const Buffers& buffers) {
-    stream_.tcp().expires_after(options_.write_timeout);
     const auto from = std::chrono::steady_clock::now();
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_tuple);
+    std::size_t sent = 0;
+    if (!stream_.is_tls()) {
+      auto& socket = stream_.tcp().socket();
+      error_code ec;
+      if (!socket.non_blocking()) socket.non_blocking(true, ec);
+      if (!ec) sent = socket.write_some(buffers, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        aborted_ = write_failed_ = true;
+        co_return false;
+      }
+      if (sent == asio::buffer_size(buffers)) {
+        write_time_ += std::chrono::steady_clock::now() - from;
+        co_return true;
+      }
+    }
+    beast::buffers_suffix<Buffers> rest(buffers);
+    rest.consume(sent);
+    stream_.tcp().expires_after(options_.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, rest, use_tuple);
     write_time_ += std::chrono::steady_clock::now() - from;
     if (ec) aborted_ = write_failed_ = true;
     co_return !ec;
