@@ -187,20 +187,15 @@ class session_writer final : public response_writer {
   template <class Buffers>
   asio::awaitable<bool> write_raw(const Buffers& buffers) {
     const auto from = std::chrono::steady_clock::now();
-    std::size_t sent = 0;
-    if (!stream_.is_tls()) {
-      auto& socket = stream_.tcp().socket();
-      error_code ec;
-      if (!socket.non_blocking()) socket.non_blocking(true, ec);
-      if (!ec) sent = socket.write_some(buffers, ec);
-      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-        aborted_ = write_failed_ = true;
-        co_return false;
-      }
-      if (sent == asio::buffer_size(buffers)) {
-        write_time_ += std::chrono::steady_clock::now() - from;
-        co_return true;
-      }
+    error_code wec;
+    const std::size_t sent = net::write_now(stream_, buffers, wec);
+    if (wec) {
+      aborted_ = write_failed_ = true;
+      co_return false;
+    }
+    if (sent == asio::buffer_size(buffers)) {
+      write_time_ += std::chrono::steady_clock::now() - from;
+      co_return true;
     }
     beast::buffers_suffix<Buffers> rest(buffers);
     rest.consume(sent);

@@ -142,7 +142,15 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     auto& stream = s.conn->stream;
     bool retryable = s.conn->reused && attempt == 0;
     stream.tcp().expires_after(backend.response_header_timeout);
-    auto [wec, wn] = co_await asio::async_write(stream, request, use_tuple);
+    // Usually the whole request fits the socket's send buffer: sent at once, no asynchronous write.
+    error_code wec;
+    const auto now_sent = net::write_now(stream, request, wec);
+    if (!wec && now_sent < asio::buffer_size(request)) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(request);
+      rest.consume(now_sent);
+      auto [ec, n] = co_await asio::async_write(stream, rest, use_tuple);
+      wec = ec;
+    }
     if (wec) {
       s.pool.release(std::move(s.conn), false);
       if (s.aborted) co_return s.abort_reason;

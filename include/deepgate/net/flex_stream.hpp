@@ -53,4 +53,18 @@ class flex_stream {
   std::optional<tls_stream> tls_;
 };
 
+// Offers `buffers` to a plain-TCP socket at once: one non-blocking sendmsg, no asynchronous
+// operation. Returns how many bytes went (all, usually, for a response or an event that fits the
+// socket's send buffer) and an error other than would_block; over TLS nothing is sent here.
+template <class Buffers>
+std::size_t write_now(flex_stream& stream, const Buffers& buffers, boost::system::error_code& ec) {
+  ec = {};
+  if (stream.is_tls()) return 0;
+  auto& socket = stream.tcp().socket();
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  std::size_t sent = ec ? 0 : socket.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  return sent;
+}
+
 }  // namespace deepgate::net
