@@ -356,16 +356,22 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     parser->body_limit(options.max_body_bytes);
 
     // The request-read deadline cancels the socket's reads instead of closing it (which is
-    // what tcp_stream's own timeout does), so a 408 can still be written.
+    // what tcp_stream's own timeout does), so a 408 can still be written. It is armed at the
+    // first wait for more of the request: one that came whole with its first bytes (the usual
+    // case) is parsed from the buffer with no timer and no asynchronous read.
     stream.tcp().expires_never();
-    asio::steady_timer deadline(stream.get_executor(), options.request_timeout);
+    std::optional<asio::steady_timer> deadline;
     bool timed_out = false;
-    deadline.async_wait([&](error_code tec) {
-      if (tec) return;  // cancelled: the request arrived in time
-      timed_out = true;
-      error_code ignored;
-      stream.tcp().socket().cancel(ignored);
-    });
+    const auto arm_deadline = [&] {
+      if (deadline) return;
+      deadline.emplace(stream.get_executor(), options.request_timeout);
+      deadline->async_wait([&](error_code tec) {
+        if (tec) return;  // cancelled: the request arrived in time
+        timed_out = true;
+        error_code ignored;
+        stream.tcp().socket().cancel(ignored);
+      });
+    };
 
     // Read the request; anything the server refuses itself ends in `refusal` and a close.
     std::optional<api_error> refusal;
@@ -397,6 +403,7 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
         break;
       }
       searched = data.size() > 3 ? data.size() - 3 : 0;
+      arm_deadline();
       auto [rec, n] = co_await stream.async_read_some(buffer.prepare(std::min<std::size_t>(16 * 1024, buffer.max_size() - buffer.size())),
                                                       use_tuple);
       if (timed_out) refusal = too_slow();
@@ -407,7 +414,14 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     if (left) break;  // the client left between requests (or in the middle of a head)
 
     if (!refusal) {
-      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
+      // The whole head is buffered: parsed in place (Beast's parser stops after the head).
+      error_code hec;
+      buffer.consume(parser->put(buffer.data(), hec));
+      if (hec == bhttp::error::need_more) {
+        arm_deadline();
+        auto [e, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
+        hec = e;
+      }
       if (timed_out)
         refusal = too_slow();
       else if (hec && client_left(hec))
@@ -437,7 +451,22 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
         refusal = busy("The gateway is receiving too many request bodies at once. Retry shortly.", "server_busy");
     }
 
-    if (!refusal) {
+    const auto body_refusal = [&](const error_code& bec) {
+      if (bec == bhttp::error::body_limit) return too_large();  // chunked bodies: found while reading
+      if (bec == bhttp::error::buffer_overflow)
+        return invalid_request("Malformed HTTP request: a chunk line or the trailer section is too long.", {},
+                               "bad_request");
+      return invalid_request("Malformed HTTP request body: " + bec.message() + ".", {}, "bad_request");
+    };
+    if (!refusal && !parser->is_done() && buffer.size() != 0) {
+      // Body bytes that came with the head: parsed in place, all of them.
+      parser->eager(true);
+      error_code bec;
+      buffer.consume(parser->put(buffer.data(), bec));
+      if (bec && bec != bhttp::error::need_more) refusal = body_refusal(bec);
+    }
+    if (!refusal && !parser->is_done()) {
+      arm_deadline();
       if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(cont.data(), cont.size()), use_tuple);
@@ -445,15 +474,10 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
       }
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
       if (timed_out) refusal = too_slow();
-      else if (bec == bhttp::error::body_limit) refusal = too_large();  // chunked bodies: found while reading
-      else if (bec && client_left(bec)) break;  // the client left mid-body: nobody to answer
-      else if (bec == bhttp::error::buffer_overflow)
-        refusal = invalid_request("Malformed HTTP request: a chunk line or the trailer section is too long.", {},
-                                  "bad_request");
-      else if (bec)
-        refusal = invalid_request("Malformed HTTP request body: " + bec.message() + ".", {}, "bad_request");
+      else if (bec && bec != bhttp::error::body_limit && client_left(bec)) break;  // the client left mid-body
+      else if (bec) refusal = body_refusal(bec);
     }
-    deadline.cancel();
+    if (deadline) deadline->cancel();
     if (refusal) {
       const auto dialect = req ? error_dialect_for_path(req->path) : error_dialect::openai;
       co_await refuse_and_close(stream, options, *refusal, dialect);
