@@ -37,51 +37,9 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
 
 using clock = std::chrono::steady_clock;
 
-// The deadline of body reads, re-armed lazily: a read sets when it would time out (`due`), and
-// the timer is only moved when that comes earlier than it is set for. Otherwise it fires where
-// it is, finds the read's deadline later, and re-arms once for it. So a stream's reads arm no
-// timer each (Beast's per-operation expiry did: a timer-queue insert and cancel per event), only
-// one per read_timeout period. When it fires with a read outstanding and past its deadline, it
-// cancels the socket's operations; the read then sees `fired`.
-struct read_watch : std::enable_shared_from_this<read_watch> {
-  explicit read_watch(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
-  clock::time_point due{}, armed_for = clock::time_point::max();  // max: not armed
-  asio::ip::tcp::socket* socket = nullptr;                         // set while a read is outstanding
-  bool fired = false;
-
-  void start(clock::time_point at, asio::ip::tcp::socket& s) {
-    due = at;
-    socket = &s;
-    fired = false;
-    if (armed_for > due) arm(due);
-  }
-  void stop() { socket = nullptr; }
-  void arm(clock::time_point at) {
-    armed_for = at;
-    timer.expires_at(at);  // a wait already set completes with operation_aborted
-    timer.async_wait([self = shared_from_this(), at](error_code ec) {
-      if (ec || self->armed_for != at) return;
-      self->armed_for = clock::time_point::max();
-      if (!self->socket) return;                             // no read outstanding: the next one arms
-      if (clock::now() < self->due) return self->arm(self->due);  // pushed on since it was set
-      self->fired = true;
-      error_code ignored;
-      self->socket->cancel(ignored);
-    });
-  }
-};
-
 struct exchange::impl {
   explicit impl(connection_pool::impl& p) : pool(p) {}
-  ~impl() {
-    if (watch) {
-      watch->socket = nullptr;
-      watch->timer.cancel();
-    }
-  }
   connection_pool::impl& pool;
-  std::shared_ptr<read_watch> watch;  // made at the first body read
   std::unique_ptr<connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   bool sent = false, done = false, reusable = false, aborted = false;
@@ -141,7 +99,8 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     s.conn = std::move(a.conn);
     auto& stream = s.conn->stream;
     bool retryable = s.conn->reused && attempt == 0;
-    stream.tcp().expires_after(backend.response_header_timeout);
+    auto& watch = *s.conn->watch;  // the deadline of the write and the head: response_header_timeout
+    watch.start(clock::now() + backend.response_header_timeout, stream.tcp().socket());
     // Usually the whole request fits the socket's send buffer: sent at once, no asynchronous write.
     error_code wec;
     const auto now_sent = net::write_now(stream, request, wec);
@@ -152,11 +111,12 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
       wec = ec;
     }
     if (wec) {
+      watch.stop();
       s.pool.release(std::move(s.conn), false);
       if (s.aborted) co_return s.abort_reason;
       if (retryable && closed_early(wec)) continue;
       s.sent = true;
-      co_return wec == beast::error::timeout ? failure::header_timeout : failure::reset_before_headers;
+      co_return watch.fired ? failure::header_timeout : failure::reset_before_headers;
     }
     s.sent = true;
     if (s.conn->buffer.capacity() < s.conn->read_size) s.conn->buffer.reserve(s.conn->read_size);
@@ -171,6 +131,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
       s.parser->body_limit(boost::none);  // streams are unbounded; read_all enforces its own limit
       auto [hec, hn] = co_await bhttp::async_read_header(stream, s.conn->buffer, *s.parser, use_tuple);
       if (hec) {
+        watch.stop();
         bool nothing_read = interim == 0 && s.conn->buffer.size() == 0 && !s.parser->got_some();
         s.pool.release(std::move(s.conn), false);
         if (s.aborted) co_return s.abort_reason;
@@ -178,13 +139,17 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
           again = true;
           break;
         }
-        if (hec == beast::error::timeout) head_failure = failure::header_timeout;
+        if (watch.fired) head_failure = failure::header_timeout;
         else head_failure = closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
         break;
       }
       const unsigned status = s.parser->get().result_int();
-      if (status >= 200) break;
+      if (status >= 200) {
+        watch.stop();
+        break;
+      }
       if (status == 101 || interim == max_interim_heads) {
+        watch.stop();
         s.pool.release(std::move(s.conn), false);
         head_failure = failure::bad_response;
         break;
@@ -218,11 +183,9 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   auto due = clock::now() + s.pool.backend.read_timeout;
   const bool by_deadline = s.deadline && *s.deadline < due;
   if (by_deadline) due = *s.deadline;
-  if (!s.watch) s.watch = std::make_shared<read_watch>(s.pool.ex);
-  auto& watch = *s.watch;
   auto& conn = *s.conn;
+  auto& watch = *conn.watch;
   auto& socket = conn.stream.tcp().socket();
-  conn.stream.tcp().expires_never();  // the watch keeps the deadline
   auto& parser = *s.parser;
   auto& body = parser.get().body();
   const auto failed = [&](const error_code& ec) {

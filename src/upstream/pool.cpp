@@ -132,6 +132,7 @@ asio::awaitable<acquired> connection_pool::impl::connect() {
     spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host, hec.message());
     co_return acquired{hec == beast::error::timeout ? failure::tls_timeout : failure::tls, nullptr};
   }
+  c->stream.tcp().expires_never();  // from here the connection's watch keeps the deadlines
   (net::session_resumed(ssl) ? handshakes_resumed : handshakes_full).fetch_add(1, std::memory_order_relaxed);
   co_return acquired{failure::none, std::move(c)};
 }
