@@ -3,6 +3,7 @@
 #include "deepgate/core/strings.hpp"
 
 #include "deepgate/http/head_writer.hpp"
+#include "deepgate/net/deadline_watch.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -339,13 +340,21 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
   // section, which never grows without end (body bytes leave it as they are parsed).
   beast::flat_buffer buffer(std::max<std::size_t>(options.max_header_bytes, 16 * 1024) + 16 * 1024);
   buffer.reserve(4 * 1024);  // grows with a larger request; small for the thousands of idle keep-alives
+  // The keep-alive wait's deadline, re-armed lazily across the connection's requests.
+  const auto idle_watch = std::make_shared<net::deadline_watch>(stream.get_executor());
+  struct closes_watch {
+    net::deadline_watch& w;
+    ~closes_watch() { w.close(); }
+  } closes{*idle_watch};
   for (;;) {
     if (buffer.size() == 0) {
       // Keep-alive wait for the first byte of the next request; a quiet close on timeout.
       entry.idle = true;
       if (server.draining.load(std::memory_order_relaxed)) break;
-      stream.tcp().expires_after(options.idle_timeout);
+      stream.tcp().expires_never();
+      idle_watch->start(std::chrono::steady_clock::now() + options.idle_timeout, stream.tcp().socket());
       auto [rec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      idle_watch->stop();
       entry.idle = false;
       if (rec) break;  // eof, reset, idle timeout or drain: nothing in progress, nothing to answer
       buffer.commit(n);

@@ -62,6 +62,19 @@ TEST_F(server_limits, idle_keep_alive_connection_is_closed_after_the_idle_timeou
   EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
 }
 
+// Issue 19: the keep-alive deadline is one lazily re-armed timer per connection. A connection used
+// more often than its idle_timeout stays open through several periods; left alone, it closes.
+TEST(keep_alive, a_busy_connection_outlives_many_idle_timeouts_and_then_closes) {
+  auto mock = mock_server::start();
+  auto gw = gateway_server::start(gateway_yaml(mock->port, "  idle_timeout: 300ms\n"));
+  http_connection c(gw->port);
+  for (int i = 0; i < 12; ++i) {  // 12 x 100 ms: four idle timeouts
+    ASSERT_EQ(c.request("GET", "/healthz").status, 200) << "request " << i;
+    EXPECT_FALSE(c.closed_by_peer(std::chrono::milliseconds(100))) << "after request " << i;
+  }
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
+}
+
 TEST_F(server_limits, expect_100_continue_is_honoured) {
   http_connection c(gw_->port);
   auto body = chat_body("continue");
