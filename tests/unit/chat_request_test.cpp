@@ -187,10 +187,14 @@ TEST(chat_request, redirecting_fields_are_refused_in_every_spelling_and_outside_
                      R"("API_BASE":"x")", R"("baseURL":"x")", R"("apiKey":"x")", R"("Api-Base":"x")",
                      R"("azure_endpoint":"x")", R"("endpoint":"x")", R"("extra_body":{"upstreamHost":"x"})",
                      R"("tools":[{"type":"function","function":{"name":"f","base_url":"x","parameters":{}}}])",
-                     R"("response_format":{"type":"json_schema","json_schema":{"name":"n","api_base":"x","schema":{}}})"}) {
+                     R"("response_format":{"type":"json_schema","json_schema":{"name":"n","api_base":"x","schema":{}}})",
+                     R"("a_rather_long_parameter_name_for_the_upstream_HOST":"x")", R"("x-Host":"x")"}) {
     auto e = error_of(with(extra));
     EXPECT_EQ(e.code, "forbidden_parameter") << extra;
   }
+  // Names that only look alike are data.
+  for (auto extra : {R"("hostname":"x")", R"("api_base_is_a_longer_name":"x")", R"("ost":"x")", R"("base":"x")"})
+    EXPECT_TRUE(chat_request::parse(with(extra), 64).has_value()) << extra;
   // Real JSON-Schema positions hold the caller's own property names: data, not routing.
   for (auto extra :
        {R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"base_url":{"type":"string"},"endpoint":{"type":"string"}}}}}])",

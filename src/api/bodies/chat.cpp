@@ -18,42 +18,48 @@ std::optional<api_error> check_messages(const json& body) {
   static constexpr std::array<std::string_view, 5> roles{"system", "user", "assistant", "tool", "developer"};
   for (std::size_t i = 0; i < it->size(); ++i) {
     const auto& m = (*it)[i];
-    auto p = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object()) return wrong_type(p, m, "an object");
+    // The parameter's path is only spelled out for an error.
+    const auto path = [i](std::string_view rest = {}) { return "messages[" + std::to_string(i) + "]" + std::string(rest); };
+    if (!m.is_object()) return wrong_type(path(), m, "an object");
     auto role = m.find("role");
     if (role == m.end() || role->is_null())
-      return invalid_request("Missing required parameter: '" + p + ".role'.", p + ".role", "missing_required_parameter");
-    if (!role->is_string()) return wrong_type(p + ".role", *role, "a string");
-    auto r = role->get_ref<const std::string&>();
+      return invalid_request("Missing required parameter: '" + path(".role") + "'.", path(".role"), "missing_required_parameter");
+    if (!role->is_string()) return wrong_type(path(".role"), *role, "a string");
+    const auto& r = role->get_ref<const std::string&>();
     if (std::find(roles.begin(), roles.end(), r) == roles.end())
       return invalid_request("Invalid value: '" + r + "'. Supported values are: 'system', 'user', 'assistant', 'tool' and 'developer'.",
-                             p + ".role", "invalid_value");
+                             path(".role"), "invalid_value");
     auto content = m.find("content");
-    bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+    auto tool_calls = m.find("tool_calls");
+    const bool has_tool_calls = tool_calls != m.end() && !tool_calls->is_null();
     if (content == m.end() || content->is_null()) {
       if (r != "assistant" || !has_tool_calls)
-        return invalid_request("Missing required parameter: '" + p + ".content'.", p + ".content",
+        return invalid_request("Missing required parameter: '" + path(".content") + "'.", path(".content"),
                                "missing_required_parameter");
     } else if (!content->is_string() && !content->is_array()) {
-      return wrong_type(p + ".content", *content, "a string or an array of content parts");
+      return wrong_type(path(".content"), *content, "a string or an array of content parts");
     } else if (content->is_array()) {
       for (std::size_t k = 0; k < content->size(); ++k) {
         const auto& part = (*content)[k];
-        auto pp = p + ".content[" + std::to_string(k) + "]";
-        if (!part.is_object()) return wrong_type(pp, part, "an object");
-        if (!part.contains("type") || !part["type"].is_string())
-          return invalid_request("Missing required parameter: '" + pp + ".type'.", pp + ".type", "missing_required_parameter");
+        const auto part_path = [&](std::string_view rest = {}) {
+          return path(".content[" + std::to_string(k) + "]" + std::string(rest));
+        };
+        if (!part.is_object()) return wrong_type(part_path(), part, "an object");
+        auto type = part.find("type");
+        if (type == part.end() || !type->is_string())
+          return invalid_request("Missing required parameter: '" + part_path(".type") + "'.", part_path(".type"),
+                                 "missing_required_parameter");
       }
     }
-    if (has_tool_calls && !m["tool_calls"].is_array()) return wrong_type(p + ".tool_calls", m["tool_calls"], "an array");
+    if (has_tool_calls && !tool_calls->is_array()) return wrong_type(path(".tool_calls"), *tool_calls, "an array");
     if (r == "tool") {
       auto id = m.find("tool_call_id");
       if (id == m.end() || !id->is_string())
-        return invalid_request("Missing required parameter: '" + p + ".tool_call_id'.", p + ".tool_call_id",
+        return invalid_request("Missing required parameter: '" + path(".tool_call_id") + "'.", path(".tool_call_id"),
                                "missing_required_parameter");
     }
     if (auto name = m.find("name"); name != m.end() && !name->is_null() && !name->is_string())
-      return wrong_type(p + ".name", *name, "a string");
+      return wrong_type(path(".name"), *name, "a string");
   }
   return std::nullopt;
 }

@@ -37,14 +37,22 @@ namespace {
 // Compared in one spelling: lower case without '_' and '-', so API_BASE, apiBase, api-base and
 // api_base are one name.
 bool redirecting_key(std::string_view key) {
-  std::string k;
-  k.reserve(key.size());
-  for (char c : key)
-    if (c != '_' && c != '-') k += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Normalised on the stack (every key of every request passes here): the exact names are short,
+  // and "host" is a suffix, so the first 16 and the last 4 normalised characters are all it takes.
+  char head[16], tail[4] = {};
+  std::size_t n = 0;
+  for (char c : key) {
+    if (c == '_' || c == '-') continue;
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (n < sizeof head) head[n] = c;
+    tail[0] = tail[1], tail[1] = tail[2], tail[2] = tail[3], tail[3] = c;
+    ++n;
+  }
   static constexpr std::array<std::string_view, 6> exact{"apibase", "baseurl", "apikey", "apiurl", "azureendpoint", "endpoint"};
-  for (auto e : exact)
-    if (k == e) return true;
-  return k.ends_with("host");  // upstream_host, api_host, apiHost, ...
+  if (n <= sizeof head)
+    for (auto e : exact)
+      if (std::string_view(head, n) == e) return true;
+  return n >= 4 && std::string_view(tail, 4) == "host";  // upstream_host, api_host, apiHost, ...
 }
 
 // Refuses keys that could redirect traffic, at any depth. Recursion is bounded by the depth check
