@@ -99,7 +99,9 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     s.conn = std::move(a.conn);
     auto& stream = s.conn->stream;
     bool retryable = s.conn->reused && attempt == 0;
-    auto& watch = *s.conn->watch;  // the deadline of the write and the head: response_header_timeout
+    // Held here: a failure releases (and may destroy) the connection before `fired` is read.
+    const auto held_watch = s.conn->watch;
+    auto& watch = *held_watch;  // the deadline of the write and the head: response_header_timeout
     watch.start(clock::now() + backend.response_header_timeout, stream.tcp().socket());
     // Usually the whole request fits the socket's send buffer: sent at once, no asynchronous write.
     error_code wec;
@@ -184,7 +186,8 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   const bool by_deadline = s.deadline && *s.deadline < due;
   if (by_deadline) due = *s.deadline;
   auto& conn = *s.conn;
-  auto& watch = *conn.watch;
+  const auto held_watch = conn.watch;  // `failed` reads it after the connection is released
+  auto& watch = *held_watch;
   auto& socket = conn.stream.tcp().socket();
   auto& parser = *s.parser;
   auto& body = parser.get().body();
