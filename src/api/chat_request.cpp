@@ -462,9 +462,9 @@ std::string chat_request::impl::splice() const {
       out.append(raw, m.key_at, m.value_end - m.key_at);
     }
   }
-  for (const auto& [key, value] : tree) {
-    const auto had = std::find_if(members.begin(), members.end(), [&](const member& m) { return m.key == key; });
-    if (had == members.end()) write_member(key, value);
+  for (const auto& entry : tree) {  // (clang before 16 cannot capture a structured binding)
+    const auto had = std::find_if(members.begin(), members.end(), [&](const member& m) { return m.key == entry.first; });
+    if (had == members.end()) write_member(entry.first, entry.second);
   }
   out += '}';
   return out;
