@@ -100,7 +100,7 @@ std::size_t count_members(const json& v) {
   std::size_t n = 0;
   if (v.is_object()) {
     n = v.size();
-    for (const auto& [key, x] : v.items()) n += count_members(x);
+    for (const auto& x : v) n += count_members(x);  // the values (items() builds a proxy per member)
   } else if (v.is_array()) {
     for (const auto& x : v) n += count_members(x);
   }

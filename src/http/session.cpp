@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 #include <cerrno>
 #include <memory>
 #include <sys/socket.h>
@@ -168,8 +169,10 @@ class session_writer final : public response_writer {
     if (!pending_head_.empty()) parts[n++] = asio::buffer(pending_head_);
     if (!bytes.empty()) {
       if (chunked_) {
-        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
-        parts[n++] = asio::buffer(size_line, static_cast<std::size_t>(len));
+        auto end = std::to_chars(size_line, size_line + sizeof size_line - 2, bytes.size(), 16).ptr;
+        *end++ = '\r';
+        *end++ = '\n';
+        parts[n++] = asio::buffer(size_line, static_cast<std::size_t>(end - size_line));
       }
       parts[n++] = asio::buffer(bytes.data(), bytes.size());
       if (chunked_) parts[n++] = asio::buffer("\r\n", 2);
