@@ -22,9 +22,10 @@ backend_runtime::backend_runtime(std::shared_ptr<const config::gateway_config> f
   for (const auto& ex : workers) pools.push_back(std::make_unique<upstream::connection_pool>(ex, settings, tls));
 }
 
-// The pools go with their last request. Their idle connections have no operation pending (a
-// pooled connection is only probed synchronously), so closing them from whichever thread drops
-// the last reference is safe.
+// The pools go with their last request. Their idle connections have no socket operation pending
+// (a pooled connection is only probed synchronously), so closing them from whichever thread drops
+// the last reference is safe; their deadline watches are left to their own threads
+// (connection_pool's destructor).
 backend_runtime::~backend_runtime() = default;
 
 snapshot_result build_snapshot(std::shared_ptr<const config::gateway_config> config, const snapshot* previous,

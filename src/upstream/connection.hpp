@@ -26,7 +26,9 @@ struct connection {
       : stream(std::move(s)), watch(std::make_shared<net::deadline_watch>(stream.get_executor())) {
     stream.tcp().expires_never();  // the watch keeps the deadlines from here on
   }
-  ~connection() { watch->close(); }
+  ~connection() {
+    if (watch) watch->close();
+  }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   net::flex_stream stream;

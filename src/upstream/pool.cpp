@@ -42,7 +42,14 @@ std::shared_ptr<asio::ssl::context> make_client_tls(const config::backend_config
 connection_pool::connection_pool(asio::any_io_executor ex, const config::backend_config& backend,
                                  std::shared_ptr<asio::ssl::context> tls)
     : impl_(std::make_unique<impl>(std::move(ex), backend, std::move(tls))) {}
-connection_pool::~connection_pool() = default;
+// A pool goes with the last request that holds its config snapshot, which may run on another
+// worker's thread. Its idle connections have no operation outstanding, but their deadline watch
+// may still have a wait pending on this pool's thread (it is re-armed lazily, not cancelled per
+// request). So the watch is not touched from here: the connection lets go of it, and that wait,
+// which holds it, frees it on its own thread when it ends (at the latest when its timeout comes).
+connection_pool::~connection_pool() {
+  for (auto& c : impl_->idle) c->watch.reset();
+}
 const config::backend_config& connection_pool::backend() const { return impl_->backend; }
 void connection_pool::shutdown() {
   impl_->closed = true;

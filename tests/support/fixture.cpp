@@ -28,9 +28,17 @@ void expect_clean_exit(child_process* p, const char* what) {
   auto code = p->wait_exit(std::chrono::seconds(20));
   if (code && *code == 0) return;
   auto log = p->log();
-  const auto tail = log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
-  if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM; log tail:\n" << tail;
-  else ADD_FAILURE() << what << " exited with " << *code << "; log tail:\n" << tail;
+  // A sanitizer's report is what explains the exit: show it, not only the log's last lines
+  // (the access log written after it would push it out of the tail).
+  auto from = std::string::npos;
+  for (const char* mark : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"})
+    from = std::min(from, log.find(mark));
+  std::string shown;
+  if (from != std::string::npos) from = from == 0 ? 0 : log.rfind('\n', from - 1) + 1;  // npos + 1 is 0
+  if (from != std::string::npos) shown = "sanitizer report:\n" + log.substr(from, 12000) + "\n...\nlog tail:\n";
+  shown += log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+  if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM; " << shown;
+  else ADD_FAILURE() << what << " exited with " << *code << "; " << shown;
 }
 
 std::string log_dir(const std::string& dir) { return dir.empty() ? make_temp_dir("deepgate-test") : dir; }
