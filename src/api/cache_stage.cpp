@@ -66,7 +66,7 @@ boost::asio::awaitable<cache_stage> look_up(request_context& ctx) {
       observability::wait_timer w(rec.waited);  // Redis's time, not the gateway's
       st.hit = co_await st.cache_->get(req.worker, std::move(key));
     }
-    if (st.hit && !cache::split_stored(st.hit->value)) st.hit.reset();  // not in the stored form: a miss
+    if (st.hit && !cache::split_stored(*st.hit->value)) st.hit.reset();  // not in the stored form: a miss
     if (st.hit) {
       st.verdict = cache_result::hit;
       st.cache_ = nullptr;  // nothing to store
@@ -84,7 +84,8 @@ boost::asio::awaitable<cache_stage> look_up(request_context& ctx) {
       if (s.metrics) s.metrics->cache_follower(answer.has_value());
       if (answer) {
         st.verdict = cache_result::hit;
-        st.hit = cache::stored_answer{std::move(*answer), std::chrono::system_clock::now()};
+        st.hit = cache::stored_answer{std::make_shared<const std::string>(std::move(*answer)),
+                                      std::chrono::system_clock::now()};
         st.cache_ = nullptr;
         co_return st;
       }
@@ -99,9 +100,11 @@ boost::asio::awaitable<void> send_hit(http::response_writer& out, const cache::s
                                       bool include_usage) {
   const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - hit.stored);
   out.add_header("age", std::to_string(std::max<std::int64_t>(0, age.count())));
-  const auto parts = cache::split_stored(hit.value);  // checked when it was looked up
-  if (!stream) {
-    http::response res{200, "application/json", {}, std::string(parts->body)};
+  const auto parts = cache::split_stored(*hit.value);  // checked when it was looked up
+  if (!stream) {  // written from the stored answer itself
+    http::response res;
+    res.body_owner = hit.value;
+    res.shared_body = parts->body;
     co_await out.send(std::move(res));
     co_return;
   }

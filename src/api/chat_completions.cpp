@@ -70,7 +70,7 @@ boost::asio::awaitable<void> model_request(http::request& req, http::response_wr
   rec.cache = cached.verdict;
   std::optional<limits::usage> hit_usage;
   if (cached.hit && ctx.config.cache.hits_count_tokens)
-    hit_usage = limits::find_usage(cache::split_stored(cached.hit->value)->body);
+    hit_usage = limits::find_usage(cache::split_stored(*cached.hit->value)->body);
 
   // 5. admit against the caller's limits; settled exactly once from here on, on every path
   settlement settle(rec, ctx.config);

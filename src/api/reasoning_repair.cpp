@@ -38,7 +38,7 @@ std::optional<std::string> reasoning_memory::recall(std::string_view owner, std:
                                                     time_point now) {
   auto e = store_.get(key(owner, tool_call_id), now);
   if (!e) return std::nullopt;
-  return std::move(e->value);
+  return *e->value;
 }
 
 }  // namespace deepgate::api

@@ -64,7 +64,7 @@ bool memory_store::put(const std::string& key, std::string value, time_point now
     s.lru.pop_back();
     evictions_.fetch_add(1, std::memory_order_relaxed);
   }
-  s.lru.push_front(shard::node{key, entry{std::move(value), now}, now + ttl, cost});
+  s.lru.push_front(shard::node{key, entry{std::make_shared<const std::string>(std::move(value)), now}, now + ttl, cost});
   s.index.emplace(s.lru.front().key, s.lru.begin());
   s.bytes += cost;
   bytes_.fetch_add(cost, std::memory_order_relaxed);

@@ -25,7 +25,7 @@ std::optional<stored_answer> decode_stored(std::string_view value) {
   long long ms = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + nl, ms);
   if (ec != std::errc{} || end != value.data() + nl || ms < 0) return std::nullopt;
-  return stored_answer{std::string(value.substr(nl + 1)),
+  return stored_answer{std::make_shared<const std::string>(value.substr(nl + 1)),
                        std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))};
 }
 

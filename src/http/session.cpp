@@ -96,12 +96,13 @@ class session_writer final : public response_writer {
     w.field("Content-Type", r.content_type);
     for (auto* list : {&extra_, &r.headers})
       for (auto& h : *list) w.field(h.name, h.value);
-    w.content_length(r.body.size());
+    const auto body = r.payload();
+    w.content_length(body.size());
     if (!keep_alive_) w.field("Connection", "close");
     else if (version_ < 11) w.field("Connection", "keep-alive");
     w.end();
     // A HEAD answer is the head a GET would get, Content-Length included, and no body (RFC 9110 9.3.2).
-    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body.data(), head_only_ ? 0 : r.body.size())};
+    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(body.data(), head_only_ ? 0 : body.size())};
     co_return co_await write_raw(parts);
   }
 

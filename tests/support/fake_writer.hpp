@@ -23,7 +23,7 @@ class fake_writer : public http::response_writer {
     status_code = r.status;
     content_type = r.content_type;
     for (auto& h : r.headers) headers.push_back(std::move(h));
-    body = std::move(r.body);
+    body = r.body_owner ? std::string(r.payload()) : std::move(r.body);
     ended = true;
     co_return true;
   }

@@ -154,6 +154,12 @@ TEST(cache_memory, hits_expire_and_the_byte_budget_holds_with_evictions_counted)
   ASSERT_TRUE(m.put("k", "v", t0, 10s));
   ASSERT_TRUE(m.get("k", t0 + 5s));
   EXPECT_EQ(m.get("k", t0 + 5s)->stored, t0);
+  // A hit shares the stored value, and keeps it when the entry is replaced (or evicted).
+  const auto held = m.get("k", t0 + 5s)->value;
+  EXPECT_EQ(m.get("k", t0 + 5s)->value.get(), held.get());
+  ASSERT_TRUE(m.put("k", "w", t0, 10s));
+  EXPECT_EQ(*held, "v");
+  EXPECT_EQ(*m.get("k", t0 + 5s)->value, "w");
   EXPECT_FALSE(m.get("k", t0 + 10s));  // expired, and gone
   EXPECT_EQ(m.bytes(), 0u);
   // 10× the budget of distinct answers: the budget holds and the overflow is evicted.

@@ -2,7 +2,8 @@
 // The prompt cache in memory: an LRU with a byte budget and a TTL per entry, split into shards
 // (a mutex and a map each) so workers rarely meet. An entry costs its key, its value and a fixed
 // overhead against the budget; a shard over its share evicts from its cold end. A value larger
-// than a shard's share is not stored. Sans-io: time is an argument.
+// than a shard's share is not stored. A value is immutable once stored: get() hands out a share of
+// it, which stays valid after the entry is evicted or replaced. Sans-io: time is an argument.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,7 +21,7 @@ class memory_store {
   static constexpr std::size_t entry_overhead = 128;  // list node, map slot, bookkeeping
 
   struct entry {
-    std::string value;
+    std::shared_ptr<const std::string> value;  // shared with the store: a hit copies nothing
     time_point stored;
   };
 

@@ -7,13 +7,15 @@
 #include "deepgate/redis/connection.hpp"
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace deepgate::cache {
 
+// Never null. Shared with the in-memory store, which keeps it unchanged: a hit copies nothing.
 struct stored_answer {
-  std::string value;
+  std::shared_ptr<const std::string> value;
   std::chrono::system_clock::time_point stored;
 };
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,9 +31,15 @@ struct request {
 
 struct response {
   unsigned status = 200;
-  std::string content_type = "application/json";
+  std::string_view content_type = "application/json";  // always a literal (static storage)
   header_list headers;
   std::string body;
+  // Or a body that stays with its owner (a cache hit's stored answer): written from there, not
+  // copied. Set both.
+  std::shared_ptr<const void> body_owner;
+  std::string_view shared_body;
+
+  std::string_view payload() const { return body_owner ? shared_body : std::string_view(body); }
 };
 
 // How a handler answers. Every call returns false once the client is gone (write failed or
