@@ -13,9 +13,7 @@
 
 #include <array>
 #include <charconv>
-#include <cerrno>
 #include <memory>
-#include <sys/socket.h>
 #include <span>
 #include <cstdio>
 
@@ -57,18 +55,16 @@ class session_writer final : public response_writer {
     auto w = std::make_shared<hangup_watch>();
     w->on_hangup = std::move(on_hangup);
     watch_ = w;
-    auto& socket = stream_.tcp().socket();
-    socket.async_wait(asio::ip::tcp::socket::wait_read, [w, fd = socket.native_handle()](boost::system::error_code ec) {
-      if (ec || !w->active) return;
-      // Readable: either the client's FIN (or RST), or a pipelined next request, which stays
-      // in the socket for the session to read.
-      char c;
-      auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        w->active = false;
-        w->on_hangup();
-      }
-    });
+    // A one-byte peek, not a readiness wait: Asio re-registers the socket with epoll for every
+    // wait (an epoll_ctl per request), while a receive on a registered socket only queues.
+    // Either the client's FIN or reset ends it (a hang-up), or a pipelined next request, which
+    // the peek leaves in the socket for the session to read.
+    stream_.tcp().socket().async_receive(
+        asio::buffer(&w->peeked, 1), asio::socket_base::message_peek, [w](boost::system::error_code ec, std::size_t n) {
+          if (!w->active || ec == asio::error::operation_aborted || (!ec && n > 0)) return;
+          w->active = false;
+          w->on_hangup();
+        });
   }
 
   void stop_watch() {
@@ -77,7 +73,7 @@ class session_writer final : public response_writer {
     watch_->active = false;
     watch_.reset();
     boost::system::error_code ec;
-    if (waiting) stream_.tcp().socket().cancel(ec);  // the wait is the only operation on it now
+    if (waiting) stream_.tcp().socket().cancel(ec);  // the peek is the only operation on it now
   }
 
   asio::awaitable<bool> send(response r) override {
@@ -214,6 +210,7 @@ class session_writer final : public response_writer {
   struct hangup_watch {
     std::function<void()> on_hangup;
     bool active = true;
+    char peeked = 0;  // the peek's buffer
   };
   std::shared_ptr<hangup_watch> watch_;
   net::flex_stream& stream_;

@@ -97,6 +97,26 @@ TEST_F(server_limits, http_1_0_stream_is_close_delimited) {
   EXPECT_NE(r.body.find("[DONE]"), std::string::npos);
 }
 
+// The hang-up watch on a request waiting for its backend must take a pipelined next request for
+// what it is: not a hang-up (the first answer would be abandoned), and left in the socket (the
+// second would be lost).
+TEST_F(server_limits, a_request_pipelined_behind_a_slow_one_is_no_hangup_and_is_answered_next) {
+  http_connection c(gw_->port);
+  const auto post = [](const std::string& body) {
+    return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(test_key) +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  const auto before = mock_->chat_requests();
+  ASSERT_TRUE(c.send_raw(post(chat_body("first [mock latency_ms=300]"))));
+  ASSERT_TRUE(eventually([&] { return mock_->chat_requests() == before + 1; }));  // it waits on the backend
+  ASSERT_TRUE(c.send_raw(post(chat_body("second"))));
+  for (const char* which : {"first", "second"}) {
+    auto r = c.read_response();
+    ASSERT_EQ(r.status, 200) << which << ": " << r.body;
+    EXPECT_EQ(json::parse(r.body)["object"], "chat.completion") << which;
+  }
+}
+
 TEST_F(server_limits, pipelined_requests_are_answered_in_order) {
   http_connection c(gw_->port);
   c.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
