@@ -48,6 +48,20 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   return 0;  // OpenSSL keeps (and frees) its own reference
 }
 
+// OpenSSL decodes a certificate's extensions (its key identifiers among them) the first time a
+// verification needs them and keeps them in the certificate. The store's CA certificates are
+// shared by every worker's handshakes, and ThreadSanitizer saw one handshake comparing a CA's
+// key identifier while another was still filling it in (openssl/openssl#25202 and #32609 report
+// the same). Filling them here, before any handshake, leaves the handshakes only reading. CA
+// certificates a lookup directory adds later (the system store) are OpenSSL's to lock.
+void cache_store_extensions(SSL_CTX* native) {
+  X509_STORE* store = SSL_CTX_get_cert_store(native);
+  if (!store) return;
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i)
+    if (X509* x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i))) X509_check_purpose(x, -1, 0);
+}
+
 }  // namespace
 
 void offer_session(SSL* ssl) {
@@ -76,6 +90,7 @@ std::shared_ptr<asio::ssl::context> make_tls_client_context(bool verify, const s
   ctx->set_verify_mode(asio::ssl::verify_peer);
   if (ca_file.empty()) ctx->set_default_verify_paths();
   else ctx->load_verify_file(ca_file);
+  cache_store_extensions(ctx->native_handle());
   return ctx;
 }
 
