@@ -12,6 +12,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <thread>
 #include <utility>
 
 namespace deepgate::upstream {
@@ -67,6 +68,7 @@ struct connection_pool::impl {
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::atomic<std::uint64_t> handshakes_full{0}, handshakes_resumed{0};  // TLS; read by /metrics
   std::vector<std::unique_ptr<connection>> idle;
+  std::thread::id idle_thread;  // the thread the idle connections' watches wait on (the pool's)
   std::size_t open = 0;  // leased + idle + connecting
   bool closed = false;
   std::deque<boost::asio::steady_timer*> waiters;

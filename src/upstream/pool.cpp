@@ -45,9 +45,11 @@ connection_pool::connection_pool(asio::any_io_executor ex, const config::backend
 // A pool goes with the last request that holds its config snapshot, which may run on another
 // worker's thread. Its idle connections have no operation outstanding, but their deadline watch
 // may still have a wait pending on this pool's thread (it is re-armed lazily, not cancelled per
-// request). So the watch is not touched from here: the connection lets go of it, and that wait,
-// which holds it, frees it on its own thread when it ends (at the latest when its timeout comes).
+// request). On its own thread the pool cancels those waits as its connections close. From
+// another thread it must not touch them: each connection lets go of its watch, and the pending
+// wait, which holds it, frees it on its own thread when it ends (at the latest at its timeout).
 connection_pool::~connection_pool() {
+  if (impl_->idle_thread == std::this_thread::get_id()) return;
   for (auto& c : impl_->idle) c->watch.reset();
 }
 const config::backend_config& connection_pool::backend() const { return impl_->backend; }
@@ -100,6 +102,7 @@ void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable
   if (reusable && !closed && c->buffer.size() == 0 && c->stream.tcp().socket().is_open()) {
     c->stream.tcp().expires_never();
     idle.push_back(std::move(c));
+    idle_thread = std::this_thread::get_id();
   } else {
     c->stream.close();
     --open;

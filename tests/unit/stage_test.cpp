@@ -65,7 +65,10 @@ struct stage_env {
   T run(asio::awaitable<T> a) {
     auto f = asio::co_spawn(ioc, std::move(a), asio::use_future);
     ioc.restart();
-    ioc.run();
+    // Until the handler is done, then whatever is ready; not until the loop runs dry: a pooled
+    // backend connection's deadline watch keeps its timer set for up to its read_timeout.
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ioc.run_one();
+    ioc.poll();
     return f.get();
   }
 };
