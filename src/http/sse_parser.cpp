@@ -3,7 +3,8 @@
 namespace deepgate::http {
 
 sse_parser::status sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
-  // Whole runs of line text are appended at once; line ends are found with memchr.
+  // Line ends are found with memchr. A line that is whole in `bytes` is read where it is; only
+  // a line split across feeds is gathered in line_.
   std::size_t i = 0;
   while (i < bytes.size()) {
     if (last_was_cr_) {  // the LF of a CRLF pair: the line already ended at CR
@@ -20,18 +21,26 @@ sse_parser::status sse_parser::feed(std::string_view bytes, std::vector<sse_even
     auto text = rest.substr(0, end);
     if (event_bytes_ + text.size() > max_event_bytes_) return status::event_too_large;
     event_bytes_ += text.size();
-    line_.append(text);
-    if (end == std::string_view::npos) break;
+    if (end == std::string_view::npos) {
+      line_.append(text);
+      break;
+    }
     last_was_cr_ = rest[end] == '\r';
-    line_complete(out);
+    if (line_.empty()) {
+      line_complete(text, out);
+    } else {
+      line_.append(text);
+      line_complete(line_, out);
+      line_.clear();
+    }
     i += end + 1;
   }
   if (line_.empty()) std::string().swap(line_);  // between events a stream holds no line buffer
   return status::ok;
 }
 
-void sse_parser::line_complete(std::vector<sse_event>& out) {
-  if (line_.empty()) {  // blank line: dispatch
+void sse_parser::line_complete(std::string_view line, std::vector<sse_event>& out) {
+  if (line.empty()) {  // blank line: dispatch
     if (has_fields_) {
       if (!current_.data.empty() && current_.data.back() == '\n') current_.data.pop_back();
       out.push_back(std::move(current_));
@@ -43,13 +52,11 @@ void sse_parser::line_complete(std::vector<sse_event>& out) {
     event_bytes_ = 0;
     return;
   }
-  std::string_view line{line_};
   if (line.front() == ':') {
     // A comment is complete on its own line; it does not wait for a blank line.
     line.remove_prefix(1);
     if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
     out.push_back(sse_event{sse_event::kind::comment, {}, std::string(line), {}});
-    line_.clear();
     if (!has_fields_) event_bytes_ = 0;
     return;
   }
@@ -70,7 +77,6 @@ void sse_parser::line_complete(std::vector<sse_event>& out) {
     current_.id.assign(value);
     has_fields_ = true;
   }  // "retry" and unknown fields are ignored, as the spec says
-  line_.clear();
 }
 
 void append_sse_event(std::string& out, const sse_event& e) {

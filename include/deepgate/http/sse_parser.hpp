@@ -35,7 +35,7 @@ class sse_parser {
   std::size_t blank_lines() const { return blank_lines_; }
 
  private:
-  void line_complete(std::vector<sse_event>& out);
+  void line_complete(std::string_view line, std::vector<sse_event>& out);
 
   std::size_t max_event_bytes_;
   std::string line_;
