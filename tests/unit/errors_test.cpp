@@ -1,5 +1,6 @@
 #include "deepgate/api/upstream_errors.hpp"
 #include "deepgate/http/api_error.hpp"
+#include "deepgate/http/head_writer.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -104,4 +105,23 @@ TEST(api_error, dialects_render_anthropic_and_responses_shapes) {
   EXPECT_EQ(http::error_dialect_for_path("/v1/messages/count_tokens"), http::error_dialect::anthropic);
   EXPECT_EQ(http::error_dialect_for_path("/v1/messagesx"), http::error_dialect::openai);
   EXPECT_EQ(http::error_dialect_for_path("/v1/chat/completions"), http::error_dialect::openai);
+}
+
+// No value can split a header: a CR, LF or NUL anywhere in a name or value (or a colon in a
+// name) writes nothing, wherever it sits.
+TEST(head_writer, a_field_with_a_line_break_or_nul_is_refused_and_writes_nothing) {
+  std::string head;
+  http::head_writer w(head);
+  EXPECT_TRUE(w.field("X-Request-Id", "req_0123456789abcdef"));
+  const auto written = head;
+  EXPECT_EQ(written, "X-Request-Id: req_0123456789abcdef\r\n");
+  for (const std::string& bad : {std::string("a\rb"), std::string("a\nb"), std::string("a\0b", 3), std::string("\r"),
+                                std::string("ab\n"), std::string("\0ab", 3)}) {
+    EXPECT_FALSE(w.field("X-Test", bad)) << bad.size();
+    EXPECT_FALSE(w.field(bad, "v")) << bad.size();
+  }
+  EXPECT_FALSE(w.field("X:Test", "v"));
+  EXPECT_EQ(head, written);
+  EXPECT_TRUE(http::safe_header_text(""));
+  EXPECT_TRUE(http::safe_header_text("text/event-stream; charset=utf-8"));
 }
