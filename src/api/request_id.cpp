@@ -24,10 +24,11 @@ std::string new_request_id() {
     return std::mt19937_64(s);
   }();
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "req_";
+  std::string id = "req_________________________________";  // "req_" and 32 hex digits, written in place
+  char* at = id.data() + 4;
   for (int i = 0; i < 2; ++i) {
     auto v = rng();
-    for (int k = 0; k < 16; ++k) id.push_back(hex[(v >> (k * 4)) & 0xf]);
+    for (int k = 0; k < 16; ++k) *at++ = hex[(v >> (k * 4)) & 0xf];
   }
   return id;
 }

@@ -22,13 +22,12 @@ digest sha256(std::string_view data) {
   return d;
 }
 
-std::string to_hex(const digest& d) {
+std::string to_hex(const digest& d) {  // written in place: push_back checks capacity per byte
   static constexpr char hex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (auto b : d) {
-    s.push_back(hex[b >> 4]);
-    s.push_back(hex[b & 15]);
+  std::string s(2 * d.size(), '\0');
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    s[2 * i] = hex[d[i] >> 4];
+    s[2 * i + 1] = hex[d[i] & 15];
   }
   return s;
 }

@@ -204,6 +204,8 @@ TEST_F(observability, malformed_request_ids_are_replaced_and_trace_context_reach
   ASSERT_EQ(r.status, 200);
   auto id = r.header("x-request-id");
   EXPECT_TRUE(id.starts_with("req_")) << id;
+  EXPECT_EQ(id.size(), 36u) << id;  // "req_" and 32 lowercase hex digits
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
   auto up = mock_->last_request()["headers"];
   EXPECT_EQ(up["x-request-id"], id);
   EXPECT_EQ(up["traceparent"], tp);
