@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <future>
 
 #include <netinet/in.h>
@@ -198,6 +200,25 @@ TEST(drain, idle_keep_alive_connections_are_closed) {
   EXPECT_EQ(gw->process->wait_exit(std::chrono::seconds(5)), 0);
 }
 
+// Each thread of a process as the kernel sees it: state, where it sleeps, and its signal sets
+// (pending for it, pending for the process, blocked, caught), for a process that did not stop.
+static std::string thread_states(pid_t pid) {
+  std::string out;
+  const auto task_dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
+    std::ifstream status(t.path() / "status"), wchan(t.path() / "wchan");
+    std::string line, sleeps;
+    std::getline(wchan, sleeps);
+    out += t.path().filename().string() + ":";
+    while (std::getline(status, line))
+      for (const char* f : {"Name:", "State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigCgt:"})
+        if (line.starts_with(f)) out += " " + line;
+    out += " wchan: " + sleeps + "\n";
+  }
+  return out;
+}
+
 // The control thread's periodic jobs re-arm themselves (here the access-log flush, every
 // millisecond). A stop that lands as one fires must still end the process: a cancelled timer
 // that had already expired used to run its handler, re-arm, and keep the process alive forever
@@ -214,7 +235,8 @@ TEST(drain, every_stop_exits_whatever_the_periodic_jobs_are_doing) {
     // A hang is forever; 20 s (the fixture's bound for every clean exit) leaves room for a
     // sanitizer build on a loaded machine, where one stop in a CI run once took over 5 s.
     auto code = gw.wait_exit(std::chrono::seconds(20));
-    ASSERT_TRUE(code.has_value()) << "stop " << i << " did not end the process:\n" << gw.log();
+    ASSERT_TRUE(code.has_value()) << "stop " << i << " did not end the process:\n"
+                                  << gw.log() << "\nits threads:\n" << thread_states(gw.pid());
     EXPECT_EQ(*code, 0) << gw.log();
   }
 }
