@@ -24,7 +24,8 @@ std::string new_request_id() {
     return std::mt19937_64(s);
   }();
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "req_________________________________";  // "req_" and 32 hex digits, written in place
+  std::string id = "req_";
+  id.resize(4 + 32);  // the hex digits are written in place
   char* at = id.data() + 4;
   for (int i = 0; i < 2; ++i) {
     auto v = rng();

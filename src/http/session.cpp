@@ -15,7 +15,6 @@
 #include <charconv>
 #include <memory>
 #include <span>
-#include <cstdio>
 
 namespace deepgate::http::detail {
 namespace {

@@ -99,9 +99,9 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     s.conn = std::move(a.conn);
     auto& stream = s.conn->stream;
     bool retryable = s.conn->reused && attempt == 0;
-    // Held here: a failure releases (and may destroy) the connection before `fired` is read.
-    const auto held_watch = s.conn->watch;
-    auto& watch = *held_watch;  // the deadline of the write and the head: response_header_timeout
+    // The deadline of the write and the head (response_header_timeout). It goes with the
+    // connection: a failure reads `fired` before it releases the connection.
+    auto& watch = *s.conn->watch;
     watch.start(clock::now() + backend.response_header_timeout, stream.tcp().socket());
     // Usually the whole request fits the socket's send buffer: sent at once, no asynchronous write.
     error_code wec;
@@ -114,11 +114,12 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     }
     if (wec) {
       watch.stop();
+      const bool fired = watch.fired;
       s.pool.release(std::move(s.conn), false);
       if (s.aborted) co_return s.abort_reason;
       if (retryable && closed_early(wec)) continue;
       s.sent = true;
-      co_return watch.fired ? failure::header_timeout : failure::reset_before_headers;
+      co_return fired ? failure::header_timeout : failure::reset_before_headers;
     }
     s.sent = true;
     if (s.conn->buffer.capacity() < s.conn->read_size) s.conn->buffer.reserve(s.conn->read_size);
@@ -134,6 +135,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
       auto [hec, hn] = co_await bhttp::async_read_header(stream, s.conn->buffer, *s.parser, use_tuple);
       if (hec) {
         watch.stop();
+        const bool fired = watch.fired;
         bool nothing_read = interim == 0 && s.conn->buffer.size() == 0 && !s.parser->got_some();
         s.pool.release(std::move(s.conn), false);
         if (s.aborted) co_return s.abort_reason;
@@ -141,7 +143,7 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
           again = true;
           break;
         }
-        if (watch.fired) head_failure = failure::header_timeout;
+        if (fired) head_failure = failure::header_timeout;
         else head_failure = closed_early(hec) ? failure::reset_before_headers : failure::bad_response;
         break;
       }
@@ -186,15 +188,15 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   const bool by_deadline = s.deadline && *s.deadline < due;
   if (by_deadline) due = *s.deadline;
   auto& conn = *s.conn;
-  const auto held_watch = conn.watch;  // `failed` reads it after the connection is released
-  auto& watch = *held_watch;
+  auto& watch = *conn.watch;  // goes with the connection: `failed` reads it before releasing that
   auto& socket = conn.stream.tcp().socket();
   auto& parser = *s.parser;
   auto& body = parser.get().body();
   const auto failed = [&](const error_code& ec) {
+    const bool fired = watch.fired;
     s.pool.release(std::move(s.conn), false);
     if (s.aborted) return s.abort_reason;
-    if (watch.fired) return by_deadline ? s.deadline_reason : failure::read_timeout;
+    if (fired) return by_deadline ? s.deadline_reason : failure::read_timeout;
     if (closed_early(ec) || ec == bhttp::error::partial_message) return failure::reset_mid_body;
     return failure::bad_response;
   };

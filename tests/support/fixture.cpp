@@ -34,8 +34,10 @@ void expect_clean_exit(child_process* p, const char* what) {
   for (const char* mark : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"})
     from = std::min(from, log.find(mark));
   std::string shown;
-  if (from != std::string::npos) from = from == 0 ? 0 : log.rfind('\n', from - 1) + 1;  // npos + 1 is 0
-  if (from != std::string::npos) shown = "sanitizer report:\n" + log.substr(from, 12000) + "\n...\nlog tail:\n";
+  if (from != std::string::npos) {
+    const auto line = log.rfind('\n', from);  // from the start of the report's line
+    shown = "sanitizer report:\n" + log.substr(line == std::string::npos ? 0 : line + 1, 12000) + "\n...\nlog tail:\n";
+  }
   shown += log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
   if (!code) ADD_FAILURE() << what << " did not exit within 20 s of SIGTERM; " << shown;
   else ADD_FAILURE() << what << " exited with " << *code << "; " << shown;

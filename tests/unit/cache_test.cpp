@@ -154,7 +154,7 @@ TEST(cache_memory, hits_expire_and_the_byte_budget_holds_with_evictions_counted)
   ASSERT_TRUE(m.put("k", "v", t0, 10s));
   ASSERT_TRUE(m.get("k", t0 + 5s));
   EXPECT_EQ(m.get("k", t0 + 5s)->stored, t0);
-  // A hit shares the stored value, and keeps it when the entry is replaced (or evicted).
+  // A hit shares the stored value, and keeps it when the entry is replaced.
   const auto held = m.get("k", t0 + 5s)->value;
   EXPECT_EQ(m.get("k", t0 + 5s)->value.get(), held.get());
   ASSERT_TRUE(m.put("k", "w", t0, 10s));

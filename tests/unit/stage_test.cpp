@@ -67,7 +67,8 @@ struct stage_env {
     ioc.restart();
     // Until the handler is done, then whatever is ready; not until the loop runs dry: a pooled
     // backend connection's deadline watch keeps its timer set for up to its read_timeout.
-    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ioc.run_one();
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      if (ioc.run_one() == 0) break;  // nothing left to run: f.get() reports what became of it
     ioc.poll();
     return f.get();
   }
