@@ -51,6 +51,7 @@ TEST(chat_request, malformed_json_is_400) {
   EXPECT_EQ(e.status, 400u);
   EXPECT_EQ(e.code, "invalid_json");
   EXPECT_EQ(error_of("[]").code, "invalid_body");
+  EXPECT_EQ(error_of(good + std::string(1, '\0') + R"(,"model":"other"})").code, "invalid_json");  // read whole
   EXPECT_EQ(error_of("\"just a string\"").status, 400u);
 }
 

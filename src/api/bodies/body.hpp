@@ -4,8 +4,7 @@
 // behaviours that differ between APIs. chat_request.cpp does the rest the same way for all.
 // Adding a route is one more file here, its request_kind, and its route_spec.
 #include "deepgate/api/chat_request.hpp"
-
-#include <nlohmann/json.hpp>
+#include "deepgate/core/json_doc.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -15,31 +14,29 @@
 
 namespace deepgate::api {
 
-using json = nlohmann::json;
+// The request's parsed body: read-only, in place in the client's bytes (core/json_doc.hpp).
+using json = core::json_value;
 
 struct chat_request::impl {
   request_kind kind = request_kind::chat;
-  // The client's bytes, which the backend's body is spliced from, and where each top-level member
-  // is in them (in the client's order; keys decoded).
+  // The client's bytes (after the model's `set:` fields or the reasoning repair, the bytes with
+  // those members rewritten), which the backend's body is spliced from, and their parse.
   std::string raw;
-  struct member {
-    std::string key;
-    std::size_t key_at = 0, value_at = 0, value_end = 0;  // key_at: its opening quote
+  core::json_doc doc;
+  json root() const { return doc.root(); }
+  // A top-level member replaced (value: its JSON), removed (no value) or added (at the end, in
+  // the order given) in a copy of `raw`.
+  struct replacement {
+    std::string_view key;
+    std::optional<std::string> value;
+    bool done = false;  // splice: found among the client's members
   };
-  std::vector<member> members;
-  // Top-level members the gateway changed in `body` (the model's `set:` fields, the reasoning
-  // repair): written from the tree rather than from `raw`.
-  std::vector<std::string> rewritten;
-  json body;
-  std::string splice() const;  // the backend's body from `raw` and the rewritten members
+  std::string splice(std::vector<replacement>& changes) const;
+  void replace_members(std::vector<replacement>& changes);  // raw = splice(changes), parsed again
   std::string model;
   bool stream = false;
   bool include_usage = false;
   bool gateway_usage = false;  // request_usage(): the gateway asks for usage the client did not
-  bool user_id_seen = false;           // client_user_id has been read
-  std::optional<json> client_user_id;  // top-level user_id as the client sent it
-  bool metadata_seen = false;          // client_metadata has been read (messages)
-  std::optional<json> client_metadata;
 };
 
 struct body_schema {
@@ -90,7 +87,7 @@ struct text_size {
   // "content" members (message parts, Anthropic blocks, Responses items), recursively.
   void add(const json& v, int depth = 0) {
     if (v.is_string()) {
-      bytes += v.get_ref<const std::string&>().size();
+      bytes += v.str().size();
     } else if (v.is_number_integer()) {
       ++tokens;
     } else if (v.is_array() && depth < 8) {
@@ -104,7 +101,7 @@ struct text_size {
     if (auto it = body.find(name); it != body.end() && !it->is_null()) add(*it);
   }
   void add_dump(const json& body, const char* name) {  // tool definitions: their whole JSON
-    if (auto it = body.find(name); it != body.end() && !it->is_null()) bytes += it->dump().size();
+    if (auto it = body.find(name); it != body.end() && !it->is_null()) bytes += it->raw().size();
   }
 };
 

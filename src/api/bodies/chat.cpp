@@ -16,8 +16,8 @@ std::optional<api_error> check_messages(const json& body) {
     return invalid_request("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages",
                            "empty_array");
   static constexpr std::array<std::string_view, 5> roles{"system", "user", "assistant", "tool", "developer"};
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const auto& m = (*it)[i];
+  std::size_t i = 0;
+  for (const auto& m : *it) {
     // The parameter's path is only spelled out for an error.
     const auto path = [i](std::string_view rest = {}) { return "messages[" + std::to_string(i) + "]" + std::string(rest); };
     if (!m.is_object()) return wrong_type(path(), m, "an object");
@@ -25,9 +25,9 @@ std::optional<api_error> check_messages(const json& body) {
     if (role == m.end() || role->is_null())
       return invalid_request("Missing required parameter: '" + path(".role") + "'.", path(".role"), "missing_required_parameter");
     if (!role->is_string()) return wrong_type(path(".role"), *role, "a string");
-    const auto& r = role->get_ref<const std::string&>();
+    const auto r = role->str();
     if (std::find(roles.begin(), roles.end(), r) == roles.end())
-      return invalid_request("Invalid value: '" + r + "'. Supported values are: 'system', 'user', 'assistant', 'tool' and 'developer'.",
+      return invalid_request("Invalid value: '" + std::string(r) + "'. Supported values are: 'system', 'user', 'assistant', 'tool' and 'developer'.",
                              path(".role"), "invalid_value");
     auto content = m.find("content");
     auto tool_calls = m.find("tool_calls");
@@ -39,8 +39,8 @@ std::optional<api_error> check_messages(const json& body) {
     } else if (!content->is_string() && !content->is_array()) {
       return wrong_type(path(".content"), *content, "a string or an array of content parts");
     } else if (content->is_array()) {
-      for (std::size_t k = 0; k < content->size(); ++k) {
-        const auto& part = (*content)[k];
+      std::size_t k = 0;
+      for (const auto& part : *content) {
         const auto part_path = [&](std::string_view rest = {}) {
           return path(".content[" + std::to_string(k) + "]" + std::string(rest));
         };
@@ -49,6 +49,7 @@ std::optional<api_error> check_messages(const json& body) {
         if (type == part.end() || !type->is_string())
           return invalid_request("Missing required parameter: '" + part_path(".type") + "'.", part_path(".type"),
                                  "missing_required_parameter");
+        ++k;
       }
     }
     if (has_tool_calls && !tool_calls->is_array()) return wrong_type(path(".tool_calls"), *tool_calls, "an array");
@@ -60,6 +61,7 @@ std::optional<api_error> check_messages(const json& body) {
     }
     if (auto name = m.find("name"); name != m.end() && !name->is_null() && !name->is_string())
       return wrong_type(path(".name"), *name, "a string");
+    ++i;
   }
   return std::nullopt;
 }
@@ -76,8 +78,11 @@ std::optional<api_error> validate_chat(const json& body, chat_request::impl& out
   if (auto e = check_object_or_string(body, "tool_choice")) return e;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) return wrong_type("tools", *t, "an array");
-    for (std::size_t i = 0; i < t->size(); ++i)
-      if (!(*t)[i].is_object()) return wrong_type("tools[" + std::to_string(i) + "]", (*t)[i], "an object");
+    std::size_t i = 0;
+    for (const auto& tool : *t) {
+      if (!tool.is_object()) return wrong_type("tools[" + std::to_string(i) + "]", tool, "an object");
+      ++i;
+    }
   }
   if (auto rf = body.find("response_format"); rf != body.end() && !rf->is_null()) {
     if (!rf->is_object()) return wrong_type("response_format", *rf, "an object");
@@ -103,10 +108,10 @@ std::int64_t estimate(const json& b) {
     auto c = m.find("content");
     if (c == m.end()) continue;
     if (c->is_string()) {
-      t.bytes += c->get_ref<const std::string&>().size();
+      t.bytes += c->str().size();
     } else if (c->is_array()) {
       for (const auto& part : *c)
-        if (auto x = part.find("text"); x != part.end() && x->is_string()) t.bytes += x->get_ref<const std::string&>().size();
+        if (auto x = part.find("text"); x != part.end() && x->is_string()) t.bytes += x->str().size();
     }
   }
   t.add_dump(b, "tools");

@@ -11,13 +11,11 @@ using http::invalid_request;
 
 std::string type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::binary:
-    case json::value_t::discarded: return "a value";
+    case core::json_type::null: return "null";
+    case core::json_type::boolean: return "a boolean";
+    case core::json_type::string: return "a string";
+    case core::json_type::array: return "an array";
+    case core::json_type::object: return "an object";
     default: return "a number";
   }
 }
@@ -62,8 +60,9 @@ bool redirecting_key(std::string_view key) {
 // (chat), tools[].parameters and text.format.schema (Responses), tools[].input_schema (Anthropic).
 // A member that merely happens to be called "parameters" or "schema" elsewhere is inspected.
 struct path_step {
-  const std::string* key = nullptr;  // object member, or
-  std::size_t index = 0;             // array element
+  std::string_view key;   // object member (not empty: an empty key is refused nowhere), or
+  std::size_t index = 0;  // array element
+  bool member = false;
 };
 
 enum class position : std::uint8_t { root, tools, tool, functions, function, response_format, json_schema, schema, text, other };
@@ -96,7 +95,7 @@ position element_position(position parent) {
 bool find_redirecting(const json& v, position where, std::vector<path_step>& path) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
-      path.push_back({&it.key(), 0});
+      path.push_back({it.key(), 0, true});
       if (redirecting_key(it.key())) return true;
       const auto child = member_position(where, it.key());
       if (child != position::schema && it->is_structured() && find_redirecting(*it, child, path)) return true;
@@ -104,9 +103,10 @@ bool find_redirecting(const json& v, position where, std::vector<path_step>& pat
     }
   } else if (v.is_array()) {
     const auto child = element_position(where);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      path.push_back({nullptr, i});
-      if (v[i].is_structured() && find_redirecting(v[i], child, path)) return true;
+    std::size_t i = 0;
+    for (const auto& x : v) {
+      path.push_back({{}, i++, false});
+      if (x.is_structured() && find_redirecting(x, child, path)) return true;
       path.pop_back();
     }
   }
@@ -120,7 +120,7 @@ std::optional<api_error> find_redirecting_key(const json& root) {
   if (!find_redirecting(root, position::root, path)) return std::nullopt;
   std::string p;
   for (auto& step : path) {
-    if (step.key) p += (p.empty() ? "" : ".") + *step.key;
+    if (step.member) p += (p.empty() ? "" : ".") + std::string(step.key);
     else p += "[" + std::to_string(step.index) + "]";
   }
   return invalid_request("Unrecognized request argument supplied: " + p +
@@ -128,13 +128,20 @@ std::optional<api_error> find_redirecting_key(const json& root) {
                          p, "forbidden_parameter");
 }
 
+namespace {
+std::string bound_text(double d) {  // the bounds are whole numbers, written as JSON floats: 2.0
+  return std::to_string(static_cast<long long>(d)) + ".0";
+}
+}  // namespace
+
 std::optional<api_error> check_number(const json& body, const char* name, double lo, double hi) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (!it->is_number()) return wrong_type(name, *it, "a number");
   double v = it->get<double>();
   if (v < lo || v > hi)
-    return out_of_range(name, "expected a value from " + json(lo).dump() + " to " + json(hi).dump() + ", got " + it->dump());
+    return out_of_range(name, "expected a value from " + bound_text(lo) + " to " + bound_text(hi) + ", got " +
+                                  std::string(it->raw()));
   return std::nullopt;
 }
 
@@ -182,7 +189,7 @@ std::optional<api_error> validate_common(const json& body, chat_request::impl& o
   if (model == body.end() || model->is_null())
     return invalid_request("You must provide a model parameter.", "model", "missing_required_parameter");
   if (!model->is_string()) return wrong_type("model", *model, "a string");
-  if (model->get_ref<const std::string&>().empty())
+  if (model->str().empty())
     return invalid_request("Invalid 'model': empty string.", "model", "invalid_value");
   out.model = model->get<std::string>();
   if (auto u = body.find("user"); u != body.end() && !u->is_null() && !u->is_string())

@@ -18,12 +18,13 @@ std::optional<api_error> validate_completions(const json& body, chat_request::im
   auto token = [](const json& v) { return v.is_number_integer() && v.get<long long>() >= 0; };
   if (prompt->is_array()) {
     if (prompt->empty()) return invalid_request("'prompt' cannot be an empty array.", "prompt", "invalid_value");
-    for (std::size_t i = 0; i < prompt->size(); ++i) {
-      const auto& v = (*prompt)[i];
+    std::size_t i = 0;
+    for (const auto& v : *prompt) {
       if (!v.is_string() && !token(v) && !(v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), token)))
         return invalid_request("Invalid value for 'prompt[" + std::to_string(i) +
                                    "]': expected a string, a token id or an array of token ids.",
                                "prompt[" + std::to_string(i) + "]", "invalid_value");
+      ++i;
     }
   } else if (!prompt->is_string()) {
     return wrong_type("prompt", *prompt, "a string or an array");

@@ -15,7 +15,7 @@ std::optional<api_error> validate_embeddings(const json& body, chat_request::imp
   auto input = body.find("input");
   if (input == body.end() || input->is_null())
     return invalid_request("You must provide an input parameter.", "input", "missing_required_parameter");
-  auto empty_string = [](const json& v) { return v.is_string() && v.get_ref<const std::string&>().empty(); };
+  auto empty_string = [](const json& v) { return v.is_string() && v.str().empty(); };
   auto token = [](const json& v) { return v.is_number_integer() && v.get<long long>() >= 0; };
   if (input->is_string()) {
     if (empty_string(*input)) return invalid_request("'input' cannot be an empty string.", "input", "invalid_value");
@@ -25,8 +25,8 @@ std::optional<api_error> validate_embeddings(const json& body, chat_request::imp
       return invalid_request("'input' holds " + std::to_string(input->size()) + " items; the most is 2048.", "input",
                              "invalid_value");
     const bool tokens = token(input->front());
-    for (std::size_t i = 0; i < input->size(); ++i) {
-      const auto& v = (*input)[i];
+    std::size_t i = 0;
+    for (const auto& v : *input) {
       const auto where = "input[" + std::to_string(i) + "]";
       const bool ok = tokens ? token(v)
                              : (v.is_string() && !empty_string(v)) ||
@@ -36,6 +36,7 @@ std::optional<api_error> validate_embeddings(const json& body, chat_request::imp
                                    (tokens ? "a token id (a whole number)" : "a non-empty string or an array of token ids") +
                                    ", as the rest of 'input'.",
                                where, "invalid_value");
+      ++i;
     }
   } else {
     return wrong_type("input", *input, "a string or an array");

@@ -17,7 +17,7 @@ std::optional<api_error> validate_messages(const json& body, chat_request::impl&
   if (auto e = find_redirecting_key(body)) return e;
   auto model = body.find("model");
   if (model == body.end() || model->is_null()) return invalid_request("model: Field required", "model", "missing_required_parameter");
-  if (!model->is_string() || model->get_ref<const std::string&>().empty())
+  if (!model->is_string() || model->str().empty())
     return invalid_request("model: Input should be a non-empty string", "model", "invalid_value");
   out.model = model->get<std::string>();
   if (!counting) {
@@ -31,8 +31,8 @@ std::optional<api_error> validate_messages(const json& body, chat_request::impl&
     return invalid_request("messages: Field required", "messages", "missing_required_parameter");
   if (!messages->is_array()) return wrong_type("messages", *messages, "an array");
   if (messages->empty()) return invalid_request("messages: at least one message is required", "messages", "empty_array");
-  for (std::size_t i = 0; i < messages->size(); ++i) {
-    const auto& m = (*messages)[i];
+  std::size_t i = 0;
+  for (const auto& m : *messages) {
     const auto p = "messages." + std::to_string(i);
     if (!m.is_object()) return wrong_type(p, m, "an object");
     auto role = m.find("role");
@@ -42,15 +42,17 @@ std::optional<api_error> validate_messages(const json& body, chat_request::impl&
     if (content == m.end() || content->is_null())
       return invalid_request(p + ".content: Field required", p + ".content", "missing_required_parameter");
     if (content->is_array()) {
-      for (std::size_t k = 0; k < content->size(); ++k) {
-        const auto& block = (*content)[k];
+      std::size_t k = 0;
+      for (const auto& block : *content) {
         if (!block.is_object() || !block.contains("type") || !block["type"].is_string())
           return invalid_request(p + ".content." + std::to_string(k) + ".type: Field required",
                                  p + ".content." + std::to_string(k) + ".type", "missing_required_parameter");
+        ++k;
       }
     } else if (!content->is_string()) {
       return wrong_type(p + ".content", *content, "a string or an array of content blocks");
     }
+    ++i;
   }
   if (auto sys = body.find("system"); sys != body.end() && !sys->is_null() && !sys->is_string() && !sys->is_array())
     return wrong_type("system", *sys, "a string or an array of text blocks");

@@ -27,9 +27,11 @@ std::optional<api_error> validate_responses(const json& body, chat_request::impl
     return invalid_request("Missing required parameter: 'input'.", "input", "missing_required_parameter");
   if (input->is_array()) {
     if (input->empty()) return invalid_request("'input' cannot be an empty array.", "input", "invalid_value");
-    for (std::size_t i = 0; i < input->size(); ++i)
-      if (!(*input)[i].is_object())
-        return wrong_type("input[" + std::to_string(i) + "]", (*input)[i], "an object");
+    std::size_t i = 0;
+    for (const auto& item : *input) {
+      if (!item.is_object()) return wrong_type("input[" + std::to_string(i) + "]", item, "an object");
+      ++i;
+    }
   } else if (!input->is_string()) {
     return wrong_type("input", *input, "a string or an array");
   }
