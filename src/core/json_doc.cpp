@@ -36,10 +36,17 @@ json_value::iterator json_value::end() const {
 
 json_value::iterator json_value::find(std::string_view key) const {
   if (!is_object()) return end();
-  const auto stop = end();
-  for (auto it = begin(); it != stop; ++it)
-    if (it.key() == key) return it;
-  return stop;
+  const auto& n = node();
+  // Most look-ups are for fields the client did not send: the object's key signature says so
+  // without a walk.
+  if (!(n.unsigned_integer & json_key_bit(key))) return end();
+  auto at = i_ + 1;
+  for (std::uint32_t k = 0; k < n.count; ++k) {
+    const auto& key_node = doc_->node(at);
+    if (key_node.text.size == key.size() && doc_->string_at(key_node) == key) return iterator(doc_, at, true);
+    at = doc_->node(at + 1).next;  // past the value
+  }
+  return end();
 }
 
 bool json_value::contains(std::string_view key) const { return find(key) != end(); }
@@ -160,6 +167,7 @@ class json_parser {
             for (auto k = keys_from; k < keys_.size(); ++k) many->insert(doc_.string_at(doc_.nodes_[keys_[k]]));
           }
         }
+        doc_.nodes_[at].unsigned_integer |= json_key_bit(key);
         space();
         if (i_ >= n_ || s_[i_] != ':') return fail();
         ++i_;

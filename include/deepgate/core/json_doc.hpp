@@ -27,6 +27,14 @@ namespace deepgate::core {
 
 enum class json_type : std::uint8_t { null, boolean, number_integer, number_unsigned, number_float, string, array, object };
 
+// One bit of 64 for a key (from its length and its first and last bytes). An object's node ORs
+// its keys' bits together: a key whose bit is clear is not among its members.
+constexpr std::uint64_t json_key_bit(std::string_view key) {
+  if (key.empty()) return 1;
+  const auto h = key.size() * 31 + static_cast<unsigned char>(key.front()) + static_cast<unsigned char>(key.back()) * 7;
+  return std::uint64_t{1} << (h & 63);
+}
+
 struct json_node {
   json_type type = json_type::null;
   bool escaped = false;     // a string whose decoded text is in the document's side buffer
@@ -36,7 +44,7 @@ struct json_node {
   union {
     bool boolean;
     std::int64_t integer;
-    std::uint64_t unsigned_integer;
+    std::uint64_t unsigned_integer;  // (an object's: its keys' json_key_bit, ORed)
     double floating;
     struct {
       std::uint32_t at, size;
