@@ -144,12 +144,15 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
 }  // namespace
 
 http::head_check make_head_check(gateway_services& services) {
-  return [&services](const http::request& req) -> std::optional<http::api_error> {
+  return [&services](http::request& req) -> std::optional<http::api_error> {
     // A request without a body costs nothing to read: its route answers it, as before.
     const auto length = req.header("content-length");
     if (req.header("transfer-encoding").empty() && (length.empty() || length == "0")) return std::nullopt;
     auto who = services.auth->authenticate(req.headers, core::unix_seconds());
-    if (!who.error) return std::nullopt;
+    if (!who.error) {  // the handler takes it from here (request_context::authenticate)
+      req.head_state = std::make_shared<const auth::authenticator::result>(std::move(who));
+      return std::nullopt;
+    }
     request_record rec;
     rec.start = request_record::clock::now();
     rec.time = std::chrono::system_clock::now();

@@ -4,8 +4,10 @@
 #include "deepgate/api/cache_stage.hpp"
 #include "deepgate/api/chat_completions.hpp"
 #include "deepgate/api/request_context.hpp"
+#include "deepgate/api/router.hpp"
 #include "deepgate/api/settlement.hpp"
 #include "deepgate/auth/key_loader.hpp"
+#include "deepgate/core/strings.hpp"
 #include "deepgate/config/config.hpp"
 #include "deepgate/observability/labels.hpp"
 
@@ -106,6 +108,38 @@ TEST(request_context, authenticate_parse_and_route_fill_the_context_in_order) {
   auto sent = nlohmann::json::parse(ctx.chat->upstream_body("deepseek-flash", true, {}));
   EXPECT_EQ(sent["thinking"]["type"], "disabled");
   EXPECT_EQ(sent["stream_options"]["include_usage"], true);
+}
+
+// A request with a body is authenticated on its head (before its body is read); the handler uses
+// that answer rather than hashing the key again, unless the key expired while the body came in.
+TEST(request_context, the_head_checks_authentication_is_used_unless_the_key_expired_since) {
+  stage_env env(yaml());
+  test::fake_writer out;
+  auto check = api::make_head_check(env.services);
+  auto req = chat(R"({"model":"deepseek-flash","messages":[{"role":"user","content":"hi"}]})");
+  req.headers.push_back({"content-length", std::to_string(req.body.size())});
+  ASSERT_FALSE(check(req));
+  ASSERT_TRUE(req.head_state);
+  req.headers.erase(req.headers.begin());  // the key's header: the handler does not read it again
+  {
+    observability::request_record rec;
+    api::request_context ctx(env.services, req, out, rec);
+    ASSERT_FALSE(ctx.authenticate());
+    EXPECT_EQ(rec.owner, "team-a");
+    EXPECT_EQ(rec.key_id, "stage");
+  }
+  // A key that expired since the head was read: authenticated again (here: no key, refused).
+  auth::client_key expired{.id = "gone", .owner = "team-b"};
+  expired.expires = core::unix_seconds() - 1;
+  auth::authenticator::result earlier;
+  earlier.who = auth::identity{expired.id, expired.owner, &expired};
+  req.head_state = std::make_shared<const auth::authenticator::result>(earlier);
+  observability::request_record rec;
+  api::request_context ctx(env.services, req, out, rec);
+  const auto e = ctx.authenticate();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 401u);
+  EXPECT_NE(rec.owner, "team-b");
 }
 
 TEST(request_context, each_stage_refuses_in_the_openai_shape) {

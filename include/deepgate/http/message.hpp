@@ -25,6 +25,9 @@ struct request {
   std::string body;
   std::string peer;     // remote address, without the port
   unsigned worker = 0;  // index of the event loop serving this connection
+  // What the server's head check learned about this request, for the handler to use rather than
+  // work out again (the gateway: the caller's authentication). Opaque here.
+  std::shared_ptr<const void> head_state;
 
   std::string_view header(std::string_view lower_name) const { return find_header(headers, lower_name); }
 };

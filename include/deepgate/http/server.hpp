@@ -20,8 +20,9 @@ namespace deepgate::http {
 using handler = std::function<boost::asio::awaitable<void>(request&, response_writer&)>;
 // Runs on a request's head (the body not read yet; `request::body` empty) for a request that has
 // a body: an error is answered at once and the connection closed, so a client the handler would
-// refuse anyway (no valid key) costs no body memory. Runs on the connection's thread.
-using head_check = std::function<std::optional<api_error>(const request&)>;
+// refuse anyway (no valid key) costs no body memory. Runs on the connection's thread. It may
+// leave what it learned in `request::head_state` for the handler.
+using head_check = std::function<std::optional<api_error>(request&)>;
 
 class server {
  public:
