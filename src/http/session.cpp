@@ -311,6 +311,167 @@ struct registration {
 
 }  // namespace
 
+// What read_request gives the connection: a request to handle, or nothing (the connection ends:
+// the client left, or the server refused the request and closed).
+struct incoming {
+  std::optional<request> req;
+  unsigned version = 11;
+  bool keep_alive = false;
+  bool head = false;  // HEAD: the answer has no body
+};
+
+// Reads one request, whole, from what is buffered and the stream. Its own coroutine, so that the
+// parser, the read deadline and a refusal's text live while a request is read, not in the
+// connection's frame while the handler runs (minutes, for a stream; thousands at once). `lease`
+// is left holding the body's bytes.
+asio::awaitable<void> read_request(net::flex_stream& stream, beast::flat_buffer& buffer, const std::string& peer,
+                                   unsigned worker, server_state& server, body_lease& lease, incoming& in) {
+  const auto& options = server.options;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser(std::in_place);
+  parser->header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+  parser->body_limit(options.max_body_bytes);
+
+  // The request-read deadline cancels the socket's reads instead of closing it (which is
+  // what tcp_stream's own timeout does), so a 408 can still be written. It is armed at the
+  // first wait for more of the request: one that came whole with its first bytes (the usual
+  // case) is parsed from the buffer with no timer and no asynchronous read.
+  stream.tcp().expires_never();
+  std::optional<asio::steady_timer> deadline;
+  bool timed_out = false;
+  const auto arm_deadline = [&] {
+    if (deadline) return;
+    deadline.emplace(stream.get_executor(), options.request_timeout);
+    deadline->async_wait([&](error_code tec) {
+      if (tec) return;  // cancelled: the request arrived in time
+      timed_out = true;
+      error_code ignored;
+      stream.tcp().socket().cancel(ignored);
+    });
+  };
+
+  // Read the request; anything the server refuses itself ends in `refusal` and a close.
+  std::optional<api_error> refusal;
+  const auto too_large = [&] {
+    return invalid_request("The request body is larger than the limit of " + std::to_string(options.max_body_bytes) +
+                               " bytes.",
+                           {}, "request_too_large", 413);
+  };
+  const auto too_slow = [] { return invalid_request("The request was not received in time.", {}, "request_timeout", 408); };
+  const auto header_too_large = [&] {
+    return invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
+                               " bytes.",
+                           {}, "request_header_fields_too_large", 431);
+  };
+
+  // The whole head is in the buffer before Beast parses it, so its raw bytes can be checked.
+  bool left = false;
+  for (std::size_t searched = 0;;) {
+    const auto data = buffered(buffer);
+    const auto end = data.find("\r\n\r\n", searched);
+    if (end != std::string_view::npos) {
+      if (has_obs_fold(data.substr(0, end)))
+        refusal = invalid_request("Malformed HTTP request: obsolete line folding (obs-fold) is not accepted.", {},
+                                  "bad_request");
+      break;
+    }
+    if (data.size() >= options.max_header_bytes) {
+      refusal = header_too_large();
+      break;
+    }
+    searched = data.size() > 3 ? data.size() - 3 : 0;
+    arm_deadline();
+    auto [rec, n] = co_await stream.async_read_some(buffer.prepare(std::min<std::size_t>(16 * 1024, buffer.max_size() - buffer.size())),
+                                                    use_tuple);
+    if (timed_out) refusal = too_slow();
+    else if (rec) left = true;
+    if (rec) break;
+    buffer.commit(n);
+  }
+  if (left) co_return;  // the client left between requests (or in the middle of a head)
+
+  if (!refusal) {
+    // The whole head is buffered: parsed in place (Beast's parser stops after the head).
+    error_code hec;
+    buffer.consume(parser->put(buffer.data(), hec));
+    if (hec == bhttp::error::need_more) {
+      arm_deadline();
+      auto [e, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
+      hec = e;
+    }
+    if (timed_out)
+      refusal = too_slow();
+    else if (hec && client_left(hec))
+      co_return;
+    else if (hec == bhttp::error::header_limit || hec == bhttp::error::buffer_overflow)
+      refusal = header_too_large();
+    else if (hec == bhttp::error::body_limit)
+      refusal = too_large();  // Content-Length over the limit: answered before reading the body
+    else if (hec)
+      refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
+    else
+      refusal = framing_error(parser->get());
+  }
+
+  // The handler's view of the request, checked on its head before any body byte is read: a
+  // client without a valid key costs no body memory, and body bytes held at once are capped.
+  auto& req = in.req;
+  if (!refusal) {
+    req.emplace(to_request(parser->get(), peer, worker));
+    if (server.check_head) refusal = server.check_head(*req);
+  }
+  if (!refusal && !parser->is_done()) {
+    const auto declared = parser->content_length();
+    const std::size_t holds = declared ? static_cast<std::size_t>(*declared) : options.max_body_bytes;
+    if (!lease.take(holds, options.max_body_bytes_in_flight))
+      refusal = busy("The gateway is receiving too many request bodies at once. Retry shortly.", "server_busy");
+  }
+
+  const auto body_refusal = [&](const error_code& bec) {
+    if (bec == bhttp::error::body_limit) return too_large();  // chunked bodies: found while reading
+    if (bec == bhttp::error::buffer_overflow)
+      return invalid_request("Malformed HTTP request: a chunk line or the trailer section is too long.", {},
+                             "bad_request");
+    return invalid_request("Malformed HTTP request body: " + bec.message() + ".", {}, "bad_request");
+  };
+  if (!refusal && !parser->is_done() && buffer.size() != 0) {
+    // Body bytes that came with the head: parsed in place, all of them.
+    parser->eager(true);
+    error_code bec;
+    buffer.consume(parser->put(buffer.data(), bec));
+    if (bec && bec != bhttp::error::need_more) refusal = body_refusal(bec);
+  }
+  if (!refusal && !parser->is_done()) {
+    arm_deadline();
+    if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(cont.data(), cont.size()), use_tuple);
+      if (cec) co_return;
+    }
+    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
+    if (timed_out) refusal = too_slow();
+    else if (bec && bec != bhttp::error::body_limit && client_left(bec)) co_return;  // the client left mid-body
+    else if (bec) refusal = body_refusal(bec);
+  }
+  if (deadline) deadline->cancel();
+  if (refusal) {
+    const auto dialect = req ? error_dialect_for_path(req->path) : error_dialect::openai;
+    co_await refuse_and_close(stream, options, *refusal, dialect);
+    req.reset();
+    co_return;
+  }
+
+  auto& msg = parser->get();
+  in.keep_alive = msg.keep_alive() && !server.draining.load(std::memory_order_relaxed);
+  in.version = msg.version();
+  in.head = msg.method() == bhttp::verb::head;
+  req->body = std::move(msg.body());
+  lease.resize(req->body.size());
+  parser.reset();
+  // Nothing of the next request has come yet (the usual case): the buffer's memory goes back
+  // while the handler runs, which for a stream can be minutes, with thousands of them at once.
+  if (buffer.size() == 0) buffer.shrink_to_fit();
+}
+
 asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server, worker_state& state) {
   const auto& options = server.options;
   connection_entry entry{&stream.tcp(), false, {}};
@@ -361,148 +522,12 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
       buffer.commit(n);
     }
 
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser(std::in_place);
-    parser->header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-    parser->body_limit(options.max_body_bytes);
-
-    // The request-read deadline cancels the socket's reads instead of closing it (which is
-    // what tcp_stream's own timeout does), so a 408 can still be written. It is armed at the
-    // first wait for more of the request: one that came whole with its first bytes (the usual
-    // case) is parsed from the buffer with no timer and no asynchronous read.
-    stream.tcp().expires_never();
-    std::optional<asio::steady_timer> deadline;
-    bool timed_out = false;
-    const auto arm_deadline = [&] {
-      if (deadline) return;
-      deadline.emplace(stream.get_executor(), options.request_timeout);
-      deadline->async_wait([&](error_code tec) {
-        if (tec) return;  // cancelled: the request arrived in time
-        timed_out = true;
-        error_code ignored;
-        stream.tcp().socket().cancel(ignored);
-      });
-    };
-
-    // Read the request; anything the server refuses itself ends in `refusal` and a close.
-    std::optional<api_error> refusal;
-    const auto too_large = [&] {
-      return invalid_request("The request body is larger than the limit of " + std::to_string(options.max_body_bytes) +
-                                 " bytes.",
-                             {}, "request_too_large", 413);
-    };
-    const auto too_slow = [] { return invalid_request("The request was not received in time.", {}, "request_timeout", 408); };
-    const auto header_too_large = [&] {
-      return invalid_request("The request header block is larger than " + std::to_string(options.max_header_bytes) +
-                                 " bytes.",
-                             {}, "request_header_fields_too_large", 431);
-    };
-
-    // The whole head is in the buffer before Beast parses it, so its raw bytes can be checked.
-    bool left = false;
-    for (std::size_t searched = 0;;) {
-      const auto data = buffered(buffer);
-      const auto end = data.find("\r\n\r\n", searched);
-      if (end != std::string_view::npos) {
-        if (has_obs_fold(data.substr(0, end)))
-          refusal = invalid_request("Malformed HTTP request: obsolete line folding (obs-fold) is not accepted.", {},
-                                    "bad_request");
-        break;
-      }
-      if (data.size() >= options.max_header_bytes) {
-        refusal = header_too_large();
-        break;
-      }
-      searched = data.size() > 3 ? data.size() - 3 : 0;
-      arm_deadline();
-      auto [rec, n] = co_await stream.async_read_some(buffer.prepare(std::min<std::size_t>(16 * 1024, buffer.max_size() - buffer.size())),
-                                                      use_tuple);
-      if (timed_out) refusal = too_slow();
-      else if (rec) left = true;
-      if (rec) break;
-      buffer.commit(n);
-    }
-    if (left) break;  // the client left between requests (or in the middle of a head)
-
-    if (!refusal) {
-      // The whole head is buffered: parsed in place (Beast's parser stops after the head).
-      error_code hec;
-      buffer.consume(parser->put(buffer.data(), hec));
-      if (hec == bhttp::error::need_more) {
-        arm_deadline();
-        auto [e, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_tuple);
-        hec = e;
-      }
-      if (timed_out)
-        refusal = too_slow();
-      else if (hec && client_left(hec))
-        break;
-      else if (hec == bhttp::error::header_limit || hec == bhttp::error::buffer_overflow)
-        refusal = header_too_large();
-      else if (hec == bhttp::error::body_limit)
-        refusal = too_large();  // Content-Length over the limit: answered before reading the body
-      else if (hec)
-        refusal = invalid_request("Malformed HTTP request: " + hec.message() + ".", {}, "bad_request");
-      else
-        refusal = framing_error(parser->get());
-    }
-
-    // The handler's view of the request, checked on its head before any body byte is read: a
-    // client without a valid key costs no body memory, and body bytes held at once are capped.
-    std::optional<request> req;
     body_lease lease(server.body_bytes);
-    if (!refusal) {
-      req.emplace(to_request(parser->get(), peer, worker));
-      if (server.check_head) refusal = server.check_head(*req);
-    }
-    if (!refusal && !parser->is_done()) {
-      const auto declared = parser->content_length();
-      const std::size_t holds = declared ? static_cast<std::size_t>(*declared) : options.max_body_bytes;
-      if (!lease.take(holds, options.max_body_bytes_in_flight))
-        refusal = busy("The gateway is receiving too many request bodies at once. Retry shortly.", "server_busy");
-    }
-
-    const auto body_refusal = [&](const error_code& bec) {
-      if (bec == bhttp::error::body_limit) return too_large();  // chunked bodies: found while reading
-      if (bec == bhttp::error::buffer_overflow)
-        return invalid_request("Malformed HTTP request: a chunk line or the trailer section is too long.", {},
-                               "bad_request");
-      return invalid_request("Malformed HTTP request body: " + bec.message() + ".", {}, "bad_request");
-    };
-    if (!refusal && !parser->is_done() && buffer.size() != 0) {
-      // Body bytes that came with the head: parsed in place, all of them.
-      parser->eager(true);
-      error_code bec;
-      buffer.consume(parser->put(buffer.data(), bec));
-      if (bec && bec != bhttp::error::need_more) refusal = body_refusal(bec);
-    }
-    if (!refusal && !parser->is_done()) {
-      arm_deadline();
-      if (beast::iequals(parser->get()[bhttp::field::expect], "100-continue")) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(cont.data(), cont.size()), use_tuple);
-        if (cec) break;
-      }
-      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, *parser, use_tuple);
-      if (timed_out) refusal = too_slow();
-      else if (bec && bec != bhttp::error::body_limit && client_left(bec)) break;  // the client left mid-body
-      else if (bec) refusal = body_refusal(bec);
-    }
-    if (deadline) deadline->cancel();
-    if (refusal) {
-      const auto dialect = req ? error_dialect_for_path(req->path) : error_dialect::openai;
-      co_await refuse_and_close(stream, options, *refusal, dialect);
-      co_return;
-    }
-
-    auto& msg = parser->get();
-    bool keep_alive = msg.keep_alive() && !server.draining.load(std::memory_order_relaxed);
-    session_writer writer(stream, options, msg.version(), keep_alive, &entry, msg.method() == bhttp::verb::head);
-    req->body = std::move(msg.body());
-    lease.resize(req->body.size());
-    parser.reset();
-    // Nothing of the next request has come yet (the usual case): the buffer's memory goes back
-    // while the handler runs, which for a stream can be minutes, with thousands of them at once.
-    if (buffer.size() == 0) buffer.shrink_to_fit();
+    incoming in;
+    co_await read_request(stream, buffer, peer, worker, server, lease, in);
+    if (!in.req) break;
+    auto& req = in.req;
+    session_writer writer(stream, options, in.version, in.keep_alive, &entry, in.head);
     stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
     try {
       co_await server.on_request(*req, writer);
