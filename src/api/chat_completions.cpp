@@ -52,14 +52,12 @@ boost::asio::awaitable<void> model_request(http::request& req, http::response_wr
 
   // 0. shed: a worker already handling server.max_requests_in_flight model requests answers 503
   // at once, before spending anything on the key or the body.
+  // 1. authenticate  2. parse + validate  3. route (the model the key may use, its fields).
+  // One error slot for every refusal: a coroutine's frame keeps each local for as long as the
+  // request lasts (a stream: minutes).
   load_slot slot(services, req.worker);
-  if (!slot.take(ctx.config.server.max_requests_in_flight)) {
-    const auto e = overloaded();
-    co_return co_await fail(out, e, rec, spec.dialect);
-  }
-
-  // 1. authenticate  2. parse + validate  3. route (the model the key may use, its fields)
-  std::optional<http::api_error> refused = ctx.authenticate();
+  std::optional<http::api_error> refused =
+      slot.take(ctx.config.server.max_requests_in_flight) ? ctx.authenticate() : overloaded();
   if (!refused) refused = ctx.parse();
   if (!refused) refused = ctx.route();
   if (refused) co_return co_await fail(out, *refused, rec, spec.dialect);

@@ -138,6 +138,9 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
   std::string in, wire;
   bool saw_done = false;
   queue_clock queue;
+  // How the stream failed: one slot for the three ways (a coroutine's frame keeps every local
+  // of every branch for as long as the stream lasts).
+  std::optional<http::api_error> failed;
   while (!ex.done()) {
     in.clear();
     upstream::failure f;
@@ -149,17 +152,17 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
     if (f != upstream::failure::none) {
       spdlog::warn("backend {}: stream failed: {}", backend.name, upstream::to_string(f));
       rec.upstream_error = upstream::to_string(f);
-      const auto e = error_from_failure(f, backend.name);
-      co_return co_await fail_stream(out, e, rec, spec.dialect);
+      failed = error_from_failure(f, backend.name);
+      break;
     }
     const bool filler = !in.empty();
     const auto fed = parser.feed(in, events);
     std::string().swap(in);  // the events hold what they need; a slow stream keeps no read buffer
     if (fed != http::sse_parser::status::ok) {
       rec.upstream_error = upstream::to_string(upstream::failure::bad_response);
-      const auto e = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
-                                        "upstream_bad_response");
-      co_return co_await fail_stream(out, e, rec, spec.dialect);
+      failed = http::server_error(502, "Backend '" + backend.name + "' sent an event larger than the gateway accepts.",
+                                  "upstream_bad_response");
+      break;
     }
     const bool data = std::any_of(events.begin(), events.end(), [](auto& e) { return e.type == http::sse_event::kind::data; });
     if (data) {
@@ -187,13 +190,15 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
     if (!co_await out.write(wire)) co_return;  // client gone: the exchange is dropped, not pooled
     std::string().swap(wire);
   }
-  rec.upstream = clock::now() - forwarded;
-  if (!saw_done) {
-    rec.upstream_error = upstream::to_string(upstream::failure::reset_mid_body);
-    const auto e = http::server_error(502, "Backend '" + backend.name + "' ended the stream before its end event.",
-                                      "upstream_reset");
-    co_return co_await fail_stream(out, e, rec, spec.dialect);
+  if (!failed) {
+    rec.upstream = clock::now() - forwarded;
+    if (!saw_done) {
+      rec.upstream_error = upstream::to_string(upstream::failure::reset_mid_body);
+      failed = http::server_error(502, "Backend '" + backend.name + "' ended the stream before its end event.",
+                                  "upstream_reset");
+    }
   }
+  if (failed) co_return co_await fail_stream(out, *failed, rec, spec.dialect);
   // The answer goes to the cache (and is settled) before the client gets its last events and the
   // end of the stream, so that once it has [DONE] an identical request finds it stored and the
   // next request sees this one's spend; then the rest of the backend's response (its terminating

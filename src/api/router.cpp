@@ -91,24 +91,16 @@ class request_scope {
   unsigned worker_;
 };
 
-boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, http::response_writer& out) {
-  request_scope scope(svc, req, out);
-  auto& rec = scope.rec;
-  auto incoming = req.header("x-request-id");
-  rec.request_id = valid_request_id(incoming) ? std::string(incoming) : new_request_id();
-  out.add_header("x-request-id", rec.request_id);
-
+// Every route but a model request's. A coroutine of its own, so that its locals are not in the
+// frame of route(), which a model request (a stream: minutes) keeps alive.
+boost::asio::awaitable<void> other_route(gateway_services& svc, http::request& req, http::response_writer& out,
+                                         request_record& rec, const route_spec* spec) {
   // GCC 12 destroys temporaries inside co_await expressions twice: build responses as named
   // locals, then await with them (see docs/development.md).
   const auto& p = req.path;
   const bool get = req.method == "GET" || req.method == "HEAD";
   http::response res;
-  if (const auto* spec = route_for_path(p)) {  // the model routes: chat, embeddings, completions, ...
-    rec.path = spec->label;
-    if (req.method == "POST") {
-      co_await model_request(req, out, svc, rec, *spec);
-      co_return;
-    }
+  if (spec) {  // a model route, not POSTed
     res = method_not_allowed(rec, req, "POST", spec->dialect);
   } else if (p == "/v1/models" || p == "/models" || p.starts_with("/v1/models/") || p.starts_with("/models/")) {
     rec.path = observability::route::models;
@@ -139,6 +131,18 @@ boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, ht
                        http::error_dialect_for_path(p));
   }
   co_await out.send(std::move(res));
+}
+
+boost::asio::awaitable<void> route(gateway_services& svc, http::request& req, http::response_writer& out) {
+  request_scope scope(svc, req, out);
+  auto& rec = scope.rec;
+  auto incoming = req.header("x-request-id");
+  rec.request_id = valid_request_id(incoming) ? std::string(incoming) : new_request_id();
+  out.add_header("x-request-id", rec.request_id);
+  const auto* spec = route_for_path(req.path);  // the model routes: chat, embeddings, completions, ...
+  if (spec) rec.path = spec->label;
+  if (spec && req.method == "POST") co_await model_request(req, out, svc, rec, *spec);
+  else co_await other_route(svc, req, out, rec, spec);
 }
 
 }  // namespace
