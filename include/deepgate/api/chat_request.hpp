@@ -69,8 +69,9 @@ class chat_request {
   // Prompt tokens, estimated from the text's size; the token limit reserves this up front and
   // settles on the backend's real count.
   std::int64_t prompt_token_estimate() const;
-  // Hex SHA-256 of the messages as serialised for the backend: correlates identical prompts in
-  // the access log without holding their text.
+  // Hex SHA-256 of the messages (the route's prompt member) in the cache key's canonical form:
+  // correlates identical prompts in the access log, however they were spelled, without holding
+  // their text.
   std::string prompt_sha256() const;
   // What the prompt cache keys on: every field except the output-neutral ones (stream,
   // stream_options, user), `model` replaced by the resolved model name, serialised canonically
