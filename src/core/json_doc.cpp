@@ -11,29 +11,6 @@ namespace deepgate::core {
 
 // ---------------------------------------------------------------- reading
 
-json_iterator& json_iterator::operator++() {
-  const auto& n = doc_->node(members_ ? at_ + 1 : at_);  // a member: past its key to the value
-  at_ = n.next;
-  load();
-  return *this;
-}
-
-void json_iterator::load() {
-  if (doc_) current_ = json_value(doc_, members_ ? at_ + 1 : at_);
-}
-
-std::string_view json_iterator::key() const { return doc_->string_at(doc_->node(at_)); }
-
-json_value::iterator json_value::begin() const {
-  if (!is_structured()) return {};
-  return iterator(doc_, i_ + 1, is_object());
-}
-
-json_value::iterator json_value::end() const {
-  if (!is_structured()) return {};
-  return iterator(doc_, node().next, is_object());
-}
-
 json_value::iterator json_value::find(std::string_view key) const {
   if (!is_object()) return end();
   const auto& n = node();

@@ -48,7 +48,7 @@ void append_fixed(std::string& out, double v, int decimals) {
 }
 
 void field(std::string& out, std::string_view name) {
-  if (out.size() > 1) out += ',';
+  if (out.back() != '{') out += ',';  // (the line is appended to a batch: its own '{' starts it)
   out += '"';
   out += name;
   out += "\":";
@@ -62,7 +62,8 @@ void string_field(std::string& out, std::string_view name, std::string_view valu
 
 void int_field(std::string& out, std::string_view name, std::int64_t v) {
   field(out, name);
-  out += std::to_string(v);
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 // Milliseconds with microsecond precision; null when the phase did not happen.
@@ -105,6 +106,11 @@ void time_field(std::string& out, std::chrono::system_clock::time_point t) {
 std::string format_access_line(const request_record& r, std::string_view model, std::string_view backend) {
   std::string out;
   out.reserve(640);
+  append_access_line(out, r, model, backend);
+  return out;
+}
+
+void append_access_line(std::string& out, const request_record& r, std::string_view model, std::string_view backend) {
   out += '{';
   time_field(out, r.time);
   string_field(out, "request_id", r.request_id);
@@ -125,10 +131,14 @@ std::string format_access_line(const request_record& r, std::string_view model, 
   field(out, "tokens");
   if (r.usage) {
     auto& u = *r.usage;
-    out += "{\"prompt\":" + std::to_string(u.prompt) + ",\"completion\":" + std::to_string(u.completion) +
-           ",\"reasoning\":" + std::to_string(u.reasoning) + ",\"prompt_cache_hit\":" + std::to_string(u.cache_hit) +
-           ",\"prompt_cache_miss\":" + std::to_string(u.cache_miss) + ",\"estimated\":" + (u.estimated ? "true" : "false") +
-           "}";
+    out += '{';
+    int_field(out, "prompt", u.prompt);
+    int_field(out, "completion", u.completion);
+    int_field(out, "reasoning", u.reasoning);
+    int_field(out, "prompt_cache_hit", u.cache_hit);
+    int_field(out, "prompt_cache_miss", u.cache_miss);
+    field(out, "estimated");
+    out += u.estimated ? "true}" : "false}";
   } else {
     out += "null";
   }
@@ -145,7 +155,6 @@ std::string format_access_line(const request_record& r, std::string_view model, 
   string_field(out, "client", r.client);
   string_field(out, "prompt_sha256", r.prompt_sha256);
   out += '}';
-  return out;
 }
 
 constexpr std::size_t batch_bytes = 32 * 1024;
@@ -206,11 +215,10 @@ void access_log::write(const request_record& r, unsigned worker) {
                            : r.model == request_record::other_model ? "other"
                                                                     : "";
   std::string_view backend = r.backend >= 0 ? impl_->labels->backend_name(static_cast<std::size_t>(r.backend)) : "";
-  auto line = format_access_line(r, model, backend);
   auto& b = *impl_->batches[worker % impl_->batches.size()];
-  std::lock_guard lock(b.mutex);
+  std::lock_guard lock(b.mutex);  // the worker's own batch: only a flush contends
   if (!b.lines.empty()) b.lines += '\n';
-  b.lines += line;
+  append_access_line(b.lines, r, model, backend);  // written in place, not built and copied
   ++b.count;
   if (b.lines.size() >= batch_bytes) impl_->hand_off(b);
 }

@@ -181,4 +181,24 @@ inline std::string_view json_value::raw() const {
   return doc_ ? doc_->text().substr(node().begin, node().end - node().begin) : std::string_view("null");
 }
 
+// Inline: validation walks members and elements in loops, and looks fields up by the dozen.
+inline json_iterator& json_iterator::operator++() {
+  const auto& n = doc_->node(members_ ? at_ + 1 : at_);  // a member: past its key to the value
+  at_ = n.next;
+  load();
+  return *this;
+}
+inline void json_iterator::load() {
+  if (doc_) current_ = json_value(doc_, members_ ? at_ + 1 : at_);
+}
+inline std::string_view json_iterator::key() const { return doc_->string_at(doc_->node(at_)); }
+inline json_value::iterator json_value::begin() const {
+  if (!is_structured()) return {};
+  return iterator(doc_, i_ + 1, is_object());
+}
+inline json_value::iterator json_value::end() const {
+  if (!is_structured()) return {};
+  return iterator(doc_, node().next, is_object());
+}
+
 }  // namespace deepgate::core

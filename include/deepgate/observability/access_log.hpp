@@ -19,6 +19,8 @@ namespace deepgate::observability {
 
 // The line for `r` (without the newline). `model` and `backend` are the names for its indexes.
 std::string format_access_line(const request_record& r, std::string_view model, std::string_view backend);
+// The same line, appended to `out` (a batch of lines).
+void append_access_line(std::string& out, const request_record& r, std::string_view model, std::string_view backend);
 
 class access_log {
  public:
