@@ -203,6 +203,8 @@ TEST(slow_clients, slowloris_slow_bodies_and_slow_readers_while_a_canary_is_serv
       const auto r = post_json(gw->port, "/v1/chat/completions", chat_body("canary", false));
       canary_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
       canary_failed += r.status != 200;
+      if (r.status != 200)
+        std::printf("canary failed after %ld us: status %d, %s, %.300s\n", canary_us.back(), r.status, r.error.c_str(), r.body.c_str());
     }
   });
 

@@ -1,6 +1,8 @@
 #include "mock_server.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -33,6 +35,15 @@ struct mock_state {
 };
 
 namespace {
+
+// Large answers (tens of thousands of tokens, megabytes of events) are planned here, off the
+// event loop: planning one takes seconds in a sanitizer's debug build, and a worker busy with it
+// would accept and answer nothing else meanwhile (a hung canary, not a slow gateway).
+asio::thread_pool& planners() {
+  static asio::thread_pool pool(2);
+  return pool;
+}
+constexpr int large_answer_tokens = 2000;
 
 asio::awaitable<void> sleep_ms(int ms) {
   if (ms <= 0) co_return;
@@ -133,20 +144,32 @@ asio::awaitable<void> chat(mock_state& s, http::request& req, http::response_wri
   // Anthropic's routes take the key as x-api-key too.
   std::string authorization(req.header("authorization"));
   if (authorization.empty() && !req.header("x-api-key").empty()) authorization = "Bearer " + std::string(req.header("x-api-key"));
+  const auto plan = [&] {
+    reply planned;
+    switch (which) {
+      case api::embeddings: planned = plan_embeddings(req.body, authorization, o); break;
+      case api::completions: planned = plan_completion(req.body, authorization, o); break;
+      case api::responses: planned = plan_response(req.body, authorization, o); break;
+      case api::messages: planned = plan_message(req.body, authorization, o); break;
+      case api::count_tokens: planned = plan_count_tokens(req.body, authorization, o); break;
+      case api::chat:
+        if (auto refused = beta_only(req.body)) {
+          planned = *refused;
+          break;
+        }
+        [[fallthrough]];
+      case api::chat_beta: planned = plan_reply(req.body, authorization, o); break;
+    }
+    return planned;
+  };
   reply r;
-  switch (which) {
-    case api::embeddings: r = plan_embeddings(req.body, authorization, o); break;
-    case api::completions: r = plan_completion(req.body, authorization, o); break;
-    case api::responses: r = plan_response(req.body, authorization, o); break;
-    case api::messages: r = plan_message(req.body, authorization, o); break;
-    case api::count_tokens: r = plan_count_tokens(req.body, authorization, o); break;
-    case api::chat:
-      if (auto refused = beta_only(req.body)) {
-        r = *refused;
-        break;
-      }
-      [[fallthrough]];
-    case api::chat_beta: r = plan_reply(req.body, authorization, o); break;
+  if (parse_directives(req.body, o.defaults).tokens > large_answer_tokens) {
+    // GCC 12 destroys temporaries inside co_await expressions twice: build, then await.
+    auto job = [&]() -> asio::awaitable<reply> { co_return plan(); };
+    auto planned = asio::co_spawn(planners(), job, asio::use_awaitable);
+    r = co_await std::move(planned);
+  } else {
+    r = plan();
   }
   if (r.status == 200) count_usage(s, r);
   co_await sleep_ms(r.k.latency_ms);
