@@ -151,16 +151,9 @@ class json_parser {
         space();
         if (!value(depth)) return false;
         ++count;
-        space();
-        if (i_ < n_ && s_[i_] == ',') {
-          ++i_;
-          space();
-          continue;
-        }
-        if (i_ < n_ && s_[i_] == '}') {
-          ++i_;
-          break;
-        }
+        const auto next = after_item('}');
+        if (next == item_end::more) continue;
+        if (next == item_end::closed) break;
         return fail();
       }
     }
@@ -168,6 +161,23 @@ class json_parser {
     doc_.nodes_[at].count = count;
     close(at);
     return true;
+  }
+
+  // After an object's member or an array's element: a comma (another follows), the closing
+  // bracket, or anything else (invalid).
+  enum class item_end : std::uint8_t { more, closed, invalid };
+  item_end after_item(char closing) {
+    space();
+    if (i_ < n_ && s_[i_] == ',') {
+      ++i_;
+      space();
+      return item_end::more;
+    }
+    if (i_ < n_ && s_[i_] == closing) {
+      ++i_;
+      return item_end::closed;
+    }
+    return item_end::invalid;
   }
 
   // The first key written twice is kept, and the parse goes on: invalid JSON later is still
@@ -189,16 +199,9 @@ class json_parser {
       for (;;) {
         if (!value(depth)) return false;
         ++count;
-        space();
-        if (i_ < n_ && s_[i_] == ',') {
-          ++i_;
-          space();
-          continue;
-        }
-        if (i_ < n_ && s_[i_] == ']') {
-          ++i_;
-          break;
-        }
+        const auto next = after_item(']');
+        if (next == item_end::more) continue;
+        if (next == item_end::closed) break;
         return fail();
       }
     }
@@ -334,9 +337,8 @@ class json_parser {
     }
     if (i_ >= n_) return fail();
     ++i_;
-    auto& n = doc_.nodes_[at];  // (the vector may not have moved, but say it plainly)
-    n.escaped = true;
-    n.text = {static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(out.size() - from)};
+    node.escaped = true;  // (no node is added while a string is read: `node` is still valid)
+    node.text = {static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(out.size() - from)};
     close(at);
     return true;
   }
