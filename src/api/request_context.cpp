@@ -9,11 +9,13 @@
 namespace deepgate::api {
 
 std::optional<http::api_error> request_context::authenticate() {
-  // A request with a body was authenticated on its head (make_head_check): that is used, unless
-  // its key expired while the body came in.
+  // A request with a body was authenticated on its head (make_head_check): that answer is used,
+  // unless the key table was replaced (a revocation) or the key expired while the body came in.
   const auto now = core::unix_seconds();
   auto prior = std::static_pointer_cast<const auth::authenticator::result>(std::move(req.head_state));
-  if (prior && prior->who.key && auth::state_at(*prior->who.key, now) == auth::key_state::valid) caller = *prior;
+  if (prior && prior->who.key && prior->table == services.auth->table() &&
+      auth::state_at(*prior->who.key, now) == auth::key_state::valid)
+    caller = *prior;
   else caller = services.auth->authenticate(req.headers, now);
   if (caller.who.key) rec.key_id = caller.who.key->id;
   rec.owner = caller.who.owner;

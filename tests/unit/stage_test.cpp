@@ -111,8 +111,9 @@ TEST(request_context, authenticate_parse_and_route_fill_the_context_in_order) {
 }
 
 // A request with a body is authenticated on its head (before its body is read); the handler uses
-// that answer rather than hashing the key again, unless the key expired while the body came in.
-TEST(request_context, the_head_checks_authentication_is_used_unless_the_key_expired_since) {
+// that answer rather than hashing the key again, unless the key table was replaced or the key
+// expired while the body came in.
+TEST(request_context, the_head_checks_authentication_is_used_unless_the_keys_changed_since) {
   stage_env env(yaml());
   test::fake_writer out;
   auto check = api::make_head_check(env.services);
@@ -128,11 +129,26 @@ TEST(request_context, the_head_checks_authentication_is_used_unless_the_key_expi
     EXPECT_EQ(rec.owner, "team-a");
     EXPECT_EQ(rec.key_id, "stage");
   }
+  // A key table replaced since the head was read (a revocation, a reload): authenticated again
+  // (here: no key header, refused).
+  {
+    auto again = chat(R"({"model":"deepseek-flash","messages":[{"role":"user","content":"hi"}]})");
+    again.headers.push_back({"content-length", std::to_string(again.body.size())});
+    ASSERT_FALSE(check(again));
+    again.headers.erase(again.headers.begin());
+    env.services.auth->replace(std::make_shared<const auth::key_table>(*env.services.auth->table()));
+    observability::request_record rec;
+    api::request_context ctx(env.services, again, out, rec);
+    const auto e = ctx.authenticate();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->status, 401u);
+  }
   // A key that expired since the head was read: authenticated again (here: no key, refused).
   auth::client_key expired{.id = "gone", .owner = "team-b"};
   expired.expires = core::unix_seconds() - 1;
   auth::authenticator::result earlier;
   earlier.who = auth::identity{expired.id, expired.owner, &expired};
+  earlier.table = env.services.auth->table();  // the current table: only the expiry differs
   req.head_state = std::make_shared<const auth::authenticator::result>(earlier);
   observability::request_record rec;
   api::request_context ctx(env.services, req, out, rec);
