@@ -42,6 +42,31 @@ TEST(mock_model, streamed_and_whole_answers_are_the_same_text) {
   EXPECT_EQ(text, nlohmann::json::parse(whole.body)["choices"][0]["message"]["content"]);
 }
 
+// Token chunks are assembled around a dumped shell; each must be exactly what dumping its own
+// tree gives, with and without thinking, words needing escapes or not.
+TEST(mock_model, every_stream_event_is_its_trees_dump) {
+  options o;
+  for (const char* thinking : {"enabled", "disabled"}) {
+    auto r = plan_reply(std::string(R"({"model":"deepseek-flash","thinking":{"type":")") + thinking +
+                            R"("},"stream":true,"messages":[{"role":"user","content":"x \"q\" [mock tokens=40]"}]})",
+                        "", o);
+    ASSERT_TRUE(r.stream);
+    std::size_t tokens = 0;
+    for (auto& e : r.events) {
+      if (e == "data: [DONE]\n\n") continue;
+      ASSERT_TRUE(e.starts_with("data: ") && e.ends_with("\n\n")) << e;
+      const auto j = json::parse(e.substr(6, e.size() - 8));
+      EXPECT_EQ("data: " + j.dump() + "\n\n", e);
+      EXPECT_EQ(j["object"], "chat.completion.chunk");
+      const auto& d = j["choices"][0]["delta"];
+      tokens += d["content"].is_string() && !d["content"].get<std::string>().empty();
+      tokens += d.contains("reasoning_content") && d["reasoning_content"].is_string() &&
+                !d["reasoning_content"].get<std::string>().empty();
+    }
+    EXPECT_EQ(tokens, std::string(thinking) == "enabled" ? 60u : 40u) << thinking;
+  }
+}
+
 TEST(mock_model, streams_end_with_done_and_usage_only_when_asked) {
   options o;
   auto r = plan_reply(R"({"model":"deepseek-flash","thinking":{"type":"disabled"},"stream":true,"messages":[{"role":"user","content":"x [mock tokens=2]"}]})", "", o);

@@ -364,12 +364,22 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   json first = {{"role", "assistant"}, {"content", reasoner ? json(nullptr) : json("")}};
   if (reasoner) first["reasoning_content"] = "";
   r.events.push_back(event(chunk(first, nullptr)));
-  for (auto& p : reasoning) r.events.push_back(event(chunk({{"content", nullptr}, {"reasoning_content", p}}, nullptr)));
-  for (auto& p : content) {
-    json d = {{"content", p}};
-    if (reasoner) d["reasoning_content"] = nullptr;
-    r.events.push_back(event(chunk(d, nullptr)));
-  }
+  // The token chunks are one object around their delta: dumped once with a marker for the delta
+  // and split there, each event is the two halves around its own delta, byte for byte what
+  // dumping its tree gives (keys sorted) at a fraction of the cost. A 50,000-token answer took
+  // ~10 s to plan in a sanitizer's debug build the tree way.
+  const auto shell = event(chunk("\x01", nullptr));
+  const auto marker = shell.find("\"\\u0001\"");
+  const std::string before = shell.substr(0, marker), after = shell.substr(marker + 8);
+  auto token_event = [&](std::string_view delta_head, const std::string& piece, std::string_view delta_tail) {
+    std::string e;
+    e.reserve(before.size() + after.size() + delta_head.size() + delta_tail.size() + piece.size() + 8);
+    e.append(before).append(delta_head).append(json(piece).dump()).append(delta_tail).append(after);
+    return e;
+  };
+  r.events.reserve(r.events.size() + reasoning.size() + content.size() + 3 * tool_calls.size() + 3);
+  for (auto& p : reasoning) r.events.push_back(token_event("{\"content\":null,\"reasoning_content\":", p, "}"));
+  for (auto& p : content) r.events.push_back(token_event("{\"content\":", p, reasoner ? ",\"reasoning_content\":null}" : "}"));
   for (std::size_t i = 0; i < tool_calls.size(); ++i) {
     // Each call's head (index, id, type, name), then its arguments in two pieces. OpenAI numbers
     // the calls; with same_index every call comes at index 0, told apart by its id.

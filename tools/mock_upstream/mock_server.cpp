@@ -9,6 +9,7 @@
 #include "deepgate/core/strings.hpp"
 #include "deepgate/limits/usage.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -98,14 +99,19 @@ std::optional<api> api_for(std::string_view p) {
 void count_usage(mock_state& s, const reply& r) {
   std::optional<limits::usage> u;
   if (!r.stream) u = limits::find_usage(r.body);
-  for (auto& e : r.events) {
-    std::string_view data = e;
+  // The last event with usage counts. Every API's stream carries it in one of its last three
+  // events (chat's usage chunk then [DONE], Responses' response.completed, Anthropic's
+  // message_delta then message_stop): only those are read, not the tens of thousands of token
+  // events of a large answer before them.
+  const auto last_three = r.events.rbegin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(3, r.events.size()));
+  for (auto e = r.events.rbegin(); e != last_three && !u; ++e) {
+    std::string_view data = *e;
     if (!data.starts_with("data: ")) {
       auto at = data.find("\ndata: ");  // an event with a name line first
       if (at == std::string_view::npos) continue;
       data.remove_prefix(at + 1);
     }
-    if (auto found = limits::find_usage(data.substr(6))) u = found;
+    u = limits::find_usage(data.substr(6));
   }
   if (!u) return;
   s.prompt_tokens += u->prompt;
