@@ -41,7 +41,7 @@ std::vector<const config::model_target*> line_for(const snapshot& s, const confi
     first = serves(model.targets[0]) ? 0 : -1;
   } else if (model.balance == config::model_config::balance_mode::weighted) {
     const auto index = static_cast<std::size_t>(&model - s.config->models.data());
-    first = s.balancers[worker][index].pick(weights, eligible);
+    first = s.balancers[worker][index]->pick(weights, eligible);
   } else {
     double best = 0;
     for (std::size_t i = 0; i < n; ++i) {

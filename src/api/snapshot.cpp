@@ -7,6 +7,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <optional>
 #include <stdexcept>
 
 namespace deepgate::api {
@@ -51,7 +52,18 @@ snapshot_result build_snapshot(std::shared_ptr<const config::gateway_config> con
     snap->model_labels.push_back(number(labels.model(m.name)));
     snap->model_patches.push_back(m.set_fields.empty() ? nullptr : std::make_shared<const field_patch>(m.set_fields));
   }
-  snap->balancers.assign(workers.size(), std::vector<upstream::weighted_rr>(config->models.size()));
+  snap->balancers.assign(workers.size(), {});
+  for (std::size_t m = 0; m < config->models.size(); ++m) {
+    const auto& model = config->models[m];
+    std::optional<std::size_t> same;  // the previous snapshot's index of this model, unchanged
+    if (previous && previous->balancers.size() == workers.size())
+      for (std::size_t o = 0; o < previous->config->models.size(); ++o)
+        if (const auto& old = previous->config->models[o]; old.name == model.name && old.targets == model.targets &&
+                                                            old.balance == model.balance)
+          same = o;
+    for (std::size_t w = 0; w < workers.size(); ++w)
+      snap->balancers[w].push_back(same ? previous->balancers[w][*same] : std::make_shared<upstream::weighted_rr>());
+  }
   snap->limits_apply = limits::limits_apply(config->limits);
   snap->tracks_usage = limits::tracks_usage(config->limits);
   return {std::move(snap), {}};

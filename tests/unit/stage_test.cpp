@@ -87,6 +87,38 @@ http::request chat(const std::string& body, const std::string& bearer = key) {
 
 }  // namespace
 
+// A reload or a refreshed model list builds a new snapshot; a model whose targets did not change
+// goes on with its rotation where it was (it restarted at the first target before, so a snapshot
+// swap sent one request too many to it), and a changed one starts afresh.
+TEST(snapshot, an_unchanged_models_rotation_survives_a_new_snapshot) {
+  const auto load = [](const std::string& weight_b) {
+    auto r = config::load_string("server: {host: 127.0.0.1, port: 0, workers: 1}\n"
+                                 "backends: [{name: a, url: 'http://127.0.0.1:9'}, {name: b, url: 'http://127.0.0.1:9'}]\n"
+                                 "models:\n"
+                                 "  - {name: kept, backends: [{backend: a, weight: 1}, {backend: b, weight: 1}]}\n"
+                                 "  - {name: changed, backends: [{backend: a, weight: 1}, {backend: b, weight: " + weight_b + "}]}\n",
+                                 [](std::string_view) { return std::optional<std::string>(); }, "snapshot");
+    if (!r.config) throw std::runtime_error(r.error);
+    return r.config;
+  };
+  asio::io_context ioc;
+  std::vector<asio::any_io_executor> workers{ioc.get_executor()};
+  observability::label_table labels(2, 2);
+  const auto first = api::build_snapshot(load("1"), nullptr, workers, labels).snap;
+  ASSERT_TRUE(first);
+  const std::vector<std::uint32_t> even{1, 1};
+  const std::vector<char> both{1, 1};
+  EXPECT_EQ(first->balancers[0][0]->pick(even, both), 0);
+  EXPECT_EQ(first->balancers[0][1]->pick(even, both), 0);
+  const auto second = api::build_snapshot(load("2"), first.get(), workers, labels).snap;
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->balancers[0][0], first->balancers[0][0]);
+  EXPECT_EQ(second->balancers[0][0]->pick(even, both), 1);  // the rotation goes on
+  EXPECT_NE(second->balancers[0][1], first->balancers[0][1]);
+  const std::vector<std::uint32_t> one_two{1, 2};
+  EXPECT_EQ(second->balancers[0][1]->pick(one_two, both), 1);  // afresh: the heavier target first
+}
+
 TEST(request_context, authenticate_parse_and_route_fill_the_context_in_order) {
   stage_env env(yaml());
   test::fake_writer out;

@@ -46,8 +46,10 @@ struct snapshot {
   std::vector<std::shared_ptr<backend_runtime>> backends;  // [index in config->backends]
   std::vector<int> model_labels;                           // [index in config->models]
   std::vector<std::shared_ptr<const field_patch>> model_patches;  // [index in config->models]; null: no set:
-  // Balancing state per worker, touched only on that worker's thread.
-  mutable std::vector<std::vector<upstream::weighted_rr>> balancers;  // [worker][model index]
+  // Balancing state per worker, touched only on that worker's thread. A model whose name and
+  // targets are unchanged keeps its state across snapshots (a reload, a refreshed model list):
+  // the rotation goes on where it was instead of starting again at the first target.
+  std::vector<std::vector<std::shared_ptr<upstream::weighted_rr>>> balancers;  // [worker][model index]
   bool limits_apply = false;  // limits::limits_apply(config->limits)
   bool tracks_usage = false;  // limits::tracks_usage(config->limits)
 };

@@ -137,6 +137,7 @@ struct model_target {
   std::string upstream_model;  // default: the model's upstream_model, else its name
   std::uint32_t weight = 0;    // 0: the backend's weight
   std::size_t backend_index = 0;  // resolved at load
+  bool operator==(const model_target&) const = default;
 };
 
 struct model_config {
