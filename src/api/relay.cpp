@@ -260,9 +260,14 @@ boost::asio::awaitable<void> relay_stream(request_context& ctx, forwarded& f, ca
   if (!usage.assemble && ctx.repairing) usage.assemble = &for_repair.emplace(ctx.config.reasoning_repair.max_bytes);
   // Once per stream: the backend's usage, or an estimate (as the limits make one) when it sent
   // none or the stream did not complete. A complete stream settles before its [DONE].
+  // The parsed request is not needed past this point: the estimate is the last thing read from
+  // it. A stream lasts minutes and a prompt may be hundreds of kilobytes (the client's bytes and
+  // their tape): they go now, not when the stream ends.
+  const auto prompt_estimate = ctx.chat->prompt_token_estimate();
+  ctx.chat.reset();
   auto settle_now = [&] {
     if (usage.found) settle.used(*usage.found, upstream_model);
-    else settle.estimate(ctx.chat->prompt_token_estimate(), usage.chunks, upstream_model);
+    else settle.estimate(prompt_estimate, usage.chunks, upstream_model);
     settle.close();
   };
   usage.complete = [&] {

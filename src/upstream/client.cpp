@@ -167,6 +167,9 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
   head.status = msg.result_int();
   head.content_type = std::string(msg[bhttp::field::content_type]);
   head.retry_after = parse_retry_after(msg[bhttp::field::retry_after]);
+  // Nothing reads the backend's header fields after this (the parser's framing state is its
+  // own): a stream does not keep them for its whole life.
+  static_cast<bhttp::fields&>(msg).clear();
   if (s.parser->is_done()) {
     // A response without a body (204, 304, Content-Length: 0): any byte after it belongs to no
     // response, and a connection holding one would answer the next request with it.
