@@ -237,7 +237,9 @@ asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::s
   if (co_await w.send(std::move(res))) {
     error_code ec;
     stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
-    std::array<char, 16384> sink;
+    // What is read is thrown away, so every refusal on a worker reads into the same buffer: a
+    // flood of refused connections costs their sockets, not 16 KiB of coroutine frame each.
+    thread_local std::array<char, 16384> sink;
     std::size_t discarded = 0;
     stream.tcp().expires_after(std::chrono::seconds(2));
     while (discarded < (8u << 20)) {
