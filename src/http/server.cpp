@@ -64,8 +64,7 @@ asio::awaitable<void> accept_loop(worker& w, unsigned index, detail::server_stat
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    boost::beast::tcp_stream tcp(std::move(socket));
-    auto stream = s.tls ? net::flex_stream(std::move(tcp), *s.tls) : net::flex_stream(std::move(tcp));
+    auto stream = s.tls ? net::flex_stream(std::move(socket), *s.tls) : net::flex_stream(std::move(socket));
     asio::co_spawn(w.ioc, detail::run_session(std::move(stream), index, s, w.state), asio::detached);
   }
 }
@@ -123,7 +122,10 @@ void server::begin_drain() {
       error_code ec;
       w->acceptor.close(ec);
       for (auto* c : w->state.connections)
-        if (c->idle) c->tcp->cancel();
+        if (c->idle) {
+          error_code ignored;
+          c->stream->socket().cancel(ignored);
+        }
     });
   }
 }

@@ -14,7 +14,7 @@ namespace deepgate::http::detail {
 // One open connection, registered with its worker so draining can close it while it is idle
 // and, at the drain deadline, tell the handler still running on it to finish.
 struct connection_entry {
-  boost::beast::tcp_stream* tcp = nullptr;
+  net::flex_stream* stream = nullptr;
   bool idle = false;
   std::function<void()> cut;  // set by the handler (response_writer::on_drain_deadline)
 };

@@ -58,7 +58,7 @@ class session_writer final : public response_writer {
     // wait (an epoll_ctl per request), while a receive on a registered socket only queues.
     // Either the client's FIN or reset ends it (a hang-up), or a pipelined next request, which
     // the peek leaves in the socket for the session to read.
-    stream_.tcp().socket().async_receive(
+    stream_.socket().async_receive(
         asio::buffer(&w->peeked, 1), asio::socket_base::message_peek, [w](boost::system::error_code ec, std::size_t n) {
           if (!w->active || ec == asio::error::operation_aborted || (!ec && n > 0)) return;
           w->active = false;
@@ -72,7 +72,7 @@ class session_writer final : public response_writer {
     watch_->active = false;
     watch_.reset();
     boost::system::error_code ec;
-    if (waiting) stream_.tcp().socket().cancel(ec);  // the peek is the only operation on it now
+    if (waiting) stream_.socket().cancel(ec);  // the peek is the only operation on it now
   }
 
   asio::awaitable<bool> send(response r) override {
@@ -200,8 +200,9 @@ class session_writer final : public response_writer {
     }
     beast::buffers_suffix<Buffers> rest(buffers);
     rest.consume(sent);
-    stream_.tcp().expires_after(options_.write_timeout);
+    stream_.expires_after(options_.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, rest, use_tuple);
+    stream_.expires_never();  // not the hang-up peek's, nor the next write's
     write_time_ += std::chrono::steady_clock::now() - from;
     if (ec) aborted_ = write_failed_ = true;
     co_return !ec;
@@ -236,12 +237,12 @@ asio::awaitable<void> refuse_and_close(net::flex_stream& stream, const config::s
   auto res = error_response(e, dialect);
   if (co_await w.send(std::move(res))) {
     error_code ec;
-    stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
+    stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
     // What is read is thrown away, so every refusal on a worker reads into the same buffer: a
     // flood of refused connections costs their sockets, not 16 KiB of coroutine frame each.
     thread_local std::array<char, 16384> sink;
     std::size_t discarded = 0;
-    stream.tcp().expires_after(std::chrono::seconds(2));
+    stream.expires_after(std::chrono::seconds(2));
     while (discarded < (8u << 20)) {
       auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
       if (rec) break;
@@ -333,11 +334,11 @@ asio::awaitable<void> read_request(net::flex_stream& stream, beast::flat_buffer&
   parser->header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser->body_limit(options.max_body_bytes);
 
-  // The request-read deadline cancels the socket's reads instead of closing it (which is
-  // what tcp_stream's own timeout does), so a 408 can still be written. It is armed at the
-  // first wait for more of the request: one that came whole with its first bytes (the usual
-  // case) is parsed from the buffer with no timer and no asynchronous read.
-  stream.tcp().expires_never();
+  // The request-read deadline cancels the socket's reads and leaves it open, so a 408 can still
+  // be written. It is armed at the first wait for more of the request: one that came whole with
+  // its first bytes (the usual case) is parsed from the buffer with no timer and no asynchronous
+  // read.
+  stream.expires_never();
   std::optional<asio::steady_timer> deadline;
   bool timed_out = false;
   const auto arm_deadline = [&] {
@@ -347,7 +348,7 @@ asio::awaitable<void> read_request(net::flex_stream& stream, beast::flat_buffer&
       if (tec) return;  // cancelled: the request arrived in time
       timed_out = true;
       error_code ignored;
-      stream.tcp().socket().cancel(ignored);
+      stream.socket().cancel(ignored);
     });
   };
 
@@ -474,18 +475,26 @@ asio::awaitable<void> read_request(net::flex_stream& stream, beast::flat_buffer&
   if (buffer.size() == 0) buffer.shrink_to_fit();
 }
 
+// GCC 12 reports the coroutine frame's release as a mismatched operator delete here (Asio's
+// awaitable frames have a class-specific operator new and delete, which GCC pairs wrongly once
+// the frame holds a parameter with a non-trivial destructor): a false positive, silenced here only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, server_state& server, worker_state& state) {
   const auto& options = server.options;
-  connection_entry entry{&stream.tcp(), false, {}};
+  connection_entry entry{&stream, false, {}};
   registration reg(state, server, entry);
 
   error_code ec;
-  auto remote = stream.tcp().socket().remote_endpoint(ec);
+  auto remote = stream.socket().remote_endpoint(ec);
   std::string peer = ec ? std::string("unknown") : remote.address().to_string();
 
   if (stream.is_tls()) {
-    stream.tcp().expires_after(options.request_timeout);
+    stream.expires_after(options.request_timeout);
     auto [hec] = co_await stream.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+    stream.expires_never();
     if (hec) {
       spdlog::debug("TLS handshake with {} failed: {}", peer, hec.message());
       stream.close();
@@ -504,21 +513,15 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
   // section, which never grows without end (body bytes leave it as they are parsed).
   beast::flat_buffer buffer(std::max<std::size_t>(options.max_header_bytes, 16 * 1024) + 16 * 1024);
   buffer.reserve(4 * 1024);  // grows with a larger request; small for the thousands of idle keep-alives
-  // The keep-alive wait's deadline, re-armed lazily across the connection's requests.
-  const auto idle_watch = std::make_shared<net::deadline_watch>(stream.get_executor());
-  struct closes_watch {
-    net::deadline_watch& w;
-    ~closes_watch() { w.close(); }
-  } closes{*idle_watch};
   for (;;) {
     if (buffer.size() == 0) {
       // Keep-alive wait for the first byte of the next request; a quiet close on timeout.
       entry.idle = true;
       if (server.draining.load(std::memory_order_relaxed)) break;
-      stream.tcp().expires_never();
-      idle_watch->start(std::chrono::steady_clock::now() + options.idle_timeout, stream.tcp().socket());
+      // The stream's deadline, re-armed lazily across the connection's requests.
+      stream.expires_after(options.idle_timeout);
       auto [rec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-      idle_watch->stop();
+      stream.expires_never();
       entry.idle = false;
       if (rec) break;  // eof, reset, idle timeout or drain: nothing in progress, nothing to answer
       buffer.commit(n);
@@ -530,7 +533,6 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     if (!in.req) break;
     auto& req = in.req;
     session_writer writer(stream, options, in.version, in.keep_alive, &entry, in.head);
-    stream.tcp().expires_never();  // the handler sets its own deadlines; writes have theirs
     try {
       co_await server.on_request(*req, writer);
     } catch (const std::exception& e) {
@@ -545,9 +547,12 @@ asio::awaitable<void> run_session(net::flex_stream stream, unsigned worker, serv
     }
     if (!writer.complete() || !writer.keep_alive()) break;
   }
-  if (!stream.tcp().socket().is_open()) co_return;
-  stream.tcp().socket().shutdown(asio::socket_base::shutdown_send, ec);
+  if (!stream.socket().is_open()) co_return;
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
   stream.close();
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace deepgate::http::detail

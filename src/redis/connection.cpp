@@ -88,24 +88,22 @@ struct node : std::enable_shared_from_this<node> {
     auto [rec, endpoints] = co_await resolver.async_resolve(opts.address.host, std::to_string(opts.address.port), use_tuple);
     if (st == state::closed || gen != generation) co_return;
     if (rec) co_return lost("cannot resolve " + opts.address.host + ": " + rec.message());
-    beast::tcp_stream tcp(ex);
-    tcp.expires_after(opts.connect_timeout);
-    auto [cec, ep] = co_await tcp.async_connect(endpoints, use_tuple);
+    // Connected in this frame, then moved in: a close() meanwhile resets `stream`, never this one.
+    auto fresh = tls ? net::flex_stream(tcp::socket(ex), *tls) : net::flex_stream(tcp::socket(ex));
+    auto cec = co_await net::connect(fresh, endpoints, opts.connect_timeout);
     if (st == state::closed || gen != generation) co_return;
-    if (cec) co_return lost("connect: " + cec.message());
-    tcp.socket().set_option(tcp::no_delay(true), cec);
+    if (cec) co_return lost("connect: " + (fresh.timed_out() ? std::string("timed out") : cec.message()));
+    fresh.socket().set_option(tcp::no_delay(true), cec);
     if (tls) {
-      stream.emplace(std::move(tcp), *tls);
-      net::expect_peer(stream->tls().native_handle(), opts.address.host);
-      net::offer_session(stream->tls().native_handle());  // a reconnect resumes
-      stream->tcp().expires_after(opts.connect_timeout);
-      auto [hec] = co_await stream->tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+      net::expect_peer(fresh.tls().native_handle(), opts.address.host);
+      net::offer_session(fresh.tls().native_handle());  // a reconnect resumes
+      fresh.expires_after(opts.connect_timeout);
+      auto [hec] = co_await fresh.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+      fresh.expires_never();
       if (st == state::closed || gen != generation) co_return;
-      if (hec) co_return lost("TLS handshake: " + hec.message());
-    } else {
-      stream.emplace(std::move(tcp));
+      if (hec) co_return lost("TLS handshake: " + (fresh.timed_out() ? std::string("timed out") : hec.message()));
     }
-    stream->tcp().expires_never();
+    stream.emplace(std::move(fresh));
     reader = std::make_unique<reply_reader>();
 
     // AUTH and SELECT go first, ahead of anything queued while connecting.

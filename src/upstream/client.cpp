@@ -101,8 +101,8 @@ asio::awaitable<failure> exchange::start(const outgoing_request& out, response_h
     bool retryable = s.conn->reused && attempt == 0;
     // The deadline of the write and the head (response_header_timeout). It goes with the
     // connection: a failure reads `fired` before it releases the connection.
-    auto& watch = *s.conn->watch;
-    watch.start(clock::now() + backend.response_header_timeout, stream.tcp().socket());
+    auto& watch = stream.watch();
+    watch.start(clock::now() + backend.response_header_timeout, stream.socket());
     // Usually the whole request fits the socket's send buffer: sent at once, no asynchronous write.
     error_code wec;
     const auto now_sent = net::write_now(stream, request, wec);
@@ -191,8 +191,8 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   const bool by_deadline = s.deadline && *s.deadline < due;
   if (by_deadline) due = *s.deadline;
   auto& conn = *s.conn;
-  auto& watch = *conn.watch;  // goes with the connection: `failed` reads it before releasing that
-  auto& socket = conn.stream.tcp().socket();
+  auto& watch = conn.stream.watch();  // goes with the connection: `failed` reads it before releasing that
+  auto& socket = conn.stream.socket();
   auto& parser = *s.parser;
   auto& body = parser.get().body();
   const auto failed = [&](const error_code& ec) {

@@ -1,6 +1,5 @@
 #pragma once
 // Private to src/upstream: one backend connection and the pool's internals.
-#include "deepgate/net/deadline_watch.hpp"
 #include "deepgate/net/flex_stream.hpp"
 #include "deepgate/upstream/client.hpp"
 
@@ -23,17 +22,12 @@ namespace deepgate::upstream {
 inline constexpr std::size_t max_unparsed_bytes = 128 * 1024;
 
 struct connection {
-  explicit connection(net::flex_stream s)
-      : stream(std::move(s)), watch(std::make_shared<net::deadline_watch>(stream.get_executor())) {
-    stream.tcp().expires_never();  // the watch keeps the deadlines from here on
-  }
-  ~connection() {
-    if (watch) watch->close();
-  }
+  explicit connection(net::flex_stream s) : stream(std::move(s)) {}
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
+  // Its deadline (stream.watch()) covers the connect, the TLS handshake, then each exchange's
+  // write, head and reads.
   net::flex_stream stream;
-  std::shared_ptr<net::deadline_watch> watch;
   // Bytes read and not yet parsed. A plain-TCP connection waits for the backend's next bytes
   // with no buffer at all (it is freed whenever it is empty); it is reserved `read_size` bytes
   // when they come. read_size starts small (a stream's events are a few hundred bytes a read and

@@ -21,7 +21,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // An idle keep-alive connection the backend has closed (or written to unasked) is useless. Over
 // TLS, bytes may also wait inside OpenSSL (a record read ahead, or still in its input BIO).
 bool still_open(connection& c) {
-  auto& s = c.stream.tcp().socket();
+  auto& s = c.stream.socket();
   if (!s.is_open()) return false;
   if (c.stream.is_tls()) {
     SSL* ssl = c.stream.tls().native_handle();
@@ -50,7 +50,7 @@ connection_pool::connection_pool(asio::any_io_executor ex, const config::backend
 // wait, which holds it, frees it on its own thread when it ends (at the latest at its timeout).
 connection_pool::~connection_pool() {
   if (impl_->idle_thread == std::this_thread::get_id()) return;
-  for (auto& c : impl_->idle) c->watch.reset();
+  for (auto& c : impl_->idle) c->stream.abandon_watch();
 }
 const config::backend_config& connection_pool::backend() const { return impl_->backend; }
 void connection_pool::shutdown() {
@@ -99,8 +99,8 @@ void connection_pool::impl::wake_one() {
 
 void connection_pool::impl::release(std::unique_ptr<connection> c, bool reusable) {
   if (!c) return;
-  if (reusable && !closed && c->buffer.size() == 0 && c->stream.tcp().socket().is_open()) {
-    c->stream.tcp().expires_never();
+  if (reusable && !closed && c->buffer.size() == 0 && c->stream.socket().is_open()) {
+    c->stream.expires_never();
     idle.push_back(std::move(c));
     idle_thread = std::this_thread::get_id();
   } else {
@@ -122,27 +122,28 @@ asio::awaitable<acquired> connection_pool::impl::connect() {
     spdlog::warn("backend {}: cannot resolve {}: {}", backend.name, u.host, rec.message());
     co_return acquired{failure::resolve, nullptr};
   }
-  beast::tcp_stream tcp(ex);
-  tcp.expires_after(backend.connect_timeout);
-  auto [cec, ep] = co_await tcp.async_connect(endpoints, use_tuple);
+  auto c = tls ? std::make_unique<connection>(net::flex_stream(tcp::socket(ex), *tls))
+               : std::make_unique<connection>(net::flex_stream(tcp::socket(ex)));
+  auto cec = co_await net::connect(c->stream, endpoints, backend.connect_timeout);
   if (cec) {
-    spdlog::warn("backend {}: connect to {}:{} failed: {}", backend.name, u.host, u.port, cec.message());
-    co_return acquired{cec == beast::error::timeout ? failure::connect_timeout : failure::connect, nullptr};
+    spdlog::warn("backend {}: connect to {}:{} failed: {}", backend.name, u.host, u.port,
+                 c->stream.timed_out() ? std::string("timed out") : cec.message());
+    co_return acquired{c->stream.timed_out() ? failure::connect_timeout : failure::connect, nullptr};
   }
-  tcp.socket().set_option(tcp::no_delay(true), cec);
-  if (!tls) co_return acquired{failure::none, std::make_unique<connection>(net::flex_stream(std::move(tcp)))};
+  c->stream.socket().set_option(tcp::no_delay(true), cec);
+  if (!tls) co_return acquired{failure::none, std::move(c)};
 
-  auto c = std::make_unique<connection>(net::flex_stream(std::move(tcp), *tls));
   SSL* ssl = c->stream.tls().native_handle();
   net::expect_peer(ssl, u.host);
   net::offer_session(ssl);  // the peer's last session: a resumed handshake when it still takes it
-  c->stream.tcp().expires_after(backend.tls_timeout);
+  c->stream.expires_after(backend.tls_timeout);
   auto [hec] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+  c->stream.expires_never();
   if (hec) {
-    spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host, hec.message());
-    co_return acquired{hec == beast::error::timeout ? failure::tls_timeout : failure::tls, nullptr};
+    spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host,
+                 c->stream.timed_out() ? std::string("timed out") : hec.message());
+    co_return acquired{c->stream.timed_out() ? failure::tls_timeout : failure::tls, nullptr};
   }
-  c->stream.tcp().expires_never();  // from here the connection's watch keeps the deadlines
   (net::session_resumed(ssl) ? handshakes_resumed : handshakes_full).fetch_add(1, std::memory_order_relaxed);
   co_return acquired{failure::none, std::move(c)};
 }
