@@ -1,5 +1,7 @@
 #include "deepgate/api/upstream_errors.hpp"
 
+#include "deepgate/core/strings.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace deepgate::api {
@@ -63,7 +65,7 @@ api_error error_from_failure(failure f, std::string_view backend) {
 bool redact(std::string& text, std::string_view secret) {
   if (secret.size() < 8) return false;
   bool found = false;
-  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+  for (auto pos = core::find(text, secret); pos != std::string::npos; pos = core::find(text, secret, pos)) {
     text.replace(pos, secret.size(), "[redacted]");
     found = true;
   }

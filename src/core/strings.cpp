@@ -1,6 +1,7 @@
 #include "deepgate/core/strings.hpp"
 
 #include <charconv>
+#include <cstring>
 
 #include <fstream>
 #include <iterator>
@@ -22,6 +23,13 @@ std::vector<std::string> split_list(std::string_view text) {
 }  // namespace deepgate
 
 namespace deepgate::core {
+
+std::size_t find(std::string_view text, std::string_view needle, std::size_t from) {
+  if (from > text.size()) return std::string_view::npos;
+  if (needle.empty()) return from;
+  const void* at = ::memmem(text.data() + from, text.size() - from, needle.data(), needle.size());
+  return at ? static_cast<std::size_t>(static_cast<const char*>(at) - text.data()) : std::string_view::npos;
+}
 
 std::string_view trim_blanks(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -129,10 +129,10 @@ struct limiter::impl {
       asio::co_spawn(
           executors[w],
           [self = this, w, batch = std::move(g.second)]() -> asio::awaitable<void> {
-            auto& wk = self->workers[w];
-            if (!wk.store || self->stopping) co_return;
+            auto& mine = self->workers[w];
+            if (!mine.store || self->stopping) co_return;
             // A failed settle is not retried: the leases expire with their TTL, the tokens with the window.
-            co_await wk.store->settle_many(batch);
+            co_await mine.store->settle_many(batch);
           },
           asio::detached);
   }

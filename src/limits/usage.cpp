@@ -1,5 +1,7 @@
 #include "deepgate/limits/usage.hpp"
 
+#include "deepgate/core/strings.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -120,7 +122,7 @@ namespace {
 
 // `"choices": []` at any spacing: the dedicated usage chunk.
 bool empty_choices(std::string_view data) {
-  for (auto pos = data.find("\"choices\""); pos != std::string_view::npos; pos = data.find("\"choices\"", pos + 1)) {
+  for (auto pos = core::find(data, "\"choices\""); pos != std::string_view::npos; pos = core::find(data, "\"choices\"", pos + 1)) {
     auto i = pos + 9;
     while (i < data.size() && blank(data[i])) ++i;
     if (i >= data.size() || data[i] != ':') continue;
@@ -138,8 +140,8 @@ bool empty_choices(std::string_view data) {
 // pattern starting or ending with a bare quote cannot match inside a JSON string, where quotes
 // are escaped.
 std::optional<std::string> cut_once(std::string_view data, std::string_view pattern) {
-  auto pos = data.find(pattern);
-  if (pos == std::string_view::npos || data.find(pattern, pos + 1) != std::string_view::npos) return std::nullopt;
+  auto pos = core::find(data, pattern);
+  if (pos == std::string_view::npos || core::find(data, pattern, pos + 1) != std::string_view::npos) return std::nullopt;
   std::string out;
   out.reserve(data.size() - pattern.size());
   out.append(data.substr(0, pos)).append(data.substr(pos + pattern.size()));
@@ -150,7 +152,7 @@ std::optional<std::string> cut_once(std::string_view data, std::string_view patt
 
 chunk_usage take_chunk_usage(std::string_view data, bool strip) {
   chunk_usage r;
-  if (data.find("\"usage\"") == std::string_view::npos) return r;
+  if (core::find(data, "\"usage\"") == std::string_view::npos) return r;  // on every event
   r.found = find_usage(data);
   if (!strip) return r;
   // The shapes backends send, handled without parsing the chunk: the dedicated usage chunk is

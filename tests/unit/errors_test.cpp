@@ -1,4 +1,5 @@
 #include "deepgate/api/upstream_errors.hpp"
+#include "deepgate/core/strings.hpp"
 #include "deepgate/http/api_error.hpp"
 #include "deepgate/http/head_writer.hpp"
 
@@ -7,6 +8,18 @@
 
 using namespace deepgate;
 using upstream::failure;
+
+// core::find (memmem) answers as std::string_view::find does, at every start and edge.
+TEST(core_find, agrees_with_string_view_find) {
+  const std::string_view text = R"({"a":"\"usage\"","usage":{"x":1},"usage")";
+  for (std::string_view needle : {"\"usage\"", "\"", "usage", "{", "absent", "\"usage\")", ""})
+    for (std::size_t from = 0; from <= text.size() + 1; ++from)
+      EXPECT_EQ(core::find(text, needle, from), text.find(needle, from)) << needle << " from " << from;
+  EXPECT_EQ(core::find("", "x"), std::string_view::npos);
+  std::string secret_twice = "sk-0123456789 and sk-0123456789";
+  EXPECT_TRUE(api::redact(secret_twice, "sk-0123456789"));
+  EXPECT_EQ(secret_twice, "[redacted] and [redacted]");
+}
 
 TEST(api_error, renders_openai_shape_with_nulls) {
   auto j = nlohmann::json::parse(http::render_error_body(http::invalid_request("bad \"x\"", {}, {})));

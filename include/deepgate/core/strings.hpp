@@ -14,6 +14,11 @@ std::vector<std::string> split_list(std::string_view text);
 
 namespace core {
 
+// The first `needle` in `text` at or after `from`, or npos: memmem, not std::string_view::find,
+// which calls memchr once for every occurrence of the needle's first byte (every '"' of a JSON
+// event when looking for "\"usage\"").
+std::size_t find(std::string_view text, std::string_view needle, std::size_t from = 0);
+
 // Without leading and trailing spaces and tabs.
 std::string_view trim_blanks(std::string_view text);
 
