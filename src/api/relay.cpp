@@ -156,6 +156,8 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
       break;
     }
     const bool filler = !in.empty();
+    const auto read_bytes = in.size();
+    events.reserve(8);  // a fast backend's read holds several events: not 1, 2, 4, 8 growing
     const auto fed = parser.feed(in, events);
     std::string().swap(in);  // the events hold what they need; a slow stream keeps no read buffer
     if (fed != http::sse_parser::status::ok) {
@@ -176,6 +178,7 @@ boost::asio::awaitable<void> pump_stream(upstream::exchange& ex, http::response_
     }
     if (events.empty()) continue;
     wire.clear();
+    wire.reserve(read_bytes + 64);  // what goes out is about what came in: one allocation
     for (auto& e : events) {
       redact(e.data, backend.api_key);  // a backend echoing its Authorization header
       if ((saw_done = ends_stream(spec.ends, e))) {

@@ -67,6 +67,7 @@ void sse_parser::line_complete(std::string_view line, std::vector<sse_event>& ou
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   }
   if (field == "data") {
+    if (current_.data.empty()) current_.data.reserve(value.size() + 1);  // one allocation, not two
     current_.data.append(value);
     current_.data.push_back('\n');
     has_fields_ = true;
