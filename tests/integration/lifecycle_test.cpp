@@ -9,8 +9,6 @@
 #include <fstream>
 #include <future>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace deepgate::test;
@@ -100,20 +98,12 @@ TEST(environment, runs_without_a_config_file) {
 
 TEST(environment, port_in_use_fails_fast) {
   // A listener without SO_REUSEPORT owns the port: deepgate must say so and exit 1.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 1), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  silent_listener taken;
   auto dir = make_temp_dir("deepgate-env");
-  child_process gw({gateway_bin()}, {{"PORT", std::to_string(ntohs(a.sin_port))}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"}},
+  child_process gw({gateway_bin()}, {{"PORT", std::to_string(taken.port)}, {"DEEPGATE_HOST", "127.0.0.1"}, {"DEEPGATE_ADMIN_PORT", "0"}},
                    dir + "/gw.log");
   EXPECT_EQ(gw.wait_exit(std::chrono::seconds(10)), 1);
   EXPECT_NE(gw.log().find("cannot listen"), std::string::npos) << gw.log();
-  ::close(fd);
 }
 
 TEST(drain, sigterm_lets_streams_finish_then_exits_zero) {

@@ -4,11 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -119,21 +114,11 @@ TEST_F(tls, new_connections_resume_the_backends_last_session) {
 // nobody accepts on: the kernel completes the TCP handshake into its backlog) is given up at
 // tls_timeout: 504 upstream_timeout (a handshake nobody bounds would leave the client waiting).
 TEST_F(tls, a_backend_silent_in_the_handshake_is_cut_at_tls_timeout) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const auto port = ntohs(addr.sin_port);
-  auto yaml = backend_yaml("localhost", port, ca_->ca_cert);
+  silent_listener silent;
+  auto yaml = backend_yaml("localhost", silent.port, ca_->ca_cert);
   yaml.replace(yaml.find("    tls: {"), 0, "    tls_timeout: 300ms\n");
   auto gw = gateway_server::start(yaml);
   auto r = post_json(gw->port, "/v1/chat/completions", chat_body("nobody answers"));  // the client waits 30 s
   EXPECT_EQ(r.status, 504) << r.body;
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_timeout");
-  ::close(fd);
 }

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -101,17 +103,39 @@ std::uint16_t port_from_line(const std::string& line, const std::string& needle)
   return static_cast<std::uint16_t>(std::stoi(token.substr(token.rfind(':') + 1)));
 }
 
-std::uint16_t free_port() {
+namespace {
+// A TCP socket bound to a free loopback port: its descriptor and the port.
+std::pair<int, std::uint16_t> bound_loopback() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  return {fd, ntohs(a.sin_port)};
 }
+}  // namespace
+
+std::uint16_t free_port() {
+  auto [fd, port] = bound_loopback();
+  ::close(fd);
+  return port;
+}
+
+silent_listener::silent_listener() {
+  std::tie(fd, port) = bound_loopback();
+  if (::listen(fd, 16) != 0) {
+    ::close(fd);
+    throw std::runtime_error("listen failed");
+  }
+}
+
+silent_listener::~silent_listener() { ::close(fd); }
 
 std::string make_temp_dir(const std::string& prefix) {
   std::string tmpl = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) + "/" +

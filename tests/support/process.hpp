@@ -41,6 +41,18 @@ std::uint16_t port_from_line(const std::string& line, const std::string& needle 
 // A loopback port nothing listens on (bound and released at once).
 std::uint16_t free_port();
 
+// A loopback socket that listens and never accepts: the kernel completes TCP handshakes into
+// its backlog, so a client connects and then hears nothing (a backend silent after connect, or
+// a port already taken). Closed when it goes.
+struct silent_listener {
+  silent_listener();
+  ~silent_listener();
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+
 // A fresh directory under the test temp dir.
 std::string make_temp_dir(const std::string& prefix);
 void write_file(const std::string& path, const std::string& content);
