@@ -1,5 +1,7 @@
 #include "deepgate/net/flex_stream.hpp"
 
+#include "deepgate/net/tls_client.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -26,7 +28,18 @@ asio::awaitable<boost::system::error_code> connect(flex_stream& stream, const as
     boost::system::error_code ignored;
     socket.close(ignored);
   }
-  co_return last;
+  co_return stream.timed_out() ? asio::error::timed_out : last;
+}
+
+asio::awaitable<boost::system::error_code> client_handshake(flex_stream& stream, const std::string& host,
+                                                            std::chrono::steady_clock::duration timeout) {
+  SSL* ssl = stream.tls().native_handle();
+  expect_peer(ssl, host);
+  offer_session(ssl);  // the peer's last session: a resumed handshake when it still takes it
+  stream.expires_after(timeout);
+  auto [ec] = co_await stream.tls().async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  stream.expires_never();
+  co_return ec && stream.timed_out() ? asio::error::timed_out : ec;
 }
 
 }  // namespace deepgate::net

@@ -92,16 +92,12 @@ struct node : std::enable_shared_from_this<node> {
     auto fresh = tls ? net::flex_stream(tcp::socket(ex), *tls) : net::flex_stream(tcp::socket(ex));
     auto cec = co_await net::connect(fresh, endpoints, opts.connect_timeout);
     if (st == state::closed || gen != generation) co_return;
-    if (cec) co_return lost("connect: " + (fresh.timed_out() ? std::string("timed out") : cec.message()));
+    if (cec) co_return lost("connect: " + cec.message());
     fresh.socket().set_option(tcp::no_delay(true), cec);
-    if (tls) {
-      net::expect_peer(fresh.tls().native_handle(), opts.address.host);
-      net::offer_session(fresh.tls().native_handle());  // a reconnect resumes
-      fresh.expires_after(opts.connect_timeout);
-      auto [hec] = co_await fresh.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
-      fresh.expires_never();
+    if (tls) {  // a reconnect resumes the last session
+      auto hec = co_await net::client_handshake(fresh, opts.address.host, opts.connect_timeout);
       if (st == state::closed || gen != generation) co_return;
-      if (hec) co_return lost("TLS handshake: " + (fresh.timed_out() ? std::string("timed out") : hec.message()));
+      if (hec) co_return lost("TLS handshake: " + hec.message());
     }
     stream.emplace(std::move(fresh));
     reader = std::make_unique<reply_reader>();

@@ -126,25 +126,18 @@ asio::awaitable<acquired> connection_pool::impl::connect() {
                : std::make_unique<connection>(net::flex_stream(tcp::socket(ex)));
   auto cec = co_await net::connect(c->stream, endpoints, backend.connect_timeout);
   if (cec) {
-    spdlog::warn("backend {}: connect to {}:{} failed: {}", backend.name, u.host, u.port,
-                 c->stream.timed_out() ? std::string("timed out") : cec.message());
-    co_return acquired{c->stream.timed_out() ? failure::connect_timeout : failure::connect, nullptr};
+    spdlog::warn("backend {}: connect to {}:{} failed: {}", backend.name, u.host, u.port, cec.message());
+    co_return acquired{cec == asio::error::timed_out ? failure::connect_timeout : failure::connect, nullptr};
   }
   c->stream.socket().set_option(tcp::no_delay(true), cec);
   if (!tls) co_return acquired{failure::none, std::move(c)};
 
-  SSL* ssl = c->stream.tls().native_handle();
-  net::expect_peer(ssl, u.host);
-  net::offer_session(ssl);  // the peer's last session: a resumed handshake when it still takes it
-  c->stream.expires_after(backend.tls_timeout);
-  auto [hec] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
-  c->stream.expires_never();
+  auto hec = co_await net::client_handshake(c->stream, u.host, backend.tls_timeout);
   if (hec) {
-    spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host,
-                 c->stream.timed_out() ? std::string("timed out") : hec.message());
-    co_return acquired{c->stream.timed_out() ? failure::tls_timeout : failure::tls, nullptr};
+    spdlog::warn("backend {}: TLS handshake with {} failed: {}", backend.name, u.host, hec.message());
+    co_return acquired{hec == asio::error::timed_out ? failure::tls_timeout : failure::tls, nullptr};
   }
-  (net::session_resumed(ssl) ? handshakes_resumed : handshakes_full).fetch_add(1, std::memory_order_relaxed);
+  (net::session_resumed(c->stream.tls().native_handle()) ? handshakes_resumed : handshakes_full).fetch_add(1, std::memory_order_relaxed);
   co_return acquired{failure::none, std::move(c)};
 }
 

@@ -89,10 +89,16 @@ class flex_stream {
 };
 
 // Connects the stream's socket to the first of `endpoints` that takes it, all of them within
-// `timeout` (then stream.timed_out() is true). Resolver results, as Asio's range connect takes.
+// `timeout`: asio::error::timed_out when that passes. Resolver results, as Asio's range connect
+// takes.
 boost::asio::awaitable<boost::system::error_code> connect(flex_stream& stream,
                                                           const asio::ip::tcp::resolver::results_type& endpoints,
                                                           std::chrono::steady_clock::duration timeout);
+
+// The client side of a TLS stream's handshake with `host` (SNI, the certificate's name, the
+// peer's last session offered), within `timeout`: asio::error::timed_out when that passes.
+boost::asio::awaitable<boost::system::error_code> client_handshake(flex_stream& stream, const std::string& host,
+                                                                   std::chrono::steady_clock::duration timeout);
 
 // Offers `buffers` to a plain-TCP socket at once: one non-blocking sendmsg, no asynchronous
 // operation. Returns how many bytes went (all, usually, for a response or an event that fits the
