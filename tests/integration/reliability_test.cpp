@@ -112,7 +112,9 @@ TEST(overload, four_times_the_capacity_is_shed_at_once_and_the_rest_completes) {
   EXPECT_GE(shed, offered - 2 * capacity);  // at most a second round of streams finds room
   EXPECT_LE(mock->stats()["max_active"].get<int>(), capacity);
   EXPECT_GE(shed_early, offered - 2 * capacity);  // shed at once, not after a wait
-  if (!instrumented()) EXPECT_LT(peak - baseline, 64 * 1024) << "KiB";  // docs/reliability.md states this bound
+  if (!instrumented()) {
+    EXPECT_LT(peak - baseline, 64 * 1024) << "KiB";  // docs/reliability.md states this bound
+  }
   // And it serves again once the load is gone.
   EXPECT_EQ(post_json(gw->port, "/v1/chat/completions", chat_body("after", false)).status, 200);
 }
@@ -369,7 +371,9 @@ TEST(backend_faults, each_fault_ends_in_its_documented_error) {
     EXPECT_EQ(o.status, r.status) << r.name;
     EXPECT_EQ(o.code, r.code) << r.name;
     EXPECT_EQ(spare_used, r.spare_used) << r.name;
-    if (r.stream && o.status == 200) EXPECT_EQ(o.done, std::string(r.code).empty()) << r.name;
+    if (r.stream && o.status == 200) {
+      EXPECT_EQ(o.done, std::string(r.code).empty()) << r.name;
+    }
   }
   proxy.set(fault::none);
   EXPECT_EQ(call(gw->port, "solo", true).done, true);  // and the backend serves again
