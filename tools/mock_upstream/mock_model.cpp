@@ -369,8 +369,9 @@ reply plan_reply(std::string_view request_body, std::string_view authorization, 
   // dumping its tree gives (keys sorted) at a fraction of the cost. A 50,000-token answer took
   // ~10 s to plan in a sanitizer's debug build the tree way.
   const auto shell = event(chunk("\x01", nullptr));
-  const auto marker = shell.find("\"\\u0001\"");
-  const std::string before = shell.substr(0, marker), after = shell.substr(marker + 8);
+  constexpr std::string_view marker = "\"\\u0001\"";  // how the delta "\x01" dumps
+  const auto at = shell.find(marker);
+  const std::string before = shell.substr(0, at), after = shell.substr(at + marker.size());
   auto token_event = [&](std::string_view delta_head, const std::string& piece, std::string_view delta_tail) {
     std::string e;
     e.reserve(before.size() + after.size() + delta_head.size() + delta_tail.size() + piece.size() + 8);
