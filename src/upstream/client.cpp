@@ -208,6 +208,10 @@ asio::awaitable<failure> exchange::read_some(std::string& out) {
   std::size_t room = 0;
   const auto open_room = [&] {
     room = std::max<std::size_t>(conn.read_size, conn.buffer.size());
+    // resize() zero-fills: a body of known length gets room for what is left of it, not a whole
+    // read's worth (a 700-byte answer zeroed up to 64 KiB before).
+    if (const auto left = parser.content_length_remaining(); left && *left > 0 && *left < room)
+      room = static_cast<std::size_t>(*left);
     out.resize(old + room);
     body.data = out.data() + old;
     body.size = room;
