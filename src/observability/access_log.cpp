@@ -1,16 +1,21 @@
 #include "deepgate/observability/access_log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
-#include <mutex>
+#include <cstring>
 #include <ctime>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 
 namespace deepgate::observability {
 namespace {
@@ -47,33 +52,45 @@ void append_fixed(std::string& out, double v, int decimals) {
   out.append(buf, ec == std::errc{} ? static_cast<std::size_t>(end - buf) : 0);
 }
 
-void field(std::string& out, std::string_view name) {
-  if (out.back() != '{') out += ',';  // (the line is appended to a batch: its own '{' starts it)
-  out += '"';
-  out += name;
-  out += "\":";
-}
+// `key` is the field's name with its separator and quotes, `,"name":`: one append, not four.
+void field(std::string& out, std::string_view key) { out += key; }
 
-void string_field(std::string& out, std::string_view name, std::string_view value) {
-  field(out, name);
+void string_field(std::string& out, std::string_view key, std::string_view value) {
+  field(out, key);
   if (value.empty()) out += "null";
   else append_escaped(out, value);
 }
 
-void int_field(std::string& out, std::string_view name, std::int64_t v) {
-  field(out, name);
+void int_field(std::string& out, std::string_view key, std::int64_t v) {
+  field(out, key);
   char buf[24];
   out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
-// Milliseconds with microsecond precision; null when the phase did not happen.
-void ms_field(std::string& out, std::string_view name, request_record::clock::duration d) {
-  field(out, name);
+// Milliseconds to the microsecond (rounded to the nearest), in integers: the text printing the
+// milliseconds as a double to 3 places gives, without the double's cost. null when the phase did
+// not happen.
+void ms_field(std::string& out, std::string_view key, request_record::clock::duration d) {
+  field(out, key);
   if (d == request_record::absent) {
     out += "null";
     return;
   }
-  append_fixed(out, std::chrono::duration<double, std::milli>(d).count(), 3);
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  char buf[32];
+  char* p = buf;
+  if (ns < 0) {
+    *p++ = '-';
+    ns = -ns;
+  }
+  const auto us = (ns + 500) / 1000;
+  p = std::to_chars(p, buf + sizeof buf - 4, us / 1000).ptr;
+  const auto frac = static_cast<int>(us % 1000);
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + frac / 100);
+  *p++ = static_cast<char>('0' + frac / 10 % 10);
+  *p++ = static_cast<char>('0' + frac % 10);
+  out.append(buf, static_cast<std::size_t>(p - buf));
 }
 
 void time_field(std::string& out, std::chrono::system_clock::time_point t) {
@@ -91,8 +108,7 @@ void time_field(std::string& out, std::chrono::system_clock::time_point t) {
                   tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached = tt;
   }
-  field(out, "time");
-  out += '"';
+  field(out, "\"time\":\"");
   out += prefix;
   out += '.';
   out += static_cast<char>('0' + ms / 100);
@@ -113,73 +129,117 @@ std::string format_access_line(const request_record& r, std::string_view model, 
 void append_access_line(std::string& out, const request_record& r, std::string_view model, std::string_view backend) {
   out += '{';
   time_field(out, r.time);
-  string_field(out, "request_id", r.request_id);
-  string_field(out, "route", to_string(r.path));
-  string_field(out, "key_id", r.key_id);
-  string_field(out, "owner", r.owner);
-  string_field(out, "model", model);
-  string_field(out, "backend", backend);
-  int_field(out, "status", r.status);
-  string_field(out, "cache", to_string(r.cache));
-  field(out, "stream");
+  string_field(out, R"(,"request_id":)", r.request_id);
+  string_field(out, R"(,"route":)", to_string(r.path));
+  string_field(out, R"(,"key_id":)", r.key_id);
+  string_field(out, R"(,"owner":)", r.owner);
+  string_field(out, R"(,"model":)", model);
+  string_field(out, R"(,"backend":)", backend);
+  int_field(out, R"(,"status":)", r.status);
+  string_field(out, R"(,"cache":)", to_string(r.cache));
+  field(out, R"(,"stream":)");
   out += r.stream ? "true" : "false";
-  ms_field(out, "duration_ms", r.total);
-  ms_field(out, "upstream_ms", r.upstream);
-  ms_field(out, "ttft_ms", r.ttft);
-  ms_field(out, "queue_wait_ms", r.queue_wait);
-  ms_field(out, "overhead_ms", r.overhead());
-  field(out, "tokens");
+  ms_field(out, R"(,"duration_ms":)", r.total);
+  ms_field(out, R"(,"upstream_ms":)", r.upstream);
+  ms_field(out, R"(,"ttft_ms":)", r.ttft);
+  ms_field(out, R"(,"queue_wait_ms":)", r.queue_wait);
+  ms_field(out, R"(,"overhead_ms":)", r.overhead());
+  field(out, R"(,"tokens":)");
   if (r.usage) {
     auto& u = *r.usage;
-    out += '{';
-    int_field(out, "prompt", u.prompt);
-    int_field(out, "completion", u.completion);
-    int_field(out, "reasoning", u.reasoning);
-    int_field(out, "prompt_cache_hit", u.cache_hit);
-    int_field(out, "prompt_cache_miss", u.cache_miss);
-    field(out, "estimated");
+    int_field(out, R"({"prompt":)", u.prompt);
+    int_field(out, R"(,"completion":)", u.completion);
+    int_field(out, R"(,"reasoning":)", u.reasoning);
+    int_field(out, R"(,"prompt_cache_hit":)", u.cache_hit);
+    int_field(out, R"(,"prompt_cache_miss":)", u.cache_miss);
+    field(out, R"(,"estimated":)");
     out += u.estimated ? "true}" : "false}";
   } else {
     out += "null";
   }
-  field(out, "cost_usd");
+  field(out, R"(,"cost_usd":)");
   if (r.cost_usd) {
     append_fixed(out, *r.cost_usd, 9);
   } else {
     out += "null";
   }
-  string_field(out, "price_tier", r.price_tier);
-  int_field(out, "retries", r.retries);
-  string_field(out, "error_code", r.error_code);
-  string_field(out, "upstream_error", r.upstream_error);
-  string_field(out, "client", r.client);
-  string_field(out, "prompt_sha256", r.prompt_sha256);
+  string_field(out, R"(,"price_tier":)", r.price_tier);
+  int_field(out, R"(,"retries":)", r.retries);
+  string_field(out, R"(,"error_code":)", r.error_code);
+  string_field(out, R"(,"upstream_error":)", r.upstream_error);
+  string_field(out, R"(,"client":)", r.client);
+  string_field(out, R"(,"prompt_sha256":)", r.prompt_sha256);
   out += '}';
 }
 
 constexpr std::size_t batch_bytes = 32 * 1024;
+constexpr std::size_t max_queued_batches = 1024;
 
 struct access_log::impl {
   struct batch {
     std::mutex mutex;
-    std::string lines;  // newline-separated, without the last newline (the sink adds it)
+    std::string lines;  // newline-separated, without the last newline (added at the hand-off)
     std::size_t count = 0;
   };
-  std::shared_ptr<spdlog::details::thread_pool> pool;
-  std::shared_ptr<spdlog::async_logger> logger;
+  struct queued {
+    std::string text;
+    std::size_t lines = 0;
+  };
+  int fd = -1;
+  bool own_fd = false;
   const label_table* labels = nullptr;
   std::vector<std::unique_ptr<batch>> batches;
-  std::atomic<std::uint64_t> lines_in_dropped_batches{0};
-  std::atomic<std::uint64_t> average_batch{1};
+  std::mutex queue_mutex;
+  std::condition_variable queue_cv;
+  std::deque<queued> queue;
+  bool stopping = false;
+  std::atomic<std::uint64_t> dropped_lines{0};
+  std::thread writer;
 
+  // The batch's string goes to the writer thread as it is (moved, not copied); the worker's
+  // batch starts again in a fresh one.
   void hand_off(batch& b) {
     if (b.lines.empty()) return;
-    std::string out;
-    out.reserve(batch_bytes + 1024);
-    out.swap(b.lines);
-    average_batch.store(std::max<std::size_t>(1, b.count), std::memory_order_relaxed);
+    queued q;
+    q.text.reserve(batch_bytes + 1024);
+    q.text.swap(b.lines);
+    q.text += '\n';
+    q.lines = b.count;
     b.count = 0;
-    logger->info(std::string_view(out));
+    {
+      std::lock_guard lock(queue_mutex);
+      if (queue.size() >= max_queued_batches) {  // the writer fell behind: the oldest batch goes
+        dropped_lines.fetch_add(queue.front().lines, std::memory_order_relaxed);
+        queue.pop_front();
+      }
+      queue.push_back(std::move(q));
+    }
+    queue_cv.notify_one();
+  }
+
+  // One write(2) a batch (more only if the kernel takes part of it): no copy on the way, and a
+  // batch's lines stay whole beside the other writers of the same file.
+  void write_out(const std::string& text) const {
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const auto n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a full disk or a closed pipe: nothing to do but go on
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  void run() {
+    std::unique_lock lock(queue_mutex);
+    for (;;) {
+      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, and everything queued is written
+      auto q = std::move(queue.front());
+      queue.pop_front();
+      lock.unlock();
+      write_out(q.text);
+      lock.lock();
+    }
   }
 };
 
@@ -187,27 +247,29 @@ access_log::access_log(const config::gateway_config& cfg, unsigned workers, cons
     : impl_(std::make_unique<impl>()) {
   impl_->labels = &labels;
   auto& a = cfg.log.access;
-  spdlog::sink_ptr sink;
-  if (a.path == "-") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(a.path);  // throws spdlog_ex
-  sink->set_pattern("%v");
-  // Its own pool and thread, not spdlog's global one: the log outlives spdlog::shutdown() at exit.
-  impl_->pool = std::make_shared<spdlog::details::thread_pool>(1024, 1);  // batches, not lines
-  impl_->logger = std::make_shared<spdlog::async_logger>("access", std::move(sink), impl_->pool,
-                                                         spdlog::async_overflow_policy::overrun_oldest);
-  impl_->logger->set_level(spdlog::level::info);
-  impl_->logger->flush_on(spdlog::level::info);
+  if (a.path == "-") {
+    impl_->fd = STDOUT_FILENO;
+  } else {
+    std::error_code ignored;
+    const auto parent = std::filesystem::path(a.path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+    impl_->fd = ::open(a.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (impl_->fd < 0) throw std::runtime_error("cannot open the access log " + a.path + ": " + std::strerror(errno));
+    impl_->own_fd = true;
+  }
   for (unsigned w = 0; w < std::max(1u, workers); ++w) impl_->batches.push_back(std::make_unique<impl::batch>());
+  impl_->writer = std::thread([i = impl_.get()] { i->run(); });
 }
 
 access_log::~access_log() {
   flush_batches();
-  impl_->logger->flush();
-  // The pool first: its destructor drains the queue and joins the writer thread, which drops
-  // the logger references the queued messages held. Then the logger goes on this thread. (The
-  // other order lets the writer thread free the logger while this thread still releases it.)
-  impl_->pool.reset();
-  impl_->logger.reset();
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    impl_->stopping = true;
+  }
+  impl_->queue_cv.notify_one();
+  impl_->writer.join();  // once it has written everything queued
+  if (impl_->own_fd) ::close(impl_->fd);
 }
 
 void access_log::write(const request_record& r, unsigned worker) {
@@ -230,9 +292,6 @@ void access_log::flush_batches() {
   }
 }
 
-// spdlog counts dropped messages; a message is a batch, so this is an estimate in lines.
-std::uint64_t access_log::dropped() const {
-  return impl_->pool->overrun_counter() * impl_->average_batch.load(std::memory_order_relaxed);
-}
+std::uint64_t access_log::dropped() const { return impl_->dropped_lines.load(std::memory_order_relaxed); }
 
 }  // namespace deepgate::observability

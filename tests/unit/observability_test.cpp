@@ -120,6 +120,31 @@ TEST(access_log, a_line_is_json_with_nulls_for_what_did_not_happen) {
   EXPECT_EQ(k["error_code"], "invalid_api_key");
 }
 
+// Milliseconds are printed from integers, to the nearest microsecond: the text printing them as
+// a double to three places gives.
+TEST(access_log, milliseconds_are_printed_to_the_microsecond) {
+  using std::chrono::nanoseconds;
+  const auto text_of = [](nanoseconds total) {
+    request_record r;
+    r.total = total;
+    const auto line = format_access_line(r, "", "");
+    const auto at = line.find("\"duration_ms\":") + 14;
+    return line.substr(at, line.find(',', at) - at);
+  };
+  EXPECT_EQ(text_of(nanoseconds(0)), "0.000");
+  EXPECT_EQ(text_of(nanoseconds(499)), "0.000");
+  EXPECT_EQ(text_of(nanoseconds(500)), "0.001");
+  EXPECT_EQ(text_of(nanoseconds(1'234'567)), "1.235");
+  EXPECT_EQ(text_of(nanoseconds(120'000'000)), "120.000");
+  EXPECT_EQ(text_of(nanoseconds(86'400'123'456'789)), "86400123.457");
+  EXPECT_EQ(text_of(nanoseconds(-2'500'000)), "-2.500");
+  for (long long ns : {0LL, 1'234'567LL, 987'654'321LL, 5'000'000'001LL}) {
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%.3f", static_cast<double>(ns) / 1e6);
+    EXPECT_EQ(text_of(nanoseconds(ns)), expected) << ns;
+  }
+}
+
 TEST(balance, parses_deepseeks_answer) {
   auto b = parse_balance(R"({"is_available":true,"balance_infos":[{"currency":"CNY","total_balance":"110.00",
       "granted_balance":"10.00","topped_up_balance":"100.00"},{"currency":"USD","total_balance":"3.5"}]})");

@@ -1,11 +1,11 @@
 #pragma once
 // The access log: one JSON line per request. The event loop formats the line and appends it to
-// its worker's batch; a batch goes to spdlog's asynchronous logger when it reaches 32 KiB or
-// when flush_batches() runs (the application calls it every 250 ms), and spdlog's background
-// thread writes it. So a worker never waits on the disk and pays one queue hand-off per batch,
-// not per line. When the writer falls behind, the oldest queued batches are dropped (counted in
-// /metrics) rather than ever blocking a worker. No prompt, no answer, no key: ids, names,
-// numbers and an optional digest.
+// its worker's batch; a batch goes to the log's writer thread when it reaches 32 KiB or when
+// flush_batches() runs (the application calls it every 250 ms), and that thread writes it with
+// one write(2). So a worker never waits on the disk and pays one queue hand-off per batch, not
+// per line. When the writer falls behind (1024 batches queued), the oldest queued batch is
+// dropped (its lines counted in /metrics) rather than ever blocking a worker. No prompt, no
+// answer, no key: ids, names, numbers and an optional digest.
 #include "deepgate/config/config.hpp"
 #include "deepgate/observability/labels.hpp"
 #include "deepgate/observability/request_record.hpp"
