@@ -31,10 +31,15 @@ void head_writer::status_line(unsigned version, unsigned status, std::string_vie
 
 bool head_writer::field(std::string_view name, std::string_view value) {
   if (!safe_header_text(name) || !safe_header_text(value) || name.find(':') != std::string_view::npos) return false;
-  out_ += name;
-  out_ += ": ";
-  out_ += value;
-  out_ += "\r\n";
+  const auto at = out_.size();
+  out_.resize(at + name.size() + value.size() + 4);  // one size check, then plain copies
+  char* p = out_.data() + at;
+  p = std::char_traits<char>::copy(p, name.data(), name.size()) + name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  p = std::char_traits<char>::copy(p, value.data(), value.size()) + value.size();
+  *p++ = '\r';
+  *p = '\n';
   return true;
 }
 

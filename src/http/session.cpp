@@ -177,7 +177,7 @@ class session_writer final : public response_writer {
     if (last && chunked_) parts[n++] = asio::buffer("0\r\n\r\n", 5);
     if (n == 0) co_return true;
     bool ok = co_await write_raw(std::span(parts.data(), n));
-    pending_head_.clear();
+    if (!pending_head_.empty()) std::string().swap(pending_head_);  // not held for the stream's life
     co_return ok;
   }
 
