@@ -3,6 +3,7 @@
 #include "deepgate/core/calendar.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -16,17 +17,27 @@ std::chrono::seconds retry_seconds(micros us) {
 
 }  // namespace
 
+// With to_chars, not snprintf: the text is the same (to_chars with a precision is specified as
+// printf's %.*g), and this runs for each limit header of every limited request.
 std::string reset_text(micros us) {
   char buf[48];
+  char* end = buf;
+  const auto put = [&](long long v) { end = std::to_chars(end, buf + sizeof buf, v).ptr; };
   if (us < 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>((us + 999) / 1000));
+    put(static_cast<long long>((us + 999) / 1000));
+    *end++ = 'm';
+    *end++ = 's';
   } else if (us < 60'000'000) {
-    std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(us) / 1e6);
+    end = std::to_chars(end, buf + sizeof buf, static_cast<double>(us) / 1e6, std::chars_format::general, 3).ptr;
+    *end++ = 's';
   } else {
     auto s = (us + 999'999) / 1'000'000;
-    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+    put(static_cast<long long>(s / 60));
+    *end++ = 'm';
+    put(static_cast<long long>(s % 60));
+    *end++ = 's';
   }
-  return buf;
+  return std::string(buf, end);
 }
 
 bucket_limits resolve(const config::limit_values& v, const config::limits_profile& p) {
@@ -62,6 +73,7 @@ periods periods_at(std::int64_t t) {
 
 http::header_list rate_limit_headers(const decision& d, const bucket_limits& limits, const config::limit_values& values) {
   http::header_list h;
+  h.reserve(6);
   if (limits.requests.interval > 0) {
     h.push_back({"x-ratelimit-limit-requests", std::to_string(values.requests_per_minute)});
     h.push_back({"x-ratelimit-remaining-requests", std::to_string(d.requests_remaining)});

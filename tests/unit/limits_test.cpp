@@ -309,6 +309,15 @@ TEST(refusal_error, rate_limit_headers_name_only_the_limits_checked) {
   EXPECT_EQ(rate_limit_headers(d, resolve(only_requests, {}), only_requests).size(), 3u);
   EXPECT_TRUE(rate_limit_headers(d, resolve({}, {}), {}).empty());
   EXPECT_EQ(reset_text(6 * 60'000'000), "6m0s");
+  // The text printf gave (the implementation before to_chars), across the three ranges.
+  for (long long us : {0LL, 1LL, 999LL, 1'000LL, 250'001LL, 999'999LL, 1'000'000LL, 1'234'567LL, 9'995'000LL,
+                       12'345'678LL, 59'949'999LL, 59'999'999LL, 60'000'000LL, 61'500'000LL, 3'599'000'001LL}) {
+    char expected[48];
+    if (us < 1'000'000) std::snprintf(expected, sizeof expected, "%lldms", (us + 999) / 1000);
+    else if (us < 60'000'000) std::snprintf(expected, sizeof expected, "%.3gs", static_cast<double>(us) / 1e6);
+    else std::snprintf(expected, sizeof expected, "%lldm%llds", (us + 999'999) / 1'000'000 / 60, (us + 999'999) / 1'000'000 % 60);
+    EXPECT_EQ(reset_text(us), expected) << us;
+  }
 }
 
 TEST(usage, responses_and_anthropic_shapes) {
