@@ -117,7 +117,18 @@ std::pair<std::uint64_t, std::uint64_t> connection_pool::tls_handshakes() const 
 asio::awaitable<acquired> connection_pool::impl::connect() {
   const auto& u = backend.url;
   tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+  // An address needs no lookup: resolved on the spot (getaddrinfo with AI_NUMERICHOST asks no
+  // one), not on the resolver's thread with an operation and a hand-off for every new connection.
+  error_code rec;
+  tcp::resolver::results_type endpoints;
+  if (error_code aec; asio::ip::make_address(u.host, aec), !aec) {
+    endpoints = resolver.resolve(u.host, std::to_string(u.port),
+                                 tcp::resolver::numeric_host | tcp::resolver::numeric_service, rec);
+  } else {
+    auto [lec, found] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+    rec = lec;
+    endpoints = std::move(found);
+  }
   if (rec) {
     spdlog::warn("backend {}: cannot resolve {}: {}", backend.name, u.host, rec.message());
     co_return acquired{failure::resolve, nullptr};
