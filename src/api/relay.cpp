@@ -268,6 +268,7 @@ boost::asio::awaitable<void> relay_stream(request_context& ctx, forwarded& f, ca
   // their tape): they go now, not when the stream ends.
   const auto prompt_estimate = ctx.chat->prompt_token_estimate();
   ctx.chat.reset();
+  http::header_list().swap(ctx.req.headers);  // nor are the client's header fields (the record has what it needs)
   auto settle_now = [&] {
     if (usage.found) settle.used(*usage.found, upstream_model);
     else settle.estimate(prompt_estimate, usage.chunks, upstream_model);
