@@ -1,6 +1,8 @@
 #include "deepgate/observability/access_log.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -258,6 +260,16 @@ access_log::access_log(const config::gateway_config& cfg, unsigned workers, cons
     impl_->own_fd = true;
   }
   for (unsigned w = 0; w < std::max(1u, workers); ++w) impl_->batches.push_back(std::make_unique<impl::batch>());
+  // The writer takes no signals (it inherits a full mask, set around its creation): a stop
+  // signal must reach a thread that handles it, not one that may sleep for a long time in a
+  // wait with no timeout (where a sanitizer's deferred delivery would hold it).
+  struct restore_mask {
+    sigset_t before;
+    ~restore_mask() { pthread_sigmask(SIG_SETMASK, &before, nullptr); }
+  } restore;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &restore.before);
   impl_->writer = std::thread([i = impl_.get()] { i->run(); });
 }
 
