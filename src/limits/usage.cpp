@@ -37,8 +37,10 @@ std::size_t object_end(std::string_view text, std::size_t from) {
 bool blank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 // The integer value of `"name": <n>` anywhere in a usage object's text; nullopt when absent or
-// not a number. A usage object holds only keys, numbers and nested objects, and each key name
-// occurs once, so a plain search is exact without building a DOM.
+// not a number, 0 when negative (a count below zero is a backend's error, and taken as given it
+// would hand tokens back to the caller's limits and make a negative cost). A usage object holds
+// only keys, numbers and nested objects, and each key name occurs once, so a plain search is
+// exact without building a DOM.
 std::optional<std::int64_t> scan_int(std::string_view obj, std::string_view name) {
   for (auto pos = obj.find(name); pos != std::string_view::npos; pos = obj.find(name, pos + 1)) {
     if (pos == 0 || obj[pos - 1] != '"' || pos + name.size() >= obj.size() || obj[pos + name.size()] != '"') continue;
@@ -50,7 +52,7 @@ std::optional<std::int64_t> scan_int(std::string_view obj, std::string_view name
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(obj.data() + i, obj.data() + obj.size(), v);
     if (ec != std::errc{}) return std::nullopt;
-    return v;
+    return std::max<std::int64_t>(0, v);
   }
   return std::nullopt;
 }

@@ -205,6 +205,22 @@ TEST(usage, openai_cached_tokens_and_missing_usage) {
   EXPECT_FALSE(find_usage(R"({"usage":{"prompt_tokens":1)"));
 }
 
+// A count below zero (a backend's error; found by the sse_stream fuzzer) is taken as 0: it never
+// hands tokens back to the caller's limits nor makes a negative cost.
+TEST(usage, a_negative_count_is_read_as_zero) {
+  auto negative = find_usage(R"({"usage":{"prompt_tokens":11,"completion_tokens":-3,"prompt_cache_hit_tokens":-4,)"
+                             R"("prompt_cache_miss_tokens":-10}})");
+  ASSERT_TRUE(negative);
+  EXPECT_EQ(negative->prompt, 11);
+  EXPECT_EQ(negative->completion, 0);
+  EXPECT_EQ(negative->cache_hit, 0);
+  EXPECT_EQ(negative->cache_miss, 0);
+  auto negative_cached = find_usage(R"({"usage":{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":-7}}})");
+  ASSERT_TRUE(negative_cached);
+  EXPECT_EQ(negative_cached->cache_hit, 0);
+  EXPECT_EQ(negative_cached->cache_miss, 5);
+}
+
 TEST(usage, the_usage_chunk_is_dropped_and_inline_usage_removed_when_stripping) {
   auto dedicated = take_chunk_usage(R"({"id":"a","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}})", true);
   ASSERT_TRUE(dedicated.found);
