@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <pthread.h>
+#include <signal.h>
 #include <filesystem>
 #include <functional>
 
@@ -244,6 +246,15 @@ void application::shutdown() {
 
 int application::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // The stop and reload signals go to this (the control) thread only: they are blocked here
+  // until the handler is in place, and every thread started meanwhile (workers, the admin
+  // listener, the access log's writer, libraries' threads) inherits the block for good. A
+  // signal sent meanwhile waits in the kernel, not in a thread that may not handle it soon
+  // (under TSan one given to a worker was sometimes never handled: a drain test hung).
+  sigset_t stops;
+  sigemptyset(&stops);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stops, sig);
+  pthread_sigmask(SIG_BLOCK, &stops, nullptr);
   if (!build()) {
     shutdown();
     return 1;
@@ -284,6 +295,7 @@ int application::run() {
                  config.admin.host);
   start_jobs();
   asio::co_spawn(control_, handle_signals(), asio::detached);
+  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);  // a signal already sent is delivered now, to the set
   // Ready, and said so, only now that a signal starts the drain (announced any earlier, a
   // SIGTERM right after "listening on" could find no handler and end the process undrained).
   services_.ready = true;
